@@ -1,0 +1,111 @@
+"""The architecture of a small network: frozen values that say what to compute, never numbers.
+
+A network is a sequence of layers applied in order; layer `l` (counted from 1) produces `Z{l}`
+(pre-activation) and `A{l}` (activation). Numbers (X, Y, W{l}, ...) live in a separate
+name -> array mapping so that the same architecture can be sampled many times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Union
+
+Layout = Literal["rows", "columns"]
+ActivationName = Literal["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
+BiasKind = Literal["vector", "scalar", "none"]
+LossKind = Literal["mse", "cross_entropy", "binary_cross_entropy"]
+Reduction = Literal["mean", "sum"]
+
+ACTIVATIONS: tuple[str, ...] = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax")
+BIAS_KINDS: tuple[str, ...] = ("vector", "scalar", "none")
+LOSS_KINDS: tuple[str, ...] = ("mse", "cross_entropy", "binary_cross_entropy")
+REDUCTIONS: tuple[str, ...] = ("mean", "sum")
+LAYOUTS: tuple[str, ...] = ("rows", "columns")
+
+
+@dataclass(frozen=True)
+class Dense:
+    """Affine map then an elementwise (or softmax) activation: A = f(A_prev W + b)."""
+
+    units: int
+    activation: ActivationName = "identity"
+    bias: BiasKind = "vector"
+    slope: float = 0.01  # leaky_relu's slope for negative inputs
+
+    kind = "dense"
+
+
+@dataclass(frozen=True)
+class BatchNorm:
+    """Batch normalization in training mode (batch statistics), then an activation.
+
+    Its units equal the previous layer's; gamma and beta have one entry per unit.
+    """
+
+    units: int
+    activation: ActivationName = "identity"
+    eps: float = 1e-5
+    slope: float = 0.01
+
+    kind = "batch_norm"
+
+
+Layer = Union[Dense, BatchNorm]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """The loss and its convention: `scale * sum over samples`, scale = (1/2 if half) * (1/N if mean)."""
+
+    kind: LossKind
+    reduction: Reduction = "mean"
+    half: bool = False  # only meaningful for mse: L = 1/2 * sum (A - Y)^2
+
+    def scale(self, samples: int) -> float:
+        factor = 0.5 if (self.kind == "mse" and self.half) else 1.0
+        return factor / samples if self.reduction == "mean" else factor
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Everything about a network except its numbers."""
+
+    layout: Layout
+    inputs: int
+    samples: int
+    layers: tuple[Layer, ...]
+    loss: Loss
+    learning_rate: float = 0.1
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    @property
+    def outputs(self) -> int:
+        return self.layers[-1].units
+
+    @property
+    def classifies(self) -> bool:
+        """Whether `pred` (predicted classes) is meaningful."""
+        return self.loss.kind in ("cross_entropy", "binary_cross_entropy")
+
+    def fan_in(self, l: int) -> int:
+        """Units feeding layer l (1-based)."""
+        return self.inputs if l == 1 else self.layers[l - 2].units
+
+    def parameter_names(self) -> tuple[str, ...]:
+        """Trainable parameters in layer order, as named in the trace."""
+        names: list[str] = []
+        for l, layer in enumerate(self.layers, start=1):
+            if isinstance(layer, Dense):
+                names.append(f"W{l}")
+                if layer.bias != "none":
+                    names.append(f"b{l}")
+            else:
+                names += [f"gamma{l}", f"beta{l}"]
+        return tuple(names)
+
+    def given_names(self) -> tuple[str, ...]:
+        """Every value a problem states: inputs, targets, parameters."""
+        return ("X", "Y", *self.parameter_names())
