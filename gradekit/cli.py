@@ -1,0 +1,71 @@
+"""The command-line interface: a thin click layer over the library.
+
+Domain errors are one exception family (gradekit.errors); they become a one-line message on
+stderr and the error's exit code here, in one place. Heavy imports (SymPy, Jinja templates,
+the grader) happen inside the commands that need them, so `gradekit --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from gradekit import __version__
+from gradekit.errors import GradekitError
+
+
+class _Group(click.Group):
+    """A click group that reports gradekit's errors as one line and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
+        try:
+            return super().invoke(ctx)
+        except GradekitError as e:
+            click.echo(f"gradekit: error: {e.one_line()}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("gradekit: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="gradekit")
+def main() -> None:
+    """Backpropagation-by-hand exercises with proven answer keys, and a grader for them.
+
+    Exit codes: 0 success; 1 the job found a problem (a check disagreed, a submission could
+    not be graded); 2 bad input (usage, spec, missing file); 3 a needed tool is missing.
+    """
+
+
+@main.command("list")
+def list_command() -> None:
+    """List the built-in problems and sheets."""
+    from gradekit.spec import builtin_problem_paths, builtin_sheet_paths, load_problem, load_sheet
+
+    click.echo("Sheets:")
+    for sid, path in builtin_sheet_paths().items():
+        sheet = load_sheet(path)
+        click.echo(f"  {sid:34s} {len(sheet.entries)} problems. {sheet.description}")
+    click.echo("Problems:")
+    for pid, path in builtin_problem_paths().items():
+        click.echo(f"  {pid:34s} {load_problem(path).description}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def keygen(path: Path) -> None:
+    """Write a new random course secret to PATH (readable by you only; never overwritten).
+
+    Keep it private: with it, anyone can regenerate every student's answer key.
+    """
+    from gradekit.variants import write_secret
+
+    write_secret(path)
+    click.echo(f"wrote a new course secret to {path} (mode 600)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The answer key of one variant of a sheet, and the JSON files made from it.
+
+make_key(sheet, variant) samples each problem from its own seed; key_document() is the
+instructor's key.json, template_document() the students' answer template (same ids, shapes,
+nulls instead of values). Both carry a format name and version (README: "File formats").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from gradekit.sampler import Instance, sample
+from gradekit.spec import Sheet, SheetEntry
+from gradekit.variants import Variant, problem_seed
+
+KEY_FORMAT = "gradekit-key"
+SUBMISSION_FORMAT = "gradekit-submission"
+FORMAT_VERSION = 1
+SIGNIFICANT_DIGITS = 12  # stored precision: far past any tolerance, stable across machines
+
+
+@dataclass(frozen=True)
+class ProblemKey:
+    """One problem of a variant: its instance and the points of each asked quantity on this sheet."""
+
+    entry: SheetEntry
+    instance: Instance
+    points: Mapping[str, float]
+
+    @property
+    def problem(self):  # noqa: ANN201 - a Problem; kept short for templates
+        return self.entry.problem
+
+    @property
+    def total(self) -> float:
+        return sum(self.points.values())
+
+
+@dataclass(frozen=True)
+class AnswerKey:
+    sheet: Sheet
+    variant: Variant
+    problems: tuple[ProblemKey, ...]
+
+    @property
+    def total(self) -> float:
+        return sum(p.total for p in self.problems)
+
+    def problem(self, pid: str) -> ProblemKey:
+        for p in self.problems:
+            if p.problem.id == pid:
+                return p
+        raise KeyError(pid)
+
+
+def _points(entry: SheetEntry) -> dict[str, float]:
+    """Each asked quantity's points, scaled so the problem is worth the sheet's points for it."""
+    problem = entry.problem
+    raw = {q: problem.grading.for_quantity(q).points for q in problem.asked}
+    total = sum(raw.values())
+    if entry.points is None or total == 0:
+        return raw
+    return {q: p * entry.points / total for q, p in raw.items()}
+
+
+def make_key(sheet: Sheet, variant: Variant, secret: bytes | None = None) -> AnswerKey:
+    problems = []
+    for entry in sheet.entries:
+        pid = entry.problem.id
+        instance = sample(entry.problem, problem_seed(sheet.id, variant, pid, secret))
+        problems.append(ProblemKey(entry, instance, _points(entry)))
+    return AnswerKey(sheet, variant, tuple(problems))
+
+
+def to_json_value(value: np.ndarray) -> Any:
+    """A value as JSON: a number for a scalar, nested lists otherwise, at stored precision."""
+    rounded = np.vectorize(lambda x: float(f"{x:.{SIGNIFICANT_DIGITS}g}"), otypes=[float])(np.asarray(value))
+    return rounded.tolist() if rounded.ndim else float(rounded)
+
+
+def key_document(key: AnswerKey) -> dict[str, Any]:
+    problems = []
+    for pk in key.problems:
+        p, trace = pk.problem, pk.instance.trace
+        quantities = {}
+        for q in p.asked:
+            g = p.grading.for_quantity(q)
+            quantities[q] = {"value": to_json_value(trace[q]), "shape": list(np.shape(trace[q])),
+                             "points": round(pk.points[q], 6), "atol": g.atol, "rtol": g.rtol}
+        problems.append({
+            "id": p.id, "title": p.title, "layout": p.arch.layout, "decimals": p.decimals,
+            "points": round(pk.total, 6),
+            "given": {n: to_json_value(v) for n, v in pk.instance.given.items()},
+            "quantities": quantities,
+        })
+    return {"format": KEY_FORMAT, "version": FORMAT_VERSION, "sheet": key.sheet.id,
+            "variant": key.variant.as_json(), "points": round(key.total, 6), "problems": problems}
+
+
+def template_document(key: AnswerKey) -> dict[str, Any]:
+    student = {"id": key.variant.student or "", "name": ""}
+    return {
+        "format": SUBMISSION_FORMAT, "version": FORMAT_VERSION, "sheet": key.sheet.id,
+        "variant": key.variant.as_json(), "student": student,
+        "answers": {pk.problem.id: {q: None for q in pk.problem.asked} for pk in key.problems},
+        "shapes": {pk.problem.id: {q: list(np.shape(pk.instance.trace[q])) for q in pk.problem.asked}
+                   for pk in key.problems},
+    }
+
+
+def _is_numeric_array(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_is_numeric_array(v) for v in value)
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _encode(value: Any, indent: int) -> str:
+    # Objects are indented for reading; arrays of numbers stay on one line, so a matrix
+    # reads as [[1.0, 2.0], [3.0, 4.0]] instead of a column of brackets.
+    if isinstance(value, dict) and value:
+        pad = " " * (indent + 2)
+        items = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {_encode(v, indent + 2)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    if isinstance(value, list) and value and not _is_numeric_array(value):
+        pad = " " * (indent + 2)
+        return "[\n" + ",\n".join(pad + _encode(v, indent + 2) for v in value) + "\n" + " " * indent + "]"
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """Stable, readable JSON text: field order is part of the format, matrices stay on one line."""
+    return _encode(document, 0) + "\n"
