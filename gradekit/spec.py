@@ -181,7 +181,9 @@ class _Fields:
     def number(self, key: str, default: Any = ..., low: float | None = None, high: float | None = None,
                strict_low: bool = False) -> float:
         value = self.get(key, float, default, what="a number")
-        if value is not None and not np.isfinite(value):
+        if value is None:  # an optional number left out
+            return value
+        if not np.isfinite(value):
             raise self.fail(key, f"expected a finite number, got {value}")
         if low is not None and (value < low or (strict_low and value == low)):
             raise self.fail(key, f"expected a number {'>' if strict_low else '>='} {low}, got {value}")
