@@ -308,3 +308,15 @@ def run(arch: Architecture, given: Mapping[str, Array]) -> Trace:
     steps = steps_for(arch)
     values = evaluate_steps(steps, {n: given[n] for n in arch.given_names()})
     return Trace(arch.layout, steps, values)
+
+
+def run_forward(arch: Architecture, given: Mapping[str, Array]) -> dict[str, Array]:
+    """Values up to the loss only: the sampler checks these before paying for the backward pass."""
+    return evaluate_steps(_forward_steps_cached(arch), {n: given[n] for n in arch.given_names()})
+
+
+def finish(arch: Architecture, forward_values: Mapping[str, Array]) -> Trace:
+    """The full trace from run_forward's values: the remaining steps (prediction, backward, update)."""
+    steps = steps_for(arch)
+    done = len(arch.given_names()) + len(_forward_steps_cached(arch))
+    return Trace(arch.layout, steps, evaluate_steps(steps[done:], forward_values))

@@ -8,6 +8,7 @@ name -> array mapping so that the same architecture can be sampled many times.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, Union
 
 Layout = Literal["rows", "columns"]
@@ -96,16 +97,22 @@ class Architecture:
 
     def parameter_names(self) -> tuple[str, ...]:
         """Trainable parameters in layer order, as named in the trace."""
-        names: list[str] = []
-        for l, layer in enumerate(self.layers, start=1):
-            if isinstance(layer, Dense):
-                names.append(f"W{l}")
-                if layer.bias != "none":
-                    names.append(f"b{l}")
-            else:
-                names += [f"gamma{l}", f"beta{l}"]
-        return tuple(names)
+        return _parameter_names(self.layers)
 
     def given_names(self) -> tuple[str, ...]:
         """Every value a problem states: inputs, targets, parameters."""
-        return ("X", "Y", *self.parameter_names())
+        return ("X", "Y", *_parameter_names(self.layers))
+
+
+@lru_cache(maxsize=256)
+def _parameter_names(layers: tuple[Layer, ...]) -> tuple[str, ...]:
+    # Cached: asked for on every evaluation of every instance.
+    names: list[str] = []
+    for l, layer in enumerate(layers, start=1):
+        if isinstance(layer, Dense):
+            names.append(f"W{l}")
+            if layer.bias != "none":
+                names.append(f"b{l}")
+        else:
+            names += [f"gamma{l}", f"beta{l}"]
+    return tuple(names)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping
 import numpy as np
 
 from gradekit import engine
@@ -42,41 +44,67 @@ class Instance:
         return {n: self.trace[n] for n in self.problem.arch.given_names()}
 
 
+@dataclass(frozen=True)
+class _Draw:
+    """How one given value is produced: pinned, a class-label draw, or a grid draw."""
+
+    name: str
+    shape: tuple[int, ...]
+    pinned: np.ndarray | None = None
+    classes: int = 0
+    grid: np.ndarray | None = None
+
+
+@lru_cache(maxsize=256)
+def _plan(problem: Problem) -> tuple[_Draw, ...]:
+    # Worked out once per problem: the sampler then only draws indices.
+    arch = problem.arch
+    plan = []
+    for name in arch.given_names():
+        shape = expected_shape(arch, name)
+        if name in problem.pinned:
+            plan.append(_Draw(name, shape, pinned=problem.pinned[name]))
+        elif name == "Y" and arch.classifies:
+            plan.append(_Draw(name, shape, classes=arch.outputs if arch.loss.kind == "cross_entropy" else 2))
+        else:
+            plan.append(_Draw(name, shape, grid=domain_for(problem, name).grid()))
+    return tuple(plan)
+
+
 def draw_given(problem: Problem, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Pinned values as pinned, the rest drawn from their grids, in a fixed order."""
-    arch = problem.arch
     out: dict[str, np.ndarray] = {}
-    for name in arch.given_names():
-        if name in problem.pinned:
-            out[name] = problem.pinned[name]
-            continue
-        shape = expected_shape(arch, name)
-        if name == "Y" and arch.classifies:
-            classes = arch.outputs if arch.loss.kind == "cross_entropy" else 2
-            out[name] = rng.integers(0, classes, size=shape).astype(float)
+    for d in _plan(problem):
+        if d.pinned is not None:
+            out[d.name] = d.pinned
+        elif d.classes:
+            out[d.name] = rng.integers(0, d.classes, size=d.shape).astype(float)
         else:
-            out[name] = rng.choice(domain_for(problem, name).grid(), size=shape)
+            assert d.grid is not None
+            out[d.name] = d.grid[rng.integers(0, d.grid.size, size=d.shape)]
     return out
 
 
-def _rounds_to_zero(value: np.ndarray, decimals: int) -> bool:
-    a = np.abs(value)
+def _rounds_to_zero(values: list[np.ndarray], decimals: int) -> bool:
+    a = np.abs(np.concatenate([v.ravel() for v in values]))
     return bool(np.any((a > EXACT_ZERO) & (a < 0.5 * 10.0**-decimals)))
 
 
-def degeneracy(problem: Problem, trace: Trace) -> str | None:
-    """Why this instance would make a bad exercise, or None when it is fine."""
+def forward_degeneracy(problem: Problem, values: Mapping[str, np.ndarray]) -> str | None:
+    """Why the forward pass makes a bad exercise, or None. Checked before the backward pass."""
     arch = problem.arch
+    if not np.isfinite(values["loss"]):
+        return "the loss is not finite"
     for l, layer in enumerate(arch.layers, start=1):
-        z = trace[f"Z{l}"]
+        z = values[f"Z{l}"]
         act = layer.activation
         if act in ("relu", "leaky_relu") and np.min(np.abs(z)) < RELU_MARGIN:
             return f"a {act} input of layer {l} is within {RELU_MARGIN} of 0 (its derivative is ambiguous by hand)"
         if act in SATURATION and np.max(np.abs(z)) > SATURATION[act]:
             return f"layer {l}'s {act} is saturated (|Z| > {SATURATION[act]}: gradients vanish)"
-        if isinstance(layer, BatchNorm) and np.min(trace[f"var{l}"]) < VARIANCE_FLOOR:
+        if isinstance(layer, BatchNorm) and np.min(values[f"var{l}"]) < VARIANCE_FLOOR:
             return f"batch norm {l}'s input is nearly constant (variance < {VARIANCE_FLOOR})"
-    out = trace[f"A{arch.depth}"]
+    out = values[f"A{arch.depth}"]
     probs = out if arch.layout == "rows" else out.T
     if arch.layers[-1].activation == "softmax":
         if np.min(probs) < PROBABILITY_FLOOR:
@@ -89,13 +117,25 @@ def degeneracy(problem: Problem, trace: Trace) -> str | None:
             return "the sigmoid output is too close to 0 or 1"
         if np.min(np.abs(probs - 0.5)) < PREDICTION_GAP:
             return "a predicted probability is nearly 1/2 (tied prediction)"
-    for name in problem.asked:
-        value = trace[name]
-        if np.max(np.abs(value)) > LARGEST_VALUE:
-            return f"{name} has an entry larger than {LARGEST_VALUE:g}"
-        if _rounds_to_zero(value, problem.decimals):
-            return f"{name} has a nonzero entry that rounds to 0 at {problem.decimals} decimals"
     return None
+
+
+def answer_degeneracy(problem: Problem, values: Mapping[str, np.ndarray]) -> str | None:
+    """Why the asked values make a bad exercise (not finite, huge, or printing as 0), or None."""
+    asked = [values[q] for q in problem.asked]
+    flat = np.abs(np.concatenate([v.ravel() for v in asked]))
+    if not np.all(np.isfinite(flat)):
+        return "an asked value is not finite"
+    if flat.max() > LARGEST_VALUE:
+        return f"an asked value is larger than {LARGEST_VALUE:g}"
+    if _rounds_to_zero(asked, problem.decimals):
+        return f"an asked value has a nonzero entry that rounds to 0 at {problem.decimals} decimals"
+    return None
+
+
+def degeneracy(problem: Problem, trace: Trace) -> str | None:
+    """Why this instance would make a bad exercise, or None when it is fine."""
+    return forward_degeneracy(problem, trace.values) or answer_degeneracy(problem, trace.values)
 
 
 def fully_pinned(problem: Problem) -> bool:
@@ -113,8 +153,11 @@ def sample(problem: Problem, seed: int) -> Instance:
     reasons: Counter[str] = Counter()
     for attempt in range(1, problem.max_attempts + 1):
         with np.errstate(all="ignore"):
-            trace = engine.run(problem.arch, draw_given(problem, rng))
-        reason = _non_finite(trace) or degeneracy(problem, trace)
+            values = engine.run_forward(problem.arch, draw_given(problem, rng))
+            reason = forward_degeneracy(problem, values)
+            if reason is None:
+                trace = engine.finish(problem.arch, values)
+                reason = answer_degeneracy(problem, trace.values)
         if reason is None:
             return Instance(problem, seed, trace, attempt)
         reasons[reason] += 1
@@ -123,11 +166,3 @@ def sample(problem: Problem, seed: int) -> Instance:
         f"no well-posed instance in {problem.max_attempts} attempts; most often ({count} times): {common}. "
         "Widen or shift the sampling domains, or pin values",
         source=problem.source)
-
-
-def _non_finite(trace: Trace) -> str | None:
-    for name, value in trace.values.items():
-        if not np.all(np.isfinite(value)):
-            return f"{name} is not finite"
-    return None
-

@@ -34,11 +34,19 @@ class Domain:
     nonzero: bool = False
 
     def grid(self) -> np.ndarray:
-        count = int(round((self.max - self.min) / self.step)) + 1
-        values = np.round(self.min + self.step * np.arange(count), _decimals_of(self.step))
-        if self.nonzero:
-            values = values[values != 0]
-        return values
+        return _grid(self)
+
+
+@lru_cache(maxsize=1024)
+def _grid(domain: Domain) -> np.ndarray:
+    # Cached: the sampler draws from the same few grids thousands of times. Read-only, so
+    # no caller can change the cached copy.
+    count = int(round((domain.max - domain.min) / domain.step)) + 1
+    values = np.round(domain.min + domain.step * np.arange(count), _decimals_of(domain.step))
+    if domain.nonzero:
+        values = values[values != 0]
+    values.flags.writeable = False
+    return values
 
 
 def _decimals_of(step: float) -> int:
