@@ -8,6 +8,7 @@ batch variance, or an asked value that would print as 0 at the sheet's decimals.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,43 +46,55 @@ class Instance:
 
 
 @dataclass(frozen=True)
-class _Draw:
-    """How one given value is produced: pinned, a class-label draw, or a grid draw."""
+class _Plan:
+    """How a problem's given values are produced, worked out once per problem.
 
-    name: str
-    shape: tuple[int, ...]
-    pinned: np.ndarray | None = None
-    classes: int = 0
-    grid: np.ndarray | None = None
+    Every drawn value is a grid draw (class labels draw from the grid 0..K-1), so one call
+    to the Generator per attempt yields all of them: uniform numbers in [0, 1) scaled by each
+    entry's grid size. Pinned values are copied as they are.
+    """
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    grids: tuple[np.ndarray | None, ...]  # None where the value is pinned
+    slices: tuple[slice, ...]  # where each value's entries sit among the drawn ones
+    sizes: np.ndarray  # grid size of every drawn entry, in order
+    limits: np.ndarray  # sizes - 1, as ints
+    pinned: dict[str, np.ndarray]
 
 
 @lru_cache(maxsize=256)
-def _plan(problem: Problem) -> tuple[_Draw, ...]:
-    # Worked out once per problem: the sampler then only draws indices.
+def _plan(problem: Problem) -> _Plan:
     arch = problem.arch
-    plan = []
-    for name in arch.given_names():
+    names = arch.given_names()
+    shapes, grids, slices, sizes = [], [], [], []
+    for name in names:
         shape = expected_shape(arch, name)
+        shapes.append(shape)
+        count = math.prod(shape)
+        slices.append(slice(len(sizes), len(sizes) + count))
         if name in problem.pinned:
-            plan.append(_Draw(name, shape, pinned=problem.pinned[name]))
-        elif name == "Y" and arch.classifies:
-            plan.append(_Draw(name, shape, classes=arch.outputs if arch.loss.kind == "cross_entropy" else 2))
+            grids.append(None)
+            continue
+        if name == "Y" and arch.classifies:
+            grid = np.arange(arch.outputs if arch.loss.kind == "cross_entropy" else 2, dtype=float)
         else:
-            plan.append(_Draw(name, shape, grid=domain_for(problem, name).grid()))
-    return tuple(plan)
+            grid = domain_for(problem, name).grid()
+        grids.append(grid)
+        sizes += [grid.size] * count
+    sizes_array = np.array(sizes, dtype=float)
+    return _Plan(names, tuple(shapes), tuple(grids), tuple(slices), sizes_array,
+                 sizes_array.astype(int) - 1, dict(problem.pinned))
 
 
 def draw_given(problem: Problem, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Pinned values as pinned, the rest drawn from their grids, in a fixed order."""
+    plan = _plan(problem)
+    # min() guards the (measure-zero) case where rounding makes u * size == size.
+    index = np.minimum((rng.random(plan.sizes.size) * plan.sizes).astype(int), plan.limits)
     out: dict[str, np.ndarray] = {}
-    for d in _plan(problem):
-        if d.pinned is not None:
-            out[d.name] = d.pinned
-        elif d.classes:
-            out[d.name] = rng.integers(0, d.classes, size=d.shape).astype(float)
-        else:
-            assert d.grid is not None
-            out[d.name] = d.grid[rng.integers(0, d.grid.size, size=d.shape)]
+    for name, shape, grid, where in zip(plan.names, plan.shapes, plan.grids, plan.slices):
+        out[name] = plan.pinned[name] if grid is None else grid[index[where]].reshape(shape)
     return out
 
 
