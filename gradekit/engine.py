@@ -37,7 +37,7 @@ class _Builder:
     def add(self, name: str, stage: str, deps: tuple[str, ...], formula: str,
             fn: Callable[..., Array] | None, description: str) -> None:
         compute = None if fn is None else in_layout(fn, self.arch.layout)
-        self.steps.append(Step(name, stage, deps, formula, compute, description))  # type: ignore[arg-type]
+        self.steps.append(Step(name, stage, deps, formula, compute, description, fn))  # type: ignore[arg-type]
 
     # Entry subscripts in the layout's order: rows index (sample, unit), columns (unit, sample).
     def entry(self, sample: str, unit: str) -> str:
@@ -246,7 +246,7 @@ def _forward_steps(arch: Architecture) -> list[Step]:
 
 def forward_loss(arch: Architecture, given: Mapping[str, Array]) -> Array:
     """The loss of `given` (X, Y, parameters in the problem layout), by the trace's own forward steps."""
-    return evaluate_steps(_forward_steps_cached(arch), given)["loss"]
+    return evaluate_steps(_forward_steps_cached(arch), given, arch.layout)["loss"]
 
 
 @lru_cache(maxsize=256)
@@ -287,8 +287,8 @@ def steps_for(arch: Architecture) -> tuple[Step, ...]:
     new = tuple(f"{p}_new" for p in params)
 
     def loss_after(x: Array, y: Array, *updated: Array) -> Array:
-        # Columns values arrive transposed to rows by in_layout; forward_loss wants the problem
-        # layout, so hand it rows values under a rows twin of the architecture.
+        # Like every step function this one works in the rows layout, so it runs the forward
+        # steps of the rows twin of the architecture.
         return forward_loss(_as_rows(arch), {"X": x, "Y": y, **dict(zip(params, updated))})
 
     b.add("loss_new", "after", ("X", "Y", *new), _loss_formula(b, "loss_new", f"A{depth}")
@@ -306,17 +306,17 @@ def _as_rows(arch: Architecture) -> Architecture:
 def run(arch: Architecture, given: Mapping[str, Array]) -> Trace:
     """The full trace of one instance: given values in the problem layout -> every quantity."""
     steps = steps_for(arch)
-    values = evaluate_steps(steps, {n: given[n] for n in arch.given_names()})
+    values = evaluate_steps(steps, {n: given[n] for n in arch.given_names()}, arch.layout)
     return Trace(arch.layout, steps, values)
 
 
 def run_forward(arch: Architecture, given: Mapping[str, Array]) -> dict[str, Array]:
     """Values up to the loss only: the sampler checks these before paying for the backward pass."""
-    return evaluate_steps(_forward_steps_cached(arch), {n: given[n] for n in arch.given_names()})
+    return evaluate_steps(_forward_steps_cached(arch), {n: given[n] for n in arch.given_names()}, arch.layout)
 
 
 def finish(arch: Architecture, forward_values: Mapping[str, Array]) -> Trace:
     """The full trace from run_forward's values: the remaining steps (prediction, backward, update)."""
     steps = steps_for(arch)
     done = len(arch.given_names()) + len(_forward_steps_cached(arch))
-    return Trace(arch.layout, steps, evaluate_steps(steps[done:], forward_values))
+    return Trace(arch.layout, steps, evaluate_steps(steps[done:], forward_values, arch.layout))

@@ -118,12 +118,13 @@ def activation_backward(name: str, da: Array, at: Array | None, slope: float = 0
 
 def batchnorm_mean(x: Array) -> Array:
     """mu = mean over samples.  (N, U) -> (1, U)"""
-    return x.mean(axis=0, keepdims=True)
+    return x.sum(axis=0, keepdims=True) / x.shape[0]  # sum/N: ndarray.mean is ~4x slower on tiny arrays
 
 
 def batchnorm_var(x: Array, mu: Array) -> Array:
     """var = mean over samples of (x - mu)^2 (biased: divides by N, as in training).  -> (1, U)"""
-    return ((x - mu) ** 2).mean(axis=0, keepdims=True)
+    d = x - mu
+    return (d * d).sum(axis=0, keepdims=True) / x.shape[0]
 
 
 def batchnorm_normalize(x: Array, mu: Array, var: Array, eps: float) -> Array:

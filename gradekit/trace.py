@@ -28,6 +28,9 @@ class Step:
     formula: str  # LaTeX, in the problem layout's notation ("" for given values)
     compute: Callable[..., Array] | None = field(default=None, compare=False, repr=False)
     description: str = ""
+    # The same function in the rows layout, unwrapped: whole traces are evaluated in rows and
+    # transposed once at the end, instead of transposing every input of every step.
+    rows_compute: Callable[..., Array] | None = field(default=None, compare=False, repr=False)
 
     def evaluate(self, values: Mapping[str, Array]) -> Array:
         """This step's value from the values of its dependencies."""
@@ -94,11 +97,15 @@ class Trace:
         return step.evaluate(merged)
 
 
-def evaluate_steps(steps: Sequence[Step], given: Mapping[str, Array]) -> dict[str, Array]:
-    """Values of all steps, in order, starting from the given values."""
-    values: dict[str, Array] = {k: np.asarray(v, dtype=float) for k, v in given.items()}  # copies nothing when float
+def evaluate_steps(steps: Sequence[Step], given: Mapping[str, Array], layout: str) -> dict[str, Array]:
+    """Values of all steps, in order, from the given values; all in `layout`."""
+    flip = layout != "rows"
+    values: dict[str, Array] = {}
+    for k, v in given.items():
+        v = np.asarray(v, dtype=float)  # copies nothing when already float
+        values[k] = transpose2d(v) if flip else v
     for s in steps:
-        if s.compute is not None:
-            # Step.evaluate inlined: this loop is the hot path of sampling and grading.
-            values[s.name] = np.asarray(s.compute(*[values[d] for d in s.deps]), dtype=float)
-    return values
+        if s.rows_compute is not None:
+            # The hot path of sampling and grading: no per-step wrapping or transposing.
+            values[s.name] = np.asarray(s.rows_compute(*[values[d] for d in s.deps]), dtype=float)
+    return {k: transpose2d(v) for k, v in values.items()} if flip else values
