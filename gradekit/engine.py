@@ -7,6 +7,7 @@ its steps once). `run(arch, given)` evaluates them on the given X, Y and paramet
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from typing import Callable, Mapping
 
@@ -285,22 +286,17 @@ def steps_for(arch: Architecture) -> tuple[Step, ...]:
               rf"{tex(f'{p}_new')} = {tex(p)} - {_num(lr)}\, {tex(f'd{p}')}",
               lambda v, g: v - lr * g, f"{p} after one SGD step (learning rate {_num(lr)})")
     new = tuple(f"{p}_new" for p in params)
+    # Like every step function this one works in the rows layout, so it runs the forward steps
+    # of the rows twin of the architecture (looked up once here, not on every evaluation).
+    rows_forward = _forward_steps_cached(replace(arch, layout="rows"))
 
     def loss_after(x: Array, y: Array, *updated: Array) -> Array:
-        # Like every step function this one works in the rows layout, so it runs the forward
-        # steps of the rows twin of the architecture.
-        return forward_loss(_as_rows(arch), {"X": x, "Y": y, **dict(zip(params, updated))})
+        return evaluate_steps(rows_forward, {"X": x, "Y": y, **dict(zip(params, updated))}, "rows")["loss"]
 
     b.add("loss_new", "after", ("X", "Y", *new), _loss_formula(b, "loss_new", f"A{depth}")
           + r"\quad\text{(forward pass again, with the updated parameters)}",
           loss_after, "loss after the update, on the same data")
     return tuple(b.steps)
-
-
-def _as_rows(arch: Architecture) -> Architecture:
-    from dataclasses import replace
-
-    return arch if arch.layout == "rows" else replace(arch, layout="rows")
 
 
 def run(arch: Architecture, given: Mapping[str, Array]) -> Trace:
