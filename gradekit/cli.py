@@ -55,6 +55,38 @@ def list_command() -> None:
 
 
 @main.command()
+@click.option("--count", default=10, show_default=True, type=click.IntRange(1, 10_000),
+              help="Random instances per configuration.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the instances.")
+@click.option("--sympy-count", type=click.IntRange(0, 10_000), default=None,
+              help="Check only this many instances per configuration with SymPy (default: all).")
+@click.option("--engine", "engine_set", is_flag=True,
+              help="Check the engine's own set of configurations (every activation, loss, layout, bias "
+                   "kind, depth 1-3, batch norm) instead of the built-in problems.")
+@click.option("--jobs", default=None, type=click.IntRange(1, 64), help="Worker processes (default: all cores).")
+def verify(count: int, seed: int, sympy_count: int | None, engine_set: bool, jobs: int | None) -> None:
+    """Prove the answer keys: compare every gradient, update and loss after the update with
+    centred finite differences and with SymPy's symbolic derivatives. Exit 1 on any disagreement."""
+    import os
+
+    from gradekit import proof
+    from gradekit.errors import VerificationError
+
+    configs = proof.random_configurations(seed) if engine_set else proof.builtin_configurations(seed)
+    rows = proof.verify(configs, count, sympy_count, jobs or os.cpu_count() or 1)
+    width = max(len(r.label) for r in rows)
+    click.echo(f"{'configuration':{width}s}  instances  finite-diff error  sympy error  verdict")
+    for r in rows:
+        click.echo(f"{r.label:{width}s}  {r.instances:9d}  {r.fd_error:17.1e}  {r.sympy_error:11.1e}  {r.verdict}")
+    click.echo(f"tolerances: finite differences {proof.FD_TOLERANCE:g}, SymPy {proof.SYMPY_TOLERANCE:g} "
+               "(largest |engine - check| / max(1, |check|))")
+    bad = [r.label for r in rows if not r.agrees]
+    if bad:
+        raise VerificationError(f"the engine disagrees with the independent checks on: {', '.join(bad)}")
+    click.echo(f"all {len(rows)} configurations agree")
+
+
+@main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def keygen(path: Path) -> None:
     """Write a new random course secret to PATH (readable by you only; never overwritten).
