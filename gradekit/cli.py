@@ -40,6 +40,100 @@ def main() -> None:
     """
 
 
+def _sheets(refs: tuple[str, ...]):
+    from gradekit.spec import DEFAULT_SHEET, resolve
+
+    return [resolve(r) for r in (refs or (DEFAULT_SHEET,))]
+
+
+@main.command()
+@click.argument("refs", nargs=-1, metavar="[SHEET|PROBLEM|PATH]...")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the (public) variant.")
+@click.option("-o", "--output", default=Path("gradekit-out"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder to write into.")
+@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV with columns id,name: one secret variant per student (needs --secret-file).")
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The course secret (from `gradekit keygen`).")
+@click.option("--pdf", is_flag=True, help="Also compile sheet.pdf and solutions.pdf with pdflatex.")
+def generate(refs: tuple[str, ...], seed: int, output: Path, roster: Path | None, secret_file: Path | None,
+             pdf: bool) -> None:
+    """Generate sheets, worked solutions, answer key and answer template.
+
+    With no argument: the default sheet `backprop-basics`, seed 0, into ./gradekit-out.
+    """
+    from gradekit.errors import InputFileError
+
+    if roster is not None and secret_file is None:
+        raise click.UsageError("--roster needs --secret-file (each student's variant comes from the course secret)")
+    sheets = _sheets(refs)
+    if pdf:
+        from gradekit.generate import pdflatex
+
+        pdflatex()  # fail before writing anything when pdflatex is missing
+    if roster is None:
+        if secret_file is not None:
+            raise InputFileError("--secret-file makes per-student variants: give a --roster too")
+        _generate_public(sheets, seed, output, pdf)
+    else:
+        _generate_roster(sheets, roster, secret_file, output, pdf)
+
+
+def _generate_public(sheets, seed: int, output: Path, pdf: bool) -> None:
+    from gradekit.generate import write_variant
+    from gradekit.key import make_key
+    from gradekit.variants import Variant
+
+    for sheet in sheets:
+        folder = output / sheet.id if len(sheets) > 1 else output
+        written = write_variant(make_key(sheet, Variant(seed=seed)), folder, pdf=pdf)
+        click.echo(f"{sheet.id} (seed {seed}) -> {folder}/: {', '.join(written.files)}")
+
+
+def _generate_roster(sheets, roster: Path, secret_file: Path, output: Path, pdf: bool) -> None:
+    from gradekit.generate import write_variant
+    from gradekit.key import make_key
+    from gradekit.roster import folder_name, read_roster
+    from gradekit.variants import Variant, read_secret
+
+    students = read_roster(roster)
+    secret = read_secret(secret_file)
+    for sheet in sheets:
+        base = output / sheet.id if len(sheets) > 1 else output
+        label = f"{sheet.id}: {len(students)} students"
+        with click.progressbar(students, label=label, file=sys.stderr) as bar:
+            for student in bar:
+                key = make_key(sheet, Variant(student=student.id), secret)
+                write_variant(key, base / folder_name(student.id), student.name or None, pdf)
+        index = "id,name,folder\n" + "".join(
+            f"{_csv_cell(s.id)},{_csv_cell(s.name)},{folder_name(s.id)}\n" for s in students)
+        (base / "students.csv").write_text(index, encoding="utf-8")
+        click.echo(f"{sheet.id} -> {base}/: one folder per student ({len(students)}), index in students.csv")
+
+
+def _csv_cell(text: str) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([text])
+    return buffer.getvalue().rstrip("\r\n")
+
+
+@main.command()
+@click.argument("ref", metavar="PROBLEM|SHEET|PATH")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--solutions", is_flag=True, help="Show the worked solution too.")
+def show(ref: str, seed: int, solutions: bool) -> None:
+    """Print a problem (or sheet) in the terminal."""
+    from gradekit.key import make_key
+    from gradekit.render import render_text
+    from gradekit.variants import Variant
+
+    key = make_key(_sheets((ref,))[0], Variant(seed=seed))
+    click.echo(render_text(key, solutions=solutions), nl=False)
+
+
 @main.command("list")
 def list_command() -> None:
     """List the built-in problems and sheets."""

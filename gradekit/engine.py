@@ -293,9 +293,8 @@ def steps_for(arch: Architecture) -> tuple[Step, ...]:
     def loss_after(x: Array, y: Array, *updated: Array) -> Array:
         return evaluate_steps(rows_forward, {"X": x, "Y": y, **dict(zip(params, updated))}, "rows")["loss"]
 
-    b.add("loss_new", "after", ("X", "Y", *new), _loss_formula(b, "loss_new", f"A{depth}")
-          + r"\quad\text{(forward pass again, with the updated parameters)}",
-          loss_after, "loss after the update, on the same data")
+    b.add("loss_new", "after", ("X", "Y", *new), _loss_formula(b, "loss_new", f"A{depth}"),
+          loss_after, "the loss after the update: the forward pass again, on the same data, with the updated parameters")
     return tuple(b.steps)
 
 

@@ -1,0 +1,85 @@
+"""Write a variant's files: sheet and solutions (LaTeX, Markdown), key.json, submission-template.json.
+
+Same spec and seed give byte-identical files: nothing here writes a date, a path or a random
+number of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from gradekit.errors import GradekitError, InputFileError, ToolMissingError
+from gradekit.key import AnswerKey, dumps, key_document, template_document
+from gradekit.render import render_variant
+
+PDFLATEX_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Written:
+    folder: Path
+    files: tuple[str, ...]
+
+
+def variant_documents(key: AnswerKey, student_name: str | None = None) -> dict[str, str]:
+    """Every file of one variant, by name."""
+    docs = render_variant(key, student_name)
+    docs["key.json"] = dumps(key_document(key))
+    docs["submission-template.json"] = dumps(template_document(key))
+    return docs
+
+
+def write_documents(folder: Path, docs: dict[str, str]) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in docs.items():
+            (folder / name).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise InputFileError(f"cannot write: {e.strerror}", source=e.filename or folder) from None
+
+
+def write_variant(key: AnswerKey, folder: Path, student_name: str | None = None, pdf: bool = False) -> Written:
+    docs = variant_documents(key, student_name)
+    write_documents(folder, docs)
+    names = list(docs)
+    if pdf:
+        for tex in ("sheet.tex", "solutions.tex"):
+            names.append(compile_pdf(folder / tex).name)
+    return Written(folder, tuple(names))
+
+
+def pdflatex() -> str:
+    path = shutil.which("pdflatex")
+    if path is None:
+        raise ToolMissingError("--pdf needs pdflatex, which is not installed (Debian: apt-get install "
+                               "texlive-latex-base texlive-latex-recommended texlive-latex-extra)")
+    return path
+
+
+def compile_pdf(tex_path: Path) -> Path:
+    """Compile a standalone .tex beside itself (twice, for 'page N of M'); returns the PDF."""
+    exe = pdflatex()
+    with tempfile.TemporaryDirectory(prefix="gradekit-tex-") as tmp:
+        # Compiled by relative name inside a scratch folder, with TeX's paranoid file access:
+        # no shell escape, and no reading files outside that folder (an \input that slipped
+        # through escaping still could not read /etc/passwd).
+        shutil.copyfile(tex_path, Path(tmp) / tex_path.name)
+        for _ in range(2):
+            try:
+                result = subprocess.run(
+                    [exe, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", tex_path.name],
+                    cwd=tmp, capture_output=True, text=True, errors="replace", timeout=PDFLATEX_TIMEOUT,
+                    env={**os.environ, "openin_any": "p", "openout_any": "p"})
+            except subprocess.TimeoutExpired:
+                raise GradekitError(f"pdflatex took longer than {PDFLATEX_TIMEOUT} s", source=tex_path) from None
+            if result.returncode != 0:
+                first = next((l for l in result.stdout.splitlines() if l.startswith("!")), "see the log")
+                raise GradekitError(f"pdflatex failed: {first}", source=tex_path)
+        pdf = tex_path.with_suffix(".pdf")
+        shutil.copyfile(Path(tmp) / pdf.name, pdf)
+    return pdf

@@ -1,0 +1,232 @@
+"""Render an answer key as sheets and worked solutions: LaTeX, Markdown and plain text.
+
+The key is first turned into view values (what each problem shows: givens, asked parts,
+solution steps); templates in templates/<format>/ only place them. One strict Jinja
+environment per format, built once: LaTeX uses \\VAR{...} and \\BLOCK{...} delimiters so
+TeX's braces are left alone, and every user-supplied text goes through an escape filter.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gradekit import formatting as fmt
+from gradekit.network import BatchNorm
+from gradekit.notation import tex
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from gradekit.key import AnswerKey, ProblemKey
+    from gradekit.spec import Problem
+
+ACTIVATION_NAMES = {"identity": "identity (linear)", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU",
+                    "leaky_relu": "leaky ReLU", "softmax": "softmax"}
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A named value as shown on a sheet."""
+
+    name: str
+    tex: str
+    value: np.ndarray
+    integers: bool = False
+    given: bool = False  # a given value is written as the problem states it (0.7, not 0.7000)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One asked quantity: (a) Z^{[1]} (2x3) [1.5 pts]."""
+
+    label: str
+    name: str
+    tex: str
+    shape: str
+    points: float
+
+
+@dataclass(frozen=True)
+class SolutionStep:
+    name: str
+    tex: str
+    formula: str
+    description: str
+    inputs: tuple[Shown, ...]
+    result: Shown
+    label: str  # the part's label when asked, "" for an intermediate step
+
+
+@dataclass(frozen=True)
+class ProblemView:
+    number: int
+    id: str
+    title: str
+    statement: str
+    instructions: str
+    network: tuple[str, ...]  # sentences with $math$
+    decimals: int
+    points: float
+    given: tuple[Shown, ...]
+    parts: tuple[Part, ...]
+    steps: tuple[SolutionStep, ...]
+
+
+@dataclass(frozen=True)
+class SheetView:
+    id: str
+    title: str
+    instructions: str
+    variant: str
+    student_id: str | None
+    student_name: str | None
+    points: float
+    problems: tuple[ProblemView, ...]
+
+
+def _is_labels(problem: Problem, name: str) -> bool:
+    return name == "pred" or (name == "Y" and problem.arch.classifies)
+
+
+def _shown(problem: Problem, name: str, value: np.ndarray) -> Shown:
+    return Shown(name, tex(name), np.asarray(value), _is_labels(problem, name), name in problem.arch.given_names())
+
+
+def part_labels(count: int) -> list[str]:
+    letters = string.ascii_lowercase
+    return [letters[i] if i < 26 else f"{letters[i // 26 - 1]}{letters[i % 26]}" for i in range(count)]
+
+
+def network_sentences(problem: Problem, loss_formula: str) -> tuple[str, ...]:
+    """The network described in words and $math$, valid in LaTeX and Markdown alike."""
+    arch = problem.arch
+    n = arch.samples
+    if arch.layout == "rows":
+        first = (f"Samples are the rows of $X$ ({n} sample{'s' * (n != 1)}, {arch.inputs} inputs each): "
+                 r"$Z^{[l]} = A^{[l-1]} W^{[l]} + b^{[l]}$ with $A^{[0]} = X$.")
+    else:
+        first = (f"Samples are the columns of $X$ ({n} sample{'s' * (n != 1)}, {arch.inputs} inputs each): "
+                 r"$Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}$ with $A^{[0]} = X$.")
+    out = [first]
+    for l, layer in enumerate(arch.layers, start=1):
+        act = ACTIVATION_NAMES[layer.activation]
+        if layer.activation == "leaky_relu":
+            act += f" (slope {layer.slope:g} for negative inputs)"
+        if isinstance(layer, BatchNorm):
+            out.append(rf"Layer {l}: batch normalization in training mode (batch mean, biased batch "
+                       rf"variance, $\epsilon = {layer.eps:g}$) with scale ${tex(f'gamma{l}')}$ and shift "
+                       rf"${tex(f'beta{l}')}$, then {act}.")
+            continue
+        bias = {"vector": f"a bias for each unit ${tex(f'b{l}')}$",
+                "scalar": f"one scalar bias ${tex(f'b{l}')}$ added to every unit",
+                "none": "no bias"}[layer.bias]
+        out.append(f"Layer {l}: {layer.units} unit{'s' * (layer.units != 1)}, {act} activation, {bias}.")
+    out.append(f"Loss: ${loss_formula}$.")
+    if arch.loss.kind == "cross_entropy":
+        out.append(f"$Y$ holds the true class of each sample (0 to {arch.outputs - 1}).")
+    elif arch.loss.kind == "binary_cross_entropy":
+        out.append("$Y$ holds the true label of each sample (0 or 1).")
+    if any(q.endswith("_new") for q in problem.asked):
+        out.append(rf"Update: one step of gradient descent, $\theta_{{\text{{new}}}} = \theta - \eta\, d\theta$, "
+                   rf"with learning rate $\eta = {arch.learning_rate:g}$.")
+    return tuple(out)
+
+
+def _needed_steps(pk: ProblemKey) -> list[str]:
+    """Asked quantities and every computed step they depend on, in computing order."""
+    trace = pk.instance.trace
+    needed: set[str] = set()
+    stack = list(pk.problem.asked)
+    while stack:
+        name = stack.pop()
+        if name in needed:
+            continue
+        step = trace.step(name)
+        if step.stage == "given":
+            continue
+        needed.add(name)
+        stack.extend(step.deps)
+    return [s.name for s in trace.steps if s.name in needed]
+
+
+def problem_view(number: int, pk: ProblemKey) -> ProblemView:
+    problem, trace = pk.problem, pk.instance.trace
+    labels = dict(zip(problem.asked, part_labels(len(problem.asked))))
+    parts = tuple(Part(labels[q], q, tex(q), fmt.shape_text(np.shape(trace[q])), pk.points[q]) for q in problem.asked)
+    steps = []
+    for name in _needed_steps(pk):
+        step = trace.step(name)
+        inputs = tuple(_shown(problem, d, trace[d]) for d in step.deps)
+        steps.append(SolutionStep(name, tex(name), step.formula, step.description, inputs,
+                                  _shown(problem, name, trace[name]), labels.get(name, "")))
+    given = tuple(_shown(problem, n, v) for n, v in pk.instance.given.items())
+    return ProblemView(number, problem.id, problem.title, problem.statement.strip(), pk.entry.instructions.strip(),
+                       network_sentences(problem, trace.step("loss").formula), problem.decimals, pk.total,
+                       given, parts, tuple(steps))
+
+
+def sheet_view(key: AnswerKey, student_name: str | None = None) -> SheetView:
+    v = key.variant
+    label = f"Variant for student {v.student}" if v.student is not None else f"Variant: seed {v.seed}"
+    return SheetView(key.sheet.id, key.sheet.title, key.sheet.instructions.strip(), label, v.student, student_name,
+                     key.total, tuple(problem_view(i, pk) for i, pk in enumerate(key.problems, start=1)))
+
+
+# --- environments ---------------------------------------------------------------------------
+
+
+def _common_filters(env: jinja2.Environment) -> None:
+    env.filters["mat"] = lambda shown, decimals: fmt.tex_matrix(shown.value, decimals, shown.integers, shown.given)
+    env.filters["pts"] = fmt.points
+
+
+@cache
+def environment(kind: str) -> jinja2.Environment:
+    """The strict Jinja environment of one output format, built once per process."""
+    import jinja2
+
+    from gradekit.resources import templates_dir
+
+    loader = jinja2.FileSystemLoader(str(templates_dir() / kind))
+    if kind == "latex":
+        env = jinja2.Environment(
+            loader=loader, undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
+            block_start_string=r"\BLOCK{", block_end_string="}", variable_start_string=r"\VAR{",
+            variable_end_string="}", comment_start_string=r"\#{", comment_end_string="}",
+            line_comment_prefix="%#", trim_blocks=True, lstrip_blocks=True)
+        env.filters["esc"] = fmt.tex_escape
+        env.filters["text"] = fmt.tex_text
+    else:
+        env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False,
+                                 keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+        env.filters["esc"] = fmt.md_escape
+        env.filters["text"] = lambda s: str(s).strip()
+        env.filters["textmat"] = lambda shown, decimals: fmt.text_matrix(shown.value, decimals, shown.integers,
+                                                                         shown.given)
+    _common_filters(env)
+    return env
+
+
+def render(kind: str, template: str, **context: object) -> str:
+    return environment(kind).get_template(template).render(**context)
+
+
+def render_text(key: AnswerKey, solutions: bool = False) -> str:
+    """A variant for the terminal: aligned matrices, formulas as plain LaTeX."""
+    return render("text", "sheet.txt.j2", sheet=sheet_view(key), solutions=solutions)
+
+
+def render_variant(key: AnswerKey, student_name: str | None = None) -> dict[str, str]:
+    """The four documents of one variant, by file name."""
+    view = sheet_view(key, student_name)
+    return {
+        "sheet.tex": render("latex", "sheet.tex.j2", sheet=view, solutions=False),
+        "solutions.tex": render("latex", "sheet.tex.j2", sheet=view, solutions=True),
+        "sheet.md": render("markdown", "sheet.md.j2", sheet=view, solutions=False),
+        "solutions.md": render("markdown", "sheet.md.j2", sheet=view, solutions=True),
+    }

@@ -1,0 +1,71 @@
+"""Class rosters: a CSV with a header naming the columns `id` and `name`."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from gradekit.errors import InputFileError
+
+MAX_ROSTER_BYTES = 5 * 1024 * 1024
+_SAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class Student:
+    id: str
+    name: str
+
+
+def read_roster(path: Path) -> tuple[Student, ...]:
+    """Students in file order; any problem is one line naming the file and the row."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError("no such file", source=path) from None
+    except OSError as e:
+        raise InputFileError(f"cannot read: {e.strerror}", source=path) from None
+    if len(raw) > MAX_ROSTER_BYTES:
+        raise InputFileError(f"roster is larger than {MAX_ROSTER_BYTES // (1024 * 1024)} MiB", source=path)
+    try:
+        text = raw.decode("utf-8-sig")  # spreadsheets often save a BOM
+    except UnicodeDecodeError:
+        raise InputFileError("roster is not UTF-8 text", source=path) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = [c.strip().lower() for c in (reader.fieldnames or [])]
+    if "id" not in columns:
+        raise InputFileError("the header has no `id` column (expected the columns id,name)", source=path)
+    reader.fieldnames = columns
+    students: list[Student] = []
+    seen: dict[str, int] = {}
+    for row_number, row in enumerate(reader, start=2):
+        sid = (row.get("id") or "").strip()
+        name = (row.get("name") or "").strip()
+        if not sid:
+            raise InputFileError(f"row {row_number}: empty student id", source=path)
+        if any(ord(ch) < 32 for ch in sid):
+            raise InputFileError(f"row {row_number}: student id has a control character", source=path)
+        if sid in seen:
+            raise InputFileError(f"row {row_number}: student id {sid!r} already on row {seen[sid]}", source=path)
+        seen[sid] = row_number
+        students.append(Student(sid, name))
+    if not students:
+        raise InputFileError("roster lists no student", source=path)
+    return tuple(students)
+
+
+def folder_name(student_id: str) -> str:
+    """A file-system-safe folder name for a student; distinct ids never share one.
+
+    Ids that are already safe are used as they are; others are cleaned and get a short hash of
+    the original id, so 'a b' and 'a_b' cannot collide (nor can ids differing only in case).
+    """
+    cleaned = _SAFE.sub("_", student_id).strip("_") or "student"
+    if cleaned == student_id and student_id == student_id.lower():
+        return student_id
+    digest = hashlib.sha256(student_id.encode("utf-8")).hexdigest()[:8]
+    return f"{cleaned[:48]}-{digest}"

@@ -1,0 +1,207 @@
+"""Rendering and `gradekit generate`: content, determinism (golden files), rosters, escaping."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from gradekit import formatting as fmt
+from gradekit.cli import main
+from gradekit.key import make_key
+from gradekit.render import render_variant, sheet_view
+from gradekit.roster import folder_name, read_roster
+from gradekit.spec import resolve
+from gradekit.variants import Variant
+
+GOLDEN = Path(__file__).parent / "golden"
+FILES = ["sheet.tex", "solutions.tex", "sheet.md", "solutions.md", "key.json", "submission-template.json"]
+
+
+@pytest.mark.parametrize("value, decimals, text", [
+    (0.5, 4, "0.5000"), (-0.00004, 4, "0.0000"), (-0.00006, 4, "-0.0001"), (1234.56789, 2, "1234.57"),
+])
+def test_number(value, decimals, text):
+    assert fmt.number(value, decimals) == text
+
+
+@pytest.mark.parametrize("value, text", [
+    (np.array(0.25), "0.2500"),
+    (np.array([[1.0, -2.0]]), r"\begin{bmatrix} 1.0000 & -2.0000 \end{bmatrix}"),
+    (np.array([[1.0], [2.0]]), r"\begin{bmatrix} 1.0000 \\ 2.0000 \end{bmatrix}"),
+])
+def test_tex_matrix(value, text):
+    assert fmt.tex_matrix(value, 4) == text
+
+
+def test_given_values_are_written_as_stated_and_labels_as_integers():
+    assert fmt.tex_matrix(np.array([[0.7, -1.0, 0.25]]), 4, given=True) == r"\begin{bmatrix} 0.7 & -1 & 0.25 \end{bmatrix}"
+    assert fmt.tex_matrix(np.array([0.0, 2.0, 1.0]), 4, integers=True) == r"\begin{bmatrix} 0 & 2 & 1 \end{bmatrix}"
+
+
+@pytest.mark.parametrize("text, escaped", [
+    (r"\input{/etc/passwd}", r"\textbackslash{}input\{/etc/passwd\}"),
+    ("50% & $5 #1 a_b ~ ^", r"50\% \& \$5 \#1 a\_b \textasciitilde{} \textasciicircum{}"),
+    ("Zoë Ångström", "Zoë Ångström"),
+    ("李雷", r"\fbox{?}\fbox{?}"),
+    ("line\nbreak", "line break"),
+])
+def test_tex_escape(text, escaped):
+    assert fmt.tex_escape(text) == escaped
+
+
+def test_tex_text_keeps_instructor_math_and_escapes_prose():
+    assert fmt.tex_text(r"Loss $\frac{1}{2}(a-y)^2$ for 100% & more") == r"Loss $\frac{1}{2}(a-y)^2$ for 100\% \& more"
+
+
+def test_sheet_shows_givens_parts_and_points_but_no_answers():
+    key = make_key(resolve("sigmoid-mse-single"), Variant(seed=4))
+    docs = render_variant(key)
+    trace = key.problems[0].instance.trace
+    sheet = docs["sheet.tex"]
+    assert fmt.tex_matrix(trace["W1"], 4, given=True) in sheet
+    assert r"\item $dW^{[1]}$ \quad ($2\times 2$) \hfill [1]" in sheet
+    assert fmt.tex_matrix(trace["dW1"], 4) not in sheet and fmt.tex_matrix(trace["dW1"], 4) not in docs["sheet.md"]
+    assert "learning rate $\\eta = 0.5$" in sheet
+    assert "Samples are the rows of $X$" in sheet
+
+
+def test_solutions_show_every_step_formula_inputs_and_result():
+    key = make_key(resolve("relu-batchnorm-softmax-rows"), Variant(seed=1))
+    trace = key.problems[0].instance.trace
+    view = sheet_view(key).problems[0]
+    names = [s.name for s in view.steps]
+    # Asked quantities and the intermediate steps they need, in computing order.
+    assert names[:3] == ["Z1", "A1", "mu2"] and "dXhat2" in names and names.index("dZ3") < names.index("dW1")
+    assert {s.name for s in view.steps if s.label} == set(key.problems[0].problem.asked)
+    docs = render_variant(key)
+    for name in ("dgamma2", "dA1", "loss"):
+        step = trace.step(name)
+        assert step.formula in docs["solutions.tex"] and step.formula in docs["solutions.md"]
+        assert fmt.tex_matrix(trace[name], 4) in docs["solutions.tex"]
+
+
+def test_columns_problem_uses_columns_notation():
+    docs = render_variant(make_key(resolve("tanh-softmax-columns"), Variant(seed=0)))
+    assert "Samples are the columns of $X$" in docs["sheet.md"]
+    assert r"Z^{[1]} = W^{[1]} X + b^{[1]}" in docs["solutions.md"]
+    assert r"dW^{[2]} = dZ^{[2]} \left(A^{[1]}\right)^{\top}" in docs["solutions.tex"]
+
+
+def test_generate_without_arguments_writes_the_default_sheet(tmp_path):
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        result = runner.invoke(main, ["generate"])
+        assert result.exit_code == 0, result.output
+        out = Path("gradekit-out")
+        assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+        assert "backprop-basics (seed 0) -> gradekit-out/" in result.output
+        key = json.loads((out / "key.json").read_text())
+        assert key["sheet"] == "backprop-basics" and key["variant"] == {"seed": 0} and len(key["problems"]) == 5
+
+
+def test_generate_is_byte_identical_and_matches_golden_files(tmp_path):
+    runner = CliRunner()
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        assert runner.invoke(main, ["generate", "relu-softmax-rows", "tanh-softmax-columns", "--seed", "5",
+                                    "-o", str(out)]).exit_code == 0
+    for sheet in ("relu-softmax-rows", "tanh-softmax-columns"):
+        for name in FILES:
+            produced = (a / sheet / name).read_bytes()
+            assert produced == (b / sheet / name).read_bytes()
+            golden = GOLDEN / sheet / name
+            if os.environ.get("GRADEKIT_UPDATE_GOLDEN"):
+                golden.parent.mkdir(parents=True, exist_ok=True)
+                golden.write_bytes(produced)
+            assert produced == golden.read_bytes(), f"{sheet}/{name} differs from tests/golden (GRADEKIT_UPDATE_GOLDEN=1 rewrites)"
+
+
+def write_roster(path: Path, rows: list[tuple[str, str]]) -> Path:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "name"])
+        w.writerows(rows)
+    return path
+
+
+HOSTILE = [("s001", r"\input{/etc/passwd}"), ("s002", "Dollar $ Percent % Amp & Hash # _ ~ ^"),
+           ("s 003/../x", "Zoë Ångström"), ("s004", "李雷 {}")]
+
+
+def test_roster_makes_one_secret_variant_per_student(tmp_path):
+    runner = CliRunner()
+    secret = tmp_path / "course.key"
+    assert runner.invoke(main, ["keygen", str(secret)]).exit_code == 0
+    roster = write_roster(tmp_path / "roster.csv", HOSTILE)
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["generate", "sigmoid-mse-single", "--roster", str(roster), "--secret-file",
+                                  str(secret), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    folders = [folder_name(sid) for sid, _ in HOSTILE]
+    assert len(set(folders)) == 4 and all("/" not in f and ".." not in f for f in folders)
+    keys = [json.loads((out / f / "key.json").read_text()) for f in folders]
+    assert [k["variant"] for k in keys] == [{"student": sid} for sid, _ in HOSTILE]
+    xs = {json.dumps(k["problems"][0]["given"]) for k in keys}
+    assert len(xs) == 4  # every student has their own numbers
+    tex = (out / folders[0] / "sheet.tex").read_text()
+    assert r"\textbackslash{}input\{/etc/passwd\}" in tex and r"\input{/etc/passwd}" not in tex
+    assert "Zoë Ångström" in (out / folders[2] / "sheet.md").read_text()
+    assert (out / "students.csv").read_text().splitlines()[0] == "id,name,folder"
+
+
+@pytest.mark.parametrize("content, message", [
+    ("name\nAda\n", "the header has no `id` column (expected the columns id,name)"),
+    ("id,name\ns1,Ada\ns1,Bob\n", "row 3: student id 's1' already on row 2"),
+    ("id,name\n,Ada\n", "row 2: empty student id"),
+    ("id,name\n", "roster lists no student"),
+])
+def test_broken_rosters_fail_in_one_line(tmp_path, content, message):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(content)
+    secret = tmp_path / "k"
+    CliRunner().invoke(main, ["keygen", str(secret)])
+    result = CliRunner().invoke(main, ["generate", "--roster", str(roster), "--secret-file", str(secret),
+                                       "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"gradekit: error: {roster}: {message}"
+
+
+def test_roster_without_secret_is_a_usage_error(tmp_path):
+    roster = write_roster(tmp_path / "r.csv", [("s1", "A")])
+    result = CliRunner().invoke(main, ["generate", "--roster", str(roster)])
+    assert result.exit_code == 2 and "--roster needs --secret-file" in result.output
+
+
+def test_roster_reader_accepts_a_bom_and_any_column_order(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes("\ufeffName,ID\nAda,s1\n".encode("utf-8"))
+    assert [(s.id, s.name) for s in read_roster(path)] == [("s1", "Ada")]
+
+
+def test_pdf_without_pdflatex_exits_3(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    result = CliRunner().invoke(main, ["generate", "--pdf", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 3
+    assert "--pdf needs pdflatex, which is not installed" in result.output
+    assert not (tmp_path / "o").exists()  # failed before writing anything
+
+
+def test_unknown_sheet_is_one_line_exit_2(tmp_path):
+    result = CliRunner().invoke(main, ["generate", "nope", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.startswith("gradekit: error: nope: no such file, and not a built-in sheet or problem")
+
+
+def test_show_prints_the_problem_and_solution():
+    result = CliRunner().invoke(main, ["show", "sigmoid-mse-single", "--seed", "2", "--solutions"])
+    assert result.exit_code == 0
+    key = make_key(resolve("sigmoid-mse-single"), Variant(seed=2))
+    assert fmt.text_matrix(key.problems[0].instance.trace["dW1"], 4) in result.output
