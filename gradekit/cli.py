@@ -134,6 +134,65 @@ def show(ref: str, seed: int, solutions: bool) -> None:
     click.echo(render_text(key, solutions=solutions), nl=False)
 
 
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path),
+                metavar="SUBMISSION_OR_FOLDER...")
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The course secret: variants come from each student's id, never from a seed in the file.")
+@click.option("--sheet", "sheet_refs", multiple=True, metavar="SHEET|PATH",
+              help="A sheet or problem spec that is not built in (submissions name it by id). Repeatable.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv", "gradescope"]), default="text",
+              show_default=True, help="Report format (csv: a gradebook, plus an item analysis beside it with -o).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report here (atomically) instead of to standard output.")
+@click.option("--max-bytes", default=1_000_000, show_default=True, type=click.IntRange(1, 1_000_000_000),
+              help="Refuse submission files larger than this.")
+def grade(paths: tuple[Path, ...], secret_file: Path | None, sheet_refs: tuple[str, ...], fmt: str,
+          output: Path | None, max_bytes: int) -> None:
+    """Grade submissions (files, or folders of *.json) against their regenerated keys.
+
+    Exit 0 when every submission was graded, whatever the scores; 1 when some could not be
+    graded (each still reported with its reason).
+    """
+    from gradekit import reports
+    from gradekit.errors import SubmissionError
+    from gradekit.grade import KeyCache, grade_file, submission_files
+    from gradekit.spec import resolve, resolve_builtin
+    from gradekit.variants import read_secret
+
+    secret = read_secret(secret_file) if secret_file else None
+    extra = {s.id: s for s in (resolve(r) for r in sheet_refs)}
+
+    def sheet_for(sheet_id: str):
+        # A submission names its sheet by id: only --sheet specs and built-in ids are looked
+        # up, never a path a student wrote.
+        sheet = extra.get(sheet_id) or resolve_builtin(sheet_id)
+        if sheet is None:
+            raise SubmissionError(f"unknown sheet {sheet_id!r} (not built in; pass its spec with --sheet)")
+        return sheet
+
+    files, skipped = submission_files(paths)
+    keys = KeyCache(sheet_for, secret)
+    results = [grade_file(f, keys, max_bytes) for f in files] + skipped
+    writers = {"text": reports.text, "json": reports.json_text, "csv": reports.gradebook_csv,
+               "gradescope": reports.gradescope_json}
+    content = writers[fmt](results)
+    if output is None:
+        click.echo(content, nl=False)
+    else:
+        reports.write_atomic(output, content)
+        if fmt == "csv":
+            items = output.with_name(output.stem + "-items.csv")
+            reports.write_atomic(items, reports.item_analysis_csv(results))
+            click.echo(f"wrote {output} and {items}")
+        else:
+            click.echo(f"wrote {output}")
+    ungraded = [r for r in results if not r.graded]
+    if ungraded:
+        click.echo(f"gradekit: {len(ungraded)} of {len(results)} files could not be graded", err=True)
+        click.get_current_context().exit(1)
+
+
 @main.command("list")
 def list_command() -> None:
     """List the built-in problems and sheets."""

@@ -28,6 +28,7 @@ PROBABILITY_FLOOR = 0.01
 PREDICTION_GAP = 0.02
 VARIANCE_FLOOR = 0.01
 LARGEST_VALUE = 1e3
+UPDATE_VISIBILITY = 2.0  # an update must move some entry by twice the grading tolerance
 EXACT_ZERO = 1e-12
 
 
@@ -143,6 +144,15 @@ def answer_degeneracy(problem: Problem, values: Mapping[str, np.ndarray]) -> str
         return f"an asked value is larger than {LARGEST_VALUE:g}"
     if _rounds_to_zero(asked, problem.decimals):
         return f"an asked value has a nonzero entry that rounds to 0 at {problem.decimals} decimals"
+    lr = problem.arch.learning_rate
+    for q in problem.asked:
+        if q.endswith("_new") and q != "loss_new":
+            # An update smaller than the grading tolerance could not be told from no update
+            # (or one with the wrong sign): the step would teach and test nothing.
+            g = problem.grading.for_quantity(q)
+            step = lr * np.abs(values["d" + q[: -len("_new")]])
+            if np.max(step - UPDATE_VISIBILITY * (g.atol + g.rtol * np.abs(values[q]))) < 0:
+                return f"the update of {q[: -len('_new')]} is too small to see at the grading tolerance"
     return None
 
 

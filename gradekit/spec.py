@@ -533,6 +533,15 @@ def resolve(ref: str) -> Sheet:
     return single_problem_sheet(load_problem(path))
 
 
+def resolve_builtin(ref: str) -> Sheet | None:
+    """A built-in sheet or problem by id only, never a path: for ids read from untrusted files."""
+    if ref in builtin_sheet_paths():
+        return load_sheet(builtin_sheet_paths()[ref])
+    if ref in builtin_problem_paths():
+        return single_problem_sheet(resolve_problem(ref))
+    return None
+
+
 def single_problem_sheet(problem: Problem) -> Sheet:
     return Sheet(problem.id, problem.title, problem.description, "", problem.source,
                  (SheetEntry(problem, None, ""),))

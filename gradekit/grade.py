@@ -1,0 +1,233 @@
+"""Grade submissions against regenerated keys: status, points and feedback per quantity.
+
+For every asked quantity: `correct` within tolerance; `follow-through` when it is wrong against
+the key but right when its step is recomputed from the student's own earlier answers (never
+from missing, invalid or all-zero ones, so zeros cannot buy later credit); `incorrect`, with a
+named mistake when one is recognized; `missing`; `invalid` (not numbers, or the wrong shape).
+A file that cannot be graded at all becomes a report with its reason; nothing raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+
+from gradekit.compare import Coerced, Tolerance, coerce, compare, shape_text
+from gradekit.diagnose import diagnose
+from gradekit.errors import GradekitError, SubmissionError
+from gradekit.key import AnswerKey, ProblemKey, make_key
+from gradekit.spec import Sheet
+from gradekit.submission import DEFAULT_MAX_BYTES, Submission, load
+from gradekit.variants import Variant
+
+STATUSES = ("correct", "follow-through", "incorrect", "missing", "invalid")
+
+
+@dataclass(frozen=True)
+class QuantityResult:
+    name: str
+    status: str
+    points: float
+    possible: float
+    feedback: str
+
+
+@dataclass(frozen=True)
+class ProblemResult:
+    id: str
+    title: str
+    quantities: tuple[QuantityResult, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def points(self) -> float:
+        return sum(q.points for q in self.quantities)
+
+    @property
+    def possible(self) -> float:
+        return sum(q.possible for q in self.quantities)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The grade of one submission file, or why it could not be graded (error)."""
+
+    source: str
+    student_id: str = ""
+    student_name: str = ""
+    sheet: str = ""
+    variant: str = ""
+    problems: tuple[ProblemResult, ...] = ()
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def graded(self) -> bool:
+        return self.error is None
+
+    @property
+    def points(self) -> float:
+        return sum(p.points for p in self.problems)
+
+    @property
+    def possible(self) -> float:
+        return sum(p.possible for p in self.problems)
+
+
+# --- one problem ------------------------------------------------------------------------------
+
+
+def _tolerance(pk: ProblemKey, name: str) -> Tolerance:
+    g = pk.problem.grading
+    q = g.for_quantity(name)
+    return Tolerance(q.atol, q.rtol, g.sigfigs)
+
+
+@dataclass
+class _Graded:
+    """What grading has learned so far: the student's usable values, by name."""
+
+    usable: dict[str, np.ndarray] = field(default_factory=dict)  # valid, non-degenerate answers
+    wrong: set[str] = field(default_factory=set)  # answered, but not equal to the key
+
+
+def _degenerate(value: np.ndarray) -> bool:
+    # All zeros make most steps trivial (0 times anything): no follow-through from them.
+    return not np.any(value)
+
+
+def _follow_through(pk: ProblemKey, name: str, answer: np.ndarray, state: _Graded, tol: Tolerance) -> float | None:
+    """The share of entries right when the step is redone from the student's own inputs, or None."""
+    trace = pk.instance.trace
+    step = trace.step(name)
+    asked = set(pk.problem.asked)
+    used = [d for d in step.deps if d in asked]
+    if not used or not any(d in state.wrong for d in used):
+        return None  # nothing of the student's own went in wrong: the key is the reference
+    if any(d not in state.usable for d in used):
+        return None  # a missing, invalid or all-zero input earns nothing downstream
+    with np.errstate(all="ignore"):
+        try:
+            redone = trace.recompute(name, {d: state.usable[d] for d in used})
+        except (ValueError, FloatingPointError):
+            return None
+    if not np.all(np.isfinite(redone)) or (_degenerate(redone) and not _degenerate(trace[name])):
+        return None
+    result = compare(answer, redone, tol)
+    return result.fraction if result.fraction > 0 else None
+
+
+def grade_quantity(pk: ProblemKey, name: str, raw: object, state: _Graded) -> QuantityResult:
+    trace, problem = pk.instance.trace, pk.problem
+    key = np.asarray(trace[name])
+    possible = pk.points[name]
+    tol = _tolerance(pk, name)
+    coerced: Coerced = coerce(raw, key.shape)
+    if coerced.value is None:
+        if coerced.problem == "missing":
+            return QuantityResult(name, "missing", 0.0, possible, f"no answer (expected {shape_text(key.shape)})")
+        mistake = diagnose(problem, trace, name, coerced.raw, tol)
+        text = coerced.problem + (f"; {mistake}" if mistake else "")
+        return QuantityResult(name, "invalid", 0.0, possible, text)
+    answer = coerced.value
+    result = compare(answer, key, tol)
+    if result.all_correct:
+        if not _degenerate(answer) or _degenerate(key):
+            state.usable[name] = answer
+        return QuantityResult(name, "correct", possible, possible, "correct")
+    state.wrong.add(name)
+    if not _degenerate(answer):
+        state.usable[name] = answer
+    partial = problem.grading.partial_credit
+    follow = _follow_through(pk, name, answer, state, tol)
+    if follow is not None and (follow == 1.0 or partial):
+        earned = possible * problem.grading.follow_through * follow
+        return QuantityResult(name, "follow-through", earned, possible,
+                              "wrong against the key, but right given your earlier answers (follow-through credit)"
+                              if follow == 1.0 else f"{follow:.0%} of the entries follow from your earlier answers")
+    mistake = diagnose(problem, trace, name, answer, tol)
+    earned = possible * result.fraction if partial else 0.0
+    wrong = result.wrong_entries
+    text = f"{wrong} of {result.correct.size} entries wrong" if result.correct.size > 1 else "wrong"
+    if mistake:
+        text += f": {mistake}"
+    return QuantityResult(name, "incorrect", earned, possible, text)
+
+
+def grade_problem(pk: ProblemKey, answers: Mapping[str, object]) -> ProblemResult:
+    state = _Graded()
+    results = [grade_quantity(pk, q, answers.get(q), state) for q in pk.problem.asked]
+    unknown = sorted(set(answers) - set(pk.problem.asked))
+    notes = (f"ignored answers to quantities this problem does not ask: {', '.join(unknown)}",) if unknown else ()
+    return ProblemResult(pk.problem.id, pk.problem.title, tuple(results), notes)
+
+
+def grade_submission(sub: Submission, key: AnswerKey) -> Report:
+    problems = []
+    for pk in key.problems:
+        problems.append(grade_problem(pk, sub.answers.get(pk.problem.id, {})))
+    known = {pk.problem.id for pk in key.problems}
+    unknown = sorted(set(sub.answers) - known)
+    notes = (f"ignored answers to problems not on sheet {key.sheet.id}: {', '.join(unknown)}",) if unknown else ()
+    return Report(sub.source, sub.student_id, sub.student_name, key.sheet.id, key.variant.label,
+                  tuple(problems), notes)
+
+
+# --- files and batches --------------------------------------------------------------------------
+
+
+class KeyCache:
+    """Regenerated keys by (sheet, variant): many submissions share one variant."""
+
+    def __init__(self, sheets: Callable[[str], Sheet], secret: bytes | None):
+        self.sheets, self.secret = sheets, secret
+        self._keys: dict[tuple[str, Variant], AnswerKey] = {}
+
+    def key(self, sheet_id: str, variant: Variant) -> AnswerKey:
+        cached = self._keys.get((sheet_id, variant))
+        if cached is None:
+            cached = make_key(self.sheets(sheet_id), variant, self.secret)
+            self._keys[(sheet_id, variant)] = cached
+        return cached
+
+
+def variant_for(sub: Submission, secret: bytes | None) -> Variant:
+    """The variant to grade against: with a secret, the student's (never a seed the file claims)."""
+    if secret is not None:
+        student = sub.variant.student or sub.student_id
+        if not student:
+            raise SubmissionError("no student id (variant.student or student.id): with a course secret, "
+                                  "each student's variant comes from their id")
+        return Variant(student=student)
+    if sub.variant.student is not None:
+        raise SubmissionError("this is a per-student variant: grading it needs the course secret (--secret-file)")
+    return sub.variant
+
+
+def grade_file(path: Path, keys: KeyCache, max_bytes: int = DEFAULT_MAX_BYTES) -> Report:
+    """One file's report; every failure becomes Report.error, never an exception."""
+    try:
+        sub = load(path, max_bytes)
+        key = keys.key(sub.sheet, variant_for(sub, keys.secret))
+    except GradekitError as e:
+        return Report(str(path), error=e.message)
+    return grade_submission(sub, key)
+
+
+def submission_files(paths: Iterable[Path]) -> tuple[list[Path], list[Report]]:
+    """Files to grade (folders expanded to their *.json), and reports for what cannot be read."""
+    files: list[Path] = []
+    skipped: list[Report] = []
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if child.is_file() and child.suffix.lower() == ".json":
+                    files.append(child)
+                elif not child.name.startswith("."):
+                    skipped.append(Report(str(child), error="skipped: not a .json submission"))
+        else:
+            files.append(path)
+    return files, skipped

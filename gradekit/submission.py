@@ -1,0 +1,161 @@
+"""Read a student's submission safely: untrusted bytes in, a validated Submission or one-line reason out.
+
+Nothing here evaluates student text: JSON is parsed with hooks that refuse duplicate keys,
+bounded in size and nesting, and every value is checked for type before it is used. NaN,
+Infinity and overflowing numbers are kept as non-finite floats so that the grader can mark
+the one answer that holds them invalid instead of refusing the whole file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from gradekit.errors import SubmissionError
+from gradekit.key import FORMAT_VERSION, SUBMISSION_FORMAT
+from gradekit.variants import Variant
+
+DEFAULT_MAX_BYTES = 1_000_000
+MAX_NESTING = 32  # a template needs 4 (object, object, matrix rows, entries)
+MAX_ID_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Submission:
+    source: str
+    sheet: str
+    variant: Variant
+    student_id: str
+    student_name: str
+    answers: Mapping[str, Mapping[str, Any]]  # problem id -> quantity -> raw JSON value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise SubmissionError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def _nesting(text: str) -> int:
+    """Deepest bracket nesting outside strings (checked before parsing, so no recursion blows up)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def decode(raw: bytes) -> str:
+    if not raw.strip():
+        raise SubmissionError("the file is empty")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a UTF-8 byte-order mark (some editors add one) is harmless: accepted
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SubmissionError(f"not UTF-8 text (byte {e.start} is {raw[e.start]:#04x}); save the file as UTF-8") from None
+
+
+def parse_json(text: str) -> Any:
+    if _nesting(text) > MAX_NESTING:
+        raise SubmissionError(f"JSON nested deeper than {MAX_NESTING} levels")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=float)
+    except SubmissionError:
+        raise
+    except json.JSONDecodeError as e:
+        raise SubmissionError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except (RecursionError, ValueError) as e:
+        raise SubmissionError(f"invalid JSON: {e}") from None
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise SubmissionError(f"{what} must be text, got {_json_type(value)}")
+    if len(value) > MAX_ID_LENGTH or any(ord(c) < 32 for c in value):
+        raise SubmissionError(f"{what} is not a valid id (too long or with control characters)")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _variant(value: Any) -> Variant:
+    if not isinstance(value, dict) or len(value) != 1 or not ({"seed", "student"} & value.keys()):
+        raise SubmissionError('"variant" must be {"seed": N} or {"student": "id"}, as in the answer template')
+    if "seed" in value:
+        seed = value["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise SubmissionError('"variant.seed" must be a whole number >= 0')
+        return Variant(seed=seed)
+    return Variant(student=_text(value["student"], '"variant.student"'))
+
+
+def from_document(doc: Any, source: str) -> Submission:
+    """Validate the top-level structure of a parsed submission."""
+    if not isinstance(doc, dict):
+        raise SubmissionError(f"expected a JSON object (the answer template), got {_json_type(doc)}")
+    if doc.get("format") != SUBMISSION_FORMAT:
+        raise SubmissionError(f'"format" must be "{SUBMISSION_FORMAT}" (fill in the answer template gradekit wrote)')
+    if doc.get("version") != FORMAT_VERSION:
+        raise SubmissionError(f'"version" must be {FORMAT_VERSION}, got {doc.get("version")!r}')
+    sheet = _text(doc.get("sheet"), '"sheet"')
+    variant = _variant(doc.get("variant"))
+    student = doc.get("student", {})
+    if not isinstance(student, dict):
+        raise SubmissionError('"student" must be an object with "id" and "name"')
+    student_id = _text(student.get("id", ""), '"student.id"') if student.get("id") is not None else ""
+    name = student.get("name", "")
+    student_name = name if isinstance(name, str) else ""
+    if variant.student is not None:
+        if student_id and student_id != variant.student:
+            raise SubmissionError(f'"student.id" ({student_id}) differs from "variant.student" ({variant.student})')
+        student_id = variant.student
+    answers = doc.get("answers")
+    if not isinstance(answers, dict):
+        raise SubmissionError('"answers" must be an object of problems, as in the answer template')
+    for pid, quantities in answers.items():
+        if not isinstance(quantities, dict):
+            raise SubmissionError(f'"answers.{pid}" must be an object of quantities, got {_json_type(quantities)}')
+    return Submission(source, sheet, variant, student_id, student_name[:MAX_ID_LENGTH], answers)
+
+
+def load(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:
+    """A Submission from a file; SubmissionError (one line, no file name) says why not."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise SubmissionError(f"the file is {size:,} bytes, over the limit of {max_bytes:,}")
+        with path.open("rb") as f:
+            raw = f.read(max_bytes + 1)  # the file may grow between stat and read
+    except FileNotFoundError:
+        raise SubmissionError("no such file") from None
+    except IsADirectoryError:
+        raise SubmissionError("is a folder, not a file") from None
+    except OSError as e:
+        raise SubmissionError(f"cannot read: {e.strerror}") from None
+    if len(raw) > max_bytes:
+        raise SubmissionError(f"the file is over the limit of {max_bytes:,} bytes")
+    return from_document(parse_json(decode(raw)), str(path))

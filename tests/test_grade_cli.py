@@ -1,0 +1,132 @@
+"""`gradekit grade` on files and folders: exit codes, CSV gradebook, Gradescope results, secrets."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from gradekit.cli import main
+from gradekit.key import make_key, template_document
+from gradekit.spec import resolve
+from gradekit.variants import Variant
+from tests.grading_helpers import filled, key_for
+
+
+def run_grade(paths, fmt="json", extra=()):
+    result = CliRunner().invoke(main, ["grade", *map(str, paths), "--format", fmt, *extra])
+    if fmt == "json":
+        return result, json.loads(result.stdout)
+    return result, result.stdout
+
+
+def write(path: Path, doc) -> Path:
+    path.write_text(json.dumps(doc) if not isinstance(doc, str) else doc, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    """A class folder: right, wrong and broken submissions."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    key = key_for("backprop-basics", 1)
+    perfect = filled(key)
+    perfect["student"] = {"id": "ada", "name": "Ada"}
+    write(folder / "ada.json", perfect)
+    wrong = filled(key)
+    wrong["student"] = {"id": "bob", "name": "Bob"}
+    dz = np.array(wrong["answers"]["relu-softmax-rows"]["dZ2"]) * 4  # forgot the 1/N
+    wrong["answers"]["relu-softmax-rows"]["dZ2"] = dz.tolist()
+    wrong["answers"]["sigmoid-mse-single"]["loss"] = None
+    write(folder / "bob.json", wrong)
+    write(folder / "broken.json", "{ this is not json")
+    return folder, key
+
+
+def test_template_grades_to_zero_and_exit_0(tmp_path):
+    key = make_key(resolve("sigmoid-mse-single"), Variant(seed=2))
+    path = write(tmp_path / "t.json", template_document(key))
+    result, report = run_grade([path])
+    assert result.exit_code == 0
+    sub = report["submissions"][0]
+    assert sub["graded"] and sub["points"] == 0 and sub["possible"] == 18
+    assert {q["status"] for q in sub["problems"][0]["quantities"]} == {"missing"}
+
+
+def test_mixed_folder_gives_a_correct_gradebook(mixed_folder, tmp_path):
+    folder, key = mixed_folder
+    out = tmp_path / "book.csv"
+    result = CliRunner().invoke(main, ["grade", str(folder), "--format", "csv", "-o", str(out)])
+    assert result.exit_code == 1  # one file could not be graded
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    by_student = {r["student_id"] or Path(r["file"]).name: r for r in rows}
+    assert set(by_student) == {"ada", "bob", "broken.json"}
+    assert float(by_student["ada"]["total"]) == 100 and by_student["ada"]["status"] == "graded"
+    per_quantity = 20 / len(key.problem("relu-softmax-rows").problem.asked)
+    assert float(by_student["bob"]["relu-softmax-rows"]) == pytest.approx(20 - per_quantity, abs=1e-3)
+    assert float(by_student["bob"]["sigmoid-mse-single"]) == pytest.approx(20 - 20 / 18, abs=1e-3)
+    assert by_student["broken.json"]["status"].startswith("not graded: invalid JSON")
+    items = list(csv.DictReader((tmp_path / "book-items.csv").open(encoding="utf-8")))
+    dz2 = next(r for r in items if r["problem"] == "relu-softmax-rows" and r["quantity"] == "dZ2")
+    assert dz2["submissions"] == "2" and dz2["correct"] == "1" and dz2["share_correct"] == "0.5"
+    assert dz2["most_common_mistake"].startswith("off by a factor of N = 4")
+
+
+def test_gradescope_results(mixed_folder, tmp_path):
+    folder, key = mixed_folder
+    out = tmp_path / "results.json"
+    result = CliRunner().invoke(main, ["grade", str(folder / "bob.json"), "--format", "gradescope", "-o", str(out)])
+    assert result.exit_code == 0
+    results = json.loads(out.read_text())
+    assert set(results) >= {"score", "tests", "output"}
+    tests = {t["name"]: t for t in results["tests"]}
+    assert len(tests) == sum(len(pk.problem.asked) for pk in key.problems)
+    dz2 = tests["relu-softmax-rows: dZ2"]
+    assert dz2["score"] == 0 and dz2["status"] == "failed" and "off by a factor of N = 4" in dz2["output"]
+    assert tests["relu-softmax-rows: Z1"]["status"] == "passed"
+    assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]), abs=1e-3)
+    assert results["score"] == pytest.approx(100 - 20 / 18 - 20 / 12, abs=1e-3)
+
+
+def test_text_report_lists_status_and_feedback(mixed_folder):
+    folder, _ = mixed_folder
+    result, text = run_grade([folder / "bob.json"], "text")
+    assert result.exit_code == 0
+    assert "bob, backprop-basics (seed 1):" in text
+    assert "dZ2        incorrect" in text and "off by a factor of N = 4" in text
+    assert "loss       missing" in text
+
+
+def test_secret_variants_come_from_the_student_id_not_the_file(tmp_path):
+    runner = CliRunner()
+    secret = tmp_path / "course.key"
+    runner.invoke(main, ["keygen", str(secret)])
+    from gradekit.variants import read_secret
+
+    key = make_key(resolve("sigmoid-mse-single"), Variant(student="s7"), read_secret(secret))
+    doc = filled(key)
+    path = write(tmp_path / "s7.json", doc)
+    result, report = run_grade([path], "json", ["--secret-file", str(secret)])
+    assert result.exit_code == 0 and report["submissions"][0]["points"] == 18
+    # A student who edits the variant to a public seed is still graded as themselves.
+    doc["variant"] = {"seed": 0}
+    doc["student"]["id"] = "s7"
+    result, report = run_grade([write(tmp_path / "forged.json", doc)], "json", ["--secret-file", str(secret)])
+    assert report["submissions"][0]["points"] == 18 and report["submissions"][0]["variant"] == "student s7"
+    # Another student's answers do not fit s8's variant.
+    doc["student"]["id"] = "s8"
+    result, report = run_grade([write(tmp_path / "copied.json", doc)], "json", ["--secret-file", str(secret)])
+    assert report["submissions"][0]["points"] < 18
+
+
+def test_missing_path_and_usage_errors():
+    result = CliRunner().invoke(main, ["grade", "--format", "xml", "x.json"])
+    assert result.exit_code == 2
+    result, report = run_grade([Path("/nonexistent/sub.json")])
+    assert result.exit_code == 1 and report["submissions"][0]["error"] == "no such file"
