@@ -193,6 +193,45 @@ def grade(paths: tuple[Path, ...], secret_file: Path | None, sheet_refs: tuple[s
         click.get_current_context().exit(1)
 
 
+@main.group()
+def export() -> None:
+    """Export exercises into other tools' formats."""
+
+
+@export.command("latex")
+@click.argument("refs", nargs=-1, metavar="[SHEET|PROBLEM|PATH]...")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write roster-sheets.tex: every student's sheet on its own pages (needs --secret-file).")
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", default=Path("gradekit-latex"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+def export_latex(refs: tuple[str, ...], seed: int, roster: Path | None, secret_file: Path | None,
+                 output: Path) -> None:
+    """Body-only LaTeX fragments (no preamble) to \\input into your own documents.
+
+    Writes PROBLEM-exercise.tex and PROBLEM-solution.tex per problem (seed variant); with
+    --roster, one roster-sheets.tex with every student's sheet, name and id in the header.
+    """
+    from gradekit.generate import write_documents
+    from gradekit.key import make_key
+    from gradekit.render import latex_fragments, latex_roster
+    from gradekit.roster import read_roster
+    from gradekit.variants import Variant, read_secret
+
+    if roster is not None and secret_file is None:
+        raise click.UsageError("--roster needs --secret-file")
+    for sheet in _sheets(refs):
+        folder = output / sheet.id if len(refs) > 1 else output
+        docs = latex_fragments(make_key(sheet, Variant(seed=seed)))
+        if roster is not None:
+            secret = read_secret(secret_file)
+            keys = [(make_key(sheet, Variant(student=s.id), secret), s.name) for s in read_roster(roster)]
+            docs["roster-sheets.tex"] = latex_roster(keys, sheet.title)
+        write_documents(folder, docs)
+        click.echo(f"{sheet.id} -> {folder}/: {', '.join(docs)}")
+
+
 @main.command("list")
 def list_command() -> None:
     """List the built-in problems and sheets."""

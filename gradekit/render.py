@@ -212,13 +212,30 @@ def environment(kind: str) -> jinja2.Environment:
     return env
 
 
-def render(kind: str, template: str, **context: object) -> str:
-    return environment(kind).get_template(template).render(**context)
+def render(output_format: str, template: str, **context: object) -> str:
+    return environment(output_format).get_template(template).render(**context)
 
 
 def render_text(key: AnswerKey, solutions: bool = False) -> str:
     """A variant for the terminal: aligned matrices, formulas as plain LaTeX."""
     return render("text", "sheet.txt.j2", sheet=sheet_view(key), solutions=solutions)
+
+
+def latex_fragments(key: AnswerKey) -> dict[str, str]:
+    """Body-only exercise and solution fragments per problem, for \\input into a course's own files."""
+    view = sheet_view(key)
+    out = {}
+    for problem in view.problems:
+        for kind in ("exercise", "solution"):
+            out[f"{problem.id}-{kind}.tex"] = render("latex", "fragment.tex.j2", problem=problem, kind=kind,
+                                                    variant=view.variant)
+    return out
+
+
+def latex_roster(keys: list[tuple[AnswerKey, str]], title: str) -> str:
+    """One document with every student's sheet on its own pages: (key, student name) pairs."""
+    sheets = [sheet_view(key, name or None) for key, name in keys]
+    return render("latex", "roster.tex.j2", sheets=sheets, title=title)
 
 
 def render_variant(key: AnswerKey, student_name: str | None = None) -> dict[str, str]:

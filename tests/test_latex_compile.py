@@ -65,3 +65,32 @@ def test_hostile_roster_names_compile_and_show_literally(tmp_path):
     assert "root:" not in hostile  # /etc/passwd was not read in
     assert "Zoë Ångström" in pdf_text(out / folders["zoe"] / "sheet.pdf")
     assert "ID cjk" in pdf_text(out / folders["cjk"] / "sheet.pdf")  # CJK shown as boxed ?, and it compiles
+
+
+def test_exported_fragments_compile_inside_a_course_document_and_roster_has_a_page_per_student(tmp_path):
+    require("pdflatex")
+    require("pdftotext")
+    runner = CliRunner()
+    secret = tmp_path / "course.key"
+    runner.invoke(main, ["keygen", str(secret)])
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns1,Ada Lovelace\ns2,Alan & Co\n", encoding="utf-8")
+    out = tmp_path / "lx"
+    result = runner.invoke(main, ["export", "latex", "relu-batchnorm-softmax-rows", "--roster", str(roster),
+                                  "--secret-file", str(secret), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    (out / "course.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{amsmath,amssymb}\n\\usepackage{enumitem}\n\\begin{document}\n"
+        "Week 5 homework.\n\\input{relu-batchnorm-softmax-rows-exercise}\n"
+        "\\input{relu-batchnorm-softmax-rows-solution}\n\\end{document}\n", encoding="utf-8")
+    for name in ("course.tex", "roster-sheets.tex"):
+        for _ in range(2):
+            done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", name], cwd=out,
+                                  capture_output=True, text=True)
+            assert done.returncode == 0, done.stdout[-2000:]
+    assert "Week 5 homework." in pdf_text(out / "course.pdf")
+    pages = pdf_text(out / "roster-sheets.pdf").split("\f")
+    assert any("Ada Lovelace" in p and "ID s1" in p for p in pages)
+    assert any("Alan & Co" in p and "ID s2" in p for p in pages)
+    first_s2 = next(i for i, p in enumerate(pages) if "ID s2" in p)
+    assert "ID s1" not in pages[first_s2]  # each student starts on a page of their own

@@ -205,3 +205,18 @@ def test_show_prints_the_problem_and_solution():
     assert result.exit_code == 0
     key = make_key(resolve("sigmoid-mse-single"), Variant(seed=2))
     assert fmt.text_matrix(key.problems[0].instance.trace["dW1"], 4) in result.output
+
+
+def test_export_latex_writes_body_only_fragments(tmp_path):
+    out = tmp_path / "lx"
+    result = CliRunner().invoke(main, ["export", "latex", "backprop-basics", "--seed", "3", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    key = make_key(resolve("backprop-basics"), Variant(seed=3))
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"{pk.problem.id}-{k}.tex" for pk in key.problems for k in ("exercise", "solution"))
+    text = (out / "relu-softmax-rows-solution.tex").read_text()
+    assert r"\documentclass" not in text and r"\begin{document}" not in text
+    assert r"%%   \usepackage{amsmath,amssymb}" in text
+    trace = key.problem("relu-softmax-rows").instance.trace
+    assert fmt.tex_matrix(trace["dW1"], 4) in text
+    assert fmt.tex_matrix(trace["dW1"], 4) not in (out / "relu-softmax-rows-exercise.tex").read_text()
