@@ -155,24 +155,13 @@ def grade(paths: tuple[Path, ...], secret_file: Path | None, sheet_refs: tuple[s
     graded (each still reported with its reason).
     """
     from gradekit import reports
-    from gradekit.errors import SubmissionError
-    from gradekit.grade import KeyCache, grade_file, submission_files
-    from gradekit.spec import resolve, resolve_builtin
+    from gradekit.grade import KeyCache, grade_file, sheet_lookup, submission_files
+    from gradekit.spec import resolve
     from gradekit.variants import read_secret
 
     secret = read_secret(secret_file) if secret_file else None
-    extra = {s.id: s for s in (resolve(r) for r in sheet_refs)}
-
-    def sheet_for(sheet_id: str):
-        # A submission names its sheet by id: only --sheet specs and built-in ids are looked
-        # up, never a path a student wrote.
-        sheet = extra.get(sheet_id) or resolve_builtin(sheet_id)
-        if sheet is None:
-            raise SubmissionError(f"unknown sheet {sheet_id!r} (not built in; pass its spec with --sheet)")
-        return sheet
-
     files, skipped = submission_files(paths)
-    keys = KeyCache(sheet_for, secret)
+    keys = KeyCache(sheet_lookup({s.id: s for s in (resolve(r) for r in sheet_refs)}), secret)
     results = [grade_file(f, keys, max_bytes) for f in files] + skipped
     writers = {"text": reports.text, "json": reports.json_text, "csv": reports.gradebook_csv,
                "gradescope": reports.gradescope_json}

@@ -15,12 +15,12 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from gradekit.compare import Coerced, Tolerance, coerce, compare, shape_text
+from gradekit.compare import Coerced, Tolerance, close_entries, coerce, compare, shape_text
 from gradekit.diagnose import diagnose
 from gradekit.errors import GradekitError, SubmissionError
 from gradekit.key import AnswerKey, ProblemKey, make_key
-from gradekit.spec import Sheet
-from gradekit.submission import DEFAULT_MAX_BYTES, Submission, load
+from gradekit.spec import Sheet, resolve_builtin
+from gradekit.submission import DEFAULT_MAX_BYTES, Submission, load, quoted
 from gradekit.variants import Variant
 
 STATUSES = ("correct", "follow-through", "incorrect", "missing", "invalid")
@@ -81,9 +81,8 @@ class Report:
 
 
 def _tolerance(pk: ProblemKey, name: str) -> Tolerance:
-    g = pk.problem.grading
-    q = g.for_quantity(name)
-    return Tolerance(q.atol, q.rtol, g.sigfigs)
+    q = pk.problem.quantity_grading[name]
+    return Tolerance(q.atol, q.rtol, pk.problem.grading.sigfigs)
 
 
 @dataclass
@@ -96,7 +95,7 @@ class _Graded:
 
 def _degenerate(value: np.ndarray) -> bool:
     # All zeros make most steps trivial (0 times anything): no follow-through from them.
-    return not np.any(value)
+    return not value.any()
 
 
 def _follow_through(pk: ProblemKey, name: str, answer: np.ndarray, state: _Graded, tol: Tolerance) -> float | None:
@@ -120,24 +119,46 @@ def _follow_through(pk: ProblemKey, name: str, answer: np.ndarray, state: _Grade
     return result.fraction if result.fraction > 0 else None
 
 
-def grade_quantity(pk: ProblemKey, name: str, raw: object, state: _Graded) -> QuantityResult:
+def _all_close(pk: ProblemKey, answers: Mapping[str, np.ndarray]) -> dict[str, bool]:
+    """Which answers equal the key, for all of a problem's valid answers in one vectorized pass."""
+    if not answers:
+        return {}
+    trace, tolerances = pk.instance.trace, pk.problem.quantity_grading
+    names = list(answers)
+    sizes = [answers[q].size for q in names]
+    flat = np.concatenate([answers[q].ravel() for q in names])
+    key = np.concatenate([trace[q].ravel() for q in names])
+    atol = np.repeat([tolerances[q].atol for q in names], sizes)
+    rtol = np.repeat([tolerances[q].rtol for q in names], sizes)
+    ok = close_entries(flat, key, atol, rtol, pk.problem.grading.sigfigs)
+    bounds = np.cumsum([0, *sizes])
+    return {q: bool(ok[bounds[i]:bounds[i + 1]].all()) for i, q in enumerate(names)}
+
+
+def grade_quantity(pk: ProblemKey, name: str, coerced: Coerced, correct: bool, state: _Graded) -> QuantityResult:
     trace, problem = pk.instance.trace, pk.problem
     key = np.asarray(trace[name])
     possible = pk.points[name]
-    tol = _tolerance(pk, name)
-    coerced: Coerced = coerce(raw, key.shape)
     if coerced.value is None:
         if coerced.problem == "missing":
             return QuantityResult(name, "missing", 0.0, possible, f"no answer (expected {shape_text(key.shape)})")
-        mistake = diagnose(problem, trace, name, coerced.raw, tol)
+        mistake = diagnose(problem, trace, name, coerced.raw, _tolerance(pk, name))
         text = coerced.problem + (f"; {mistake}" if mistake else "")
         return QuantityResult(name, "invalid", 0.0, possible, text)
     answer = coerced.value
-    result = compare(answer, key, tol)
-    if result.all_correct:
+    if correct:
         if not _degenerate(answer) or _degenerate(key):
             state.usable[name] = answer
         return QuantityResult(name, "correct", possible, possible, "correct")
+    return _grade_wrong(pk, name, answer, state)
+
+
+def _grade_wrong(pk: ProblemKey, name: str, answer: np.ndarray, state: _Graded) -> QuantityResult:
+    """The slow path, for wrong answers only: follow-through, then a named mistake."""
+    trace, problem = pk.instance.trace, pk.problem
+    possible = pk.points[name]
+    tol = _tolerance(pk, name)
+    result = compare(answer, np.asarray(trace[name]), tol)
     state.wrong.add(name)
     if not _degenerate(answer):
         state.usable[name] = answer
@@ -158,10 +179,14 @@ def grade_quantity(pk: ProblemKey, name: str, raw: object, state: _Graded) -> Qu
 
 
 def grade_problem(pk: ProblemKey, answers: Mapping[str, object]) -> ProblemResult:
+    trace = pk.instance.trace
+    coerced = {q: coerce(answers.get(q), np.shape(trace[q])) for q in pk.problem.asked}
+    correct = _all_close(pk, {q: c.value for q, c in coerced.items() if c.value is not None})
     state = _Graded()
-    results = [grade_quantity(pk, q, answers.get(q), state) for q in pk.problem.asked]
+    results = [grade_quantity(pk, q, coerced[q], correct.get(q, False), state) for q in pk.problem.asked]
     unknown = sorted(set(answers) - set(pk.problem.asked))
-    notes = (f"ignored answers to quantities this problem does not ask: {', '.join(unknown)}",) if unknown else ()
+    notes = (f"ignored answers to quantities this problem does not ask: {', '.join(map(quoted, unknown))}",) \
+        if unknown else ()
     return ProblemResult(pk.problem.id, pk.problem.title, tuple(results), notes)
 
 
@@ -171,12 +196,27 @@ def grade_submission(sub: Submission, key: AnswerKey) -> Report:
         problems.append(grade_problem(pk, sub.answers.get(pk.problem.id, {})))
     known = {pk.problem.id for pk in key.problems}
     unknown = sorted(set(sub.answers) - known)
-    notes = (f"ignored answers to problems not on sheet {key.sheet.id}: {', '.join(unknown)}",) if unknown else ()
+    notes = (f"ignored answers to problems not on sheet {key.sheet.id}: {', '.join(map(quoted, unknown))}",) \
+        if unknown else ()
     return Report(sub.source, sub.student_id, sub.student_name, key.sheet.id, key.variant.label,
                   tuple(problems), notes)
 
 
 # --- files and batches --------------------------------------------------------------------------
+
+
+def sheet_lookup(extra: Mapping[str, Sheet] | None = None) -> Callable[[str], Sheet]:
+    """Sheets by the id a submission names: `extra` (from --sheet) or built in, never a path."""
+    extra = dict(extra or {})
+
+    def sheet_for(sheet_id: str) -> Sheet:
+        # The id comes from an untrusted file: it may only name a sheet we were given or ship.
+        sheet = extra.get(sheet_id) or resolve_builtin(sheet_id)
+        if sheet is None:
+            raise SubmissionError(f"unknown sheet {quoted(sheet_id)} (not built in; pass its spec with --sheet)")
+        return sheet
+
+    return sheet_for
 
 
 class KeyCache:
@@ -213,7 +253,7 @@ def grade_file(path: Path, keys: KeyCache, max_bytes: int = DEFAULT_MAX_BYTES) -
         sub = load(path, max_bytes)
         key = keys.key(sub.sheet, variant_for(sub, keys.secret))
     except GradekitError as e:
-        return Report(str(path), error=e.message)
+        return Report(str(path), error=" ".join(e.message.split()))  # one line, whatever it quotes
     return grade_submission(sub, key)
 
 

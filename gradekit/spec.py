@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -106,6 +106,11 @@ class Problem:
     @property
     def total_points(self) -> float:
         return sum(self.grading.for_quantity(q).points for q in self.asked)
+
+    @cached_property
+    def quantity_grading(self) -> dict[str, QuantityGrading]:
+        """Points and tolerance of each asked quantity (looked up for every answer graded)."""
+        return {q: self.grading.for_quantity(q) for q in self.asked}
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,12 @@ the one answer that holds them invalid instead of refusing the whole file.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
+
+import numpy as np
 
 from gradekit.errors import SubmissionError
 from gradekit.key import FORMAT_VERSION, SUBMISSION_FORMAT
@@ -20,6 +23,8 @@ from gradekit.variants import Variant
 DEFAULT_MAX_BYTES = 1_000_000
 MAX_NESTING = 32  # a template needs 4 (object, object, matrix rows, entries)
 MAX_ID_LENGTH = 200
+_OPEN = np.frombuffer(b"[{", dtype=np.uint8)
+_CLOSE = np.frombuffer(b"]}", dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -36,31 +41,23 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:
-            raise SubmissionError(f"duplicate key {k!r}")
+            raise SubmissionError(f"duplicate key {quoted(k)}")
         out[k] = v
     return out
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
 def _nesting(text: str) -> int:
-    """Deepest bracket nesting outside strings (checked before parsing, so no recursion blows up)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
+    """Deepest bracket nesting outside strings, checked before parsing so no recursion blows up.
+
+    Strings are blanked with one regex and the depth is a cumulative sum over the bytes: both
+    run in C, which matters when grading thousands of files.
+    """
+    codes = np.frombuffer(_STRING.sub('""', text).encode("utf-8", "replace"), dtype=np.uint8)
+    steps = np.isin(codes, _OPEN).astype(np.int32) - np.isin(codes, _CLOSE).astype(np.int32)
+    return int(np.cumsum(steps).max(initial=0))
 
 
 def decode(raw: bytes) -> str:
@@ -93,6 +90,12 @@ def _text(value: Any, what: str) -> str:
     if len(value) > MAX_ID_LENGTH or any(ord(c) < 32 for c in value):
         raise SubmissionError(f"{what} is not a valid id (too long or with control characters)")
     return value
+
+
+def quoted(text: str, limit: int = 60) -> str:
+    """Untrusted text for a one-line message: quoted, control characters escaped, cut short."""
+    shown = json.dumps(text[:limit], ensure_ascii=False)
+    return shown if len(text) <= limit else shown[:-1] + '..."'
 
 
 def _json_type(value: Any) -> str:
@@ -131,14 +134,15 @@ def from_document(doc: Any, source: str) -> Submission:
     student_name = name if isinstance(name, str) else ""
     if variant.student is not None:
         if student_id and student_id != variant.student:
-            raise SubmissionError(f'"student.id" ({student_id}) differs from "variant.student" ({variant.student})')
+            raise SubmissionError(f'"student.id" ({quoted(student_id)}) differs from "variant.student" '
+                                  f'({quoted(variant.student)})')
         student_id = variant.student
     answers = doc.get("answers")
     if not isinstance(answers, dict):
         raise SubmissionError('"answers" must be an object of problems, as in the answer template')
     for pid, quantities in answers.items():
         if not isinstance(quantities, dict):
-            raise SubmissionError(f'"answers.{pid}" must be an object of quantities, got {_json_type(quantities)}')
+            raise SubmissionError(f'"answers" / {quoted(pid)} must be an object of quantities, got {_json_type(quantities)}')
     return Submission(source, sheet, variant, student_id, student_name[:MAX_ID_LENGTH], answers)
 
 

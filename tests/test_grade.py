@@ -114,5 +114,5 @@ def test_unknown_problems_and_quantities_are_noted_not_fatal():
     doc["answers"]["sigmoid-mse-single"]["dW9"] = [[1]]
     report = grade_submission(submission(doc), key)
     assert report.points == pytest.approx(report.possible)
-    assert report.notes == ("ignored answers to problems not on sheet sigmoid-mse-single: no-such-problem",)
-    assert report.problems[0].notes == ("ignored answers to quantities this problem does not ask: dW9",)
+    assert report.notes == ('ignored answers to problems not on sheet sigmoid-mse-single: "no-such-problem"',)
+    assert report.problems[0].notes == ('ignored answers to quantities this problem does not ask: "dW9"',)

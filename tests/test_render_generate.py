@@ -93,16 +93,15 @@ def test_columns_problem_uses_columns_notation():
     assert r"dW^{[2]} = dZ^{[2]} \left(A^{[1]}\right)^{\top}" in docs["solutions.tex"]
 
 
-def test_generate_without_arguments_writes_the_default_sheet(tmp_path):
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, ["generate"])
-        assert result.exit_code == 0, result.output
-        out = Path("gradekit-out")
-        assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
-        assert "backprop-basics (seed 0) -> gradekit-out/" in result.output
-        key = json.loads((out / "key.json").read_text())
-        assert key["sheet"] == "backprop-basics" and key["variant"] == {"seed": 0} and len(key["problems"]) == 5
+def test_generate_without_arguments_writes_the_default_sheet(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["generate"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "gradekit-out"
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    assert "backprop-basics (seed 0) -> gradekit-out/" in result.output
+    key = json.loads((out / "key.json").read_text())
+    assert key["sheet"] == "backprop-basics" and key["variant"] == {"seed": 0} and len(key["problems"]) == 5
 
 
 def test_generate_is_byte_identical_and_matches_golden_files(tmp_path):

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradekit.grade import KeyCache, grade_file
-from gradekit.spec import resolve_builtin
+from gradekit.grade import KeyCache, grade_file, sheet_lookup
 from tests.grading_helpers import filled, key_for
 
 KEY = key_for("sigmoid-mse-single", 0)
@@ -18,15 +17,7 @@ GOOD = json.dumps(filled(KEY))
 
 
 def keys(secret: bytes | None = None) -> KeyCache:
-    def sheet(sheet_id: str):
-        s = resolve_builtin(sheet_id)
-        if s is None:
-            from gradekit.errors import SubmissionError
-
-            raise SubmissionError(f"unknown sheet {sheet_id!r}")
-        return s
-
-    return KeyCache(sheet, secret)
+    return KeyCache(sheet_lookup(), secret)
 
 
 def grade_bytes(tmp_path: Path, content: bytes, max_bytes: int = 1_000_000):
@@ -48,17 +39,19 @@ BROKEN = [
     (b"[1, 2]", "expected a JSON object (the answer template), got a list"),
     (b'"text"', "expected a JSON object (the answer template), got text"),
     (b"\xff\xfe{}", "not UTF-8 text (byte 0 is 0xff)"),
-    (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
+    (b'{"a": 1, "a": 2}', 'duplicate key "a"'),
     (b"[" * 10_000 + b"]" * 10_000, "JSON nested deeper than 32 levels"),
     (mutate(lambda d: d.pop("format")), '"format" must be "gradekit-submission"'),
     (mutate(lambda d: d.update(version=2)), '"version" must be 1, got 2'),
-    (mutate(lambda d: d.update(sheet="no-such-sheet")), "unknown sheet 'no-such-sheet'"),
+    (mutate(lambda d: d.update(sheet="no-such-sheet")), 'unknown sheet "no-such-sheet" (not built in; pass its spec with --sheet)'),
+    (mutate(lambda d: d.update(sheet="../../etc/passwd")), 'unknown sheet "../../etc/passwd"'),
+    (mutate(lambda d: d["answers"].update({"line\nbreak": None})), '"answers" / "line\\nbreak" must be an object'),
     (mutate(lambda d: d.update(sheet=["x"])), '"sheet" must be text, got a list'),
     (mutate(lambda d: d.update(variant={"seed": "0"})), '"variant.seed" must be a whole number >= 0'),
     (mutate(lambda d: d.update(variant={"seed": 0, "student": "x"})), '"variant" must be {"seed": N} or {"student": "id"}'),
     (mutate(lambda d: d.update(variant={"student": "s1"})), "this is a per-student variant: grading it needs the course secret"),
     (mutate(lambda d: d.update(answers=[1])), '"answers" must be an object of problems'),
-    (mutate(lambda d: d["answers"].update({"sigmoid-mse-single": 5})), '"answers.sigmoid-mse-single" must be an object of quantities'),
+    (mutate(lambda d: d["answers"].update({"sigmoid-mse-single": 5})), '"answers" / "sigmoid-mse-single" must be an object of quantities'),
 ]
 
 
