@@ -147,22 +147,26 @@ def show(ref: str, seed: int, solutions: bool) -> None:
               help="Write the report here (atomically) instead of to standard output.")
 @click.option("--max-bytes", default=1_000_000, show_default=True, type=click.IntRange(1, 1_000_000_000),
               help="Refuse submission files larger than this.")
+@click.option("--jobs", default=None, type=click.IntRange(1, 64),
+              help="Worker processes for large batches (default: all cores).")
 def grade(paths: tuple[Path, ...], secret_file: Path | None, sheet_refs: tuple[str, ...], fmt: str,
-          output: Path | None, max_bytes: int) -> None:
+          output: Path | None, max_bytes: int, jobs: int | None) -> None:
     """Grade submissions (files, or folders of *.json) against their regenerated keys.
 
     Exit 0 when every submission was graded, whatever the scores; 1 when some could not be
     graded (each still reported with its reason).
     """
+    import os
+
     from gradekit import reports
-    from gradekit.grade import KeyCache, grade_file, sheet_lookup, submission_files
+    from gradekit.grade import grade_files, submission_files
     from gradekit.spec import resolve
     from gradekit.variants import read_secret
 
     secret = read_secret(secret_file) if secret_file else None
     files, skipped = submission_files(paths)
-    keys = KeyCache(sheet_lookup({s.id: s for s in (resolve(r) for r in sheet_refs)}), secret)
-    results = [grade_file(f, keys, max_bytes) for f in files] + skipped
+    extra = {s.id: s for s in (resolve(r) for r in sheet_refs)}
+    results = grade_files(files, extra, secret, max_bytes, jobs or os.cpu_count() or 1) + skipped
     writers = {"text": reports.text, "json": reports.json_text, "csv": reports.gradebook_csv,
                "gradescope": reports.gradescope_json}
     content = writers[fmt](results)

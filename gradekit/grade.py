@@ -119,38 +119,99 @@ def _follow_through(pk: ProblemKey, name: str, answer: np.ndarray, state: _Grade
     return result.fraction if result.fraction > 0 else None
 
 
-def _all_close(pk: ProblemKey, answers: Mapping[str, np.ndarray]) -> dict[str, bool]:
-    """Which answers equal the key, for all of a problem's valid answers in one vectorized pass."""
-    if not answers:
-        return {}
+_NUMBER_TYPES = frozenset((float, int))  # exact types: bool is an int subclass and not a number here
+
+
+def _flat_numbers(raw: object, shape: tuple[int, ...]) -> list | None:
+    """The numbers of an answer written exactly in the template's shape, flat; None otherwise.
+
+    Plain Python on purpose: a submission has dozens of small answers, and making a NumPy
+    array of each costs more than grading it. Anything unusual goes through compare.coerce.
+    """
+    numbers = _NUMBER_TYPES
+    if not shape:
+        return [raw] if type(raw) in numbers else None
+    if type(raw) is not list or len(raw) != shape[0]:
+        return None
+    if len(shape) == 1:
+        return raw if all(type(x) in numbers for x in raw) else None
+    width = shape[1]
+    flat: list = []
+    for row in raw:
+        if type(row) is not list or len(row) != width or not all(type(x) in numbers for x in row):
+            return None
+        flat.extend(row)
+    return flat
+
+
+@dataclass(frozen=True)
+class _Answers:
+    """A problem's answers, coerced, with what grading needs to know of each (computed at once)."""
+
+    coerced: dict[str, Coerced]
+    correct: dict[str, bool]  # equal to the key within tolerance
+    usable: dict[str, bool]  # may feed follow-through: not all zeros (unless the key is)
+
+
+def _answers(pk: ProblemKey, raw: Mapping[str, object]) -> _Answers:
     trace, tolerances = pk.instance.trace, pk.problem.quantity_grading
-    names = list(answers)
-    sizes = [answers[q].size for q in names]
-    flat = np.concatenate([answers[q].ravel() for q in names])
+    coerced: dict[str, Coerced] = {}
+    names: list[str] = []
+    starts: list[int] = []
+    numbers: list = []
+    for q in pk.problem.asked:
+        shape = trace[q].shape
+        flat = _flat_numbers(raw.get(q), shape)
+        if flat is None:
+            coerced[q] = coerce(raw.get(q), shape)
+            if coerced[q].value is None:
+                continue
+            flat = coerced[q].value.ravel().tolist()
+        names.append(q)
+        starts.append(len(numbers))
+        numbers.extend(flat)
+    if not names:
+        return _Answers(coerced, {}, {})
+    values = np.array(numbers, dtype=float)
+    sizes = np.diff([*starts, len(numbers)])
     key = np.concatenate([trace[q].ravel() for q in names])
-    atol = np.repeat([tolerances[q].atol for q in names], sizes)
-    rtol = np.repeat([tolerances[q].rtol for q in names], sizes)
-    ok = close_entries(flat, key, atol, rtol, pk.problem.grading.sigfigs)
-    bounds = np.cumsum([0, *sizes])
-    return {q: bool(ok[bounds[i]:bounds[i + 1]].all()) for i, q in enumerate(names)}
+    ok = close_entries(values, key, np.repeat([tolerances[q].atol for q in names], sizes),
+                       np.repeat([tolerances[q].rtol for q in names], sizes), pk.problem.grading.sigfigs)
+    # One reduction per property over all answers of the problem, not one NumPy call per answer.
+    finite = np.logical_and.reduceat(np.isfinite(values), starts).tolist()
+    right = np.logical_and.reduceat(ok, starts).tolist()
+    nonzero = np.logical_or.reduceat(values != 0, starts).tolist()
+    key_nonzero = np.logical_or.reduceat(key != 0, starts).tolist()
+    correct: dict[str, bool] = {}
+    usable: dict[str, bool] = {}
+    for i, q in enumerate(names):
+        if not finite[i]:
+            coerced[q] = Coerced(None, "holds NaN, Infinity or a number too large for a float")
+            continue
+        if q not in coerced:
+            value = values[starts[i]:starts[i] + sizes[i]].reshape(trace[q].shape)
+            coerced[q] = Coerced(value, raw=value)
+        correct[q] = right[i]
+        # All zeros make most steps trivial (0 times anything): no follow-through from them.
+        usable[q] = nonzero[i] or not key_nonzero[i]
+    return _Answers(coerced, correct, usable)
 
 
-def grade_quantity(pk: ProblemKey, name: str, coerced: Coerced, correct: bool, state: _Graded) -> QuantityResult:
+def grade_quantity(pk: ProblemKey, name: str, answers: _Answers, state: _Graded) -> QuantityResult:
     trace, problem = pk.instance.trace, pk.problem
-    key = np.asarray(trace[name])
+    coerced = answers.coerced[name]
     possible = pk.points[name]
     if coerced.value is None:
         if coerced.problem == "missing":
-            return QuantityResult(name, "missing", 0.0, possible, f"no answer (expected {shape_text(key.shape)})")
+            return QuantityResult(name, "missing", 0.0, possible, f"no answer (expected {shape_text(trace[name].shape)})")
         mistake = diagnose(problem, trace, name, coerced.raw, _tolerance(pk, name))
         text = coerced.problem + (f"; {mistake}" if mistake else "")
         return QuantityResult(name, "invalid", 0.0, possible, text)
-    answer = coerced.value
-    if correct:
-        if not _degenerate(answer) or _degenerate(key):
-            state.usable[name] = answer
+    if answers.usable[name]:
+        state.usable[name] = coerced.value
+    if answers.correct[name]:
         return QuantityResult(name, "correct", possible, possible, "correct")
-    return _grade_wrong(pk, name, answer, state)
+    return _grade_wrong(pk, name, coerced.value, state)
 
 
 def _grade_wrong(pk: ProblemKey, name: str, answer: np.ndarray, state: _Graded) -> QuantityResult:
@@ -160,8 +221,6 @@ def _grade_wrong(pk: ProblemKey, name: str, answer: np.ndarray, state: _Graded) 
     tol = _tolerance(pk, name)
     result = compare(answer, np.asarray(trace[name]), tol)
     state.wrong.add(name)
-    if not _degenerate(answer):
-        state.usable[name] = answer
     partial = problem.grading.partial_credit
     follow = _follow_through(pk, name, answer, state, tol)
     if follow is not None and (follow == 1.0 or partial):
@@ -179,11 +238,9 @@ def _grade_wrong(pk: ProblemKey, name: str, answer: np.ndarray, state: _Graded) 
 
 
 def grade_problem(pk: ProblemKey, answers: Mapping[str, object]) -> ProblemResult:
-    trace = pk.instance.trace
-    coerced = {q: coerce(answers.get(q), np.shape(trace[q])) for q in pk.problem.asked}
-    correct = _all_close(pk, {q: c.value for q, c in coerced.items() if c.value is not None})
+    graded = _answers(pk, answers)
     state = _Graded()
-    results = [grade_quantity(pk, q, coerced[q], correct.get(q, False), state) for q in pk.problem.asked]
+    results = [grade_quantity(pk, q, graded, state) for q in pk.problem.asked]
     unknown = sorted(set(answers) - set(pk.problem.asked))
     notes = (f"ignored answers to quantities this problem does not ask: {', '.join(map(quoted, unknown))}",) \
         if unknown else ()
@@ -255,6 +312,39 @@ def grade_file(path: Path, keys: KeyCache, max_bytes: int = DEFAULT_MAX_BYTES) -
     except GradekitError as e:
         return Report(str(path), error=" ".join(e.message.split()))  # one line, whatever it quotes
     return grade_submission(sub, key)
+
+
+PARALLEL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
+
+_worker_keys: KeyCache | None = None
+
+
+def _init_worker(extra: Mapping[str, Sheet], secret: bytes | None) -> None:
+    global _worker_keys
+    _worker_keys = KeyCache(sheet_lookup(extra), secret)
+
+
+def _grade_chunk(files: list[Path], max_bytes: int) -> list[Report]:
+    assert _worker_keys is not None
+    return [grade_file(f, _worker_keys, max_bytes) for f in files]
+
+
+def grade_files(files: list[Path], extra: Mapping[str, Sheet], secret: bytes | None,
+                max_bytes: int = DEFAULT_MAX_BYTES, jobs: int = 1) -> list[Report]:
+    """Reports for files, in their order; large batches are spread over `jobs` processes.
+
+    Each worker keeps its own key cache, so it regenerates a variant once however many of its
+    files share it.
+    """
+    if jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
+        keys = KeyCache(sheet_lookup(extra), secret)
+        return [grade_file(f, keys, max_bytes) for f in files]
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = -(-len(files) // (jobs * 4))  # a few chunks per worker evens out uneven files
+    chunks = [files[i:i + size] for i in range(0, len(files), size)]
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(dict(extra), secret)) as pool:
+        return [r for chunk in pool.map(_grade_chunk, chunks, [max_bytes] * len(chunks)) for r in chunk]
 
 
 def submission_files(paths: Iterable[Path]) -> tuple[list[Path], list[Report]]:

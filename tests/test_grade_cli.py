@@ -130,3 +130,24 @@ def test_missing_path_and_usage_errors():
     assert result.exit_code == 2
     result, report = run_grade([Path("/nonexistent/sub.json")])
     assert result.exit_code == 1 and report["submissions"][0]["error"] == "no such file"
+
+
+def test_parallel_grading_gives_the_same_reports_in_order(tmp_path, monkeypatch):
+    from gradekit import grade as grade_module
+
+    monkeypatch.setattr(grade_module, "PARALLEL_MIN_FILES", 2)
+    key = key_for("sigmoid-mse-single", 3)
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for i in range(6):
+        doc = filled(key)
+        doc["student"]["id"] = f"s{i}"
+        if i % 2:
+            doc["answers"]["sigmoid-mse-single"]["loss"] = None
+        write(folder / f"{i}.json", doc)
+    write(folder / "6.json", "[")
+    serial, a = run_grade([folder], "json", ["--jobs", "1"])
+    parallel, b = run_grade([folder], "json", ["--jobs", "2"])
+    assert serial.exit_code == parallel.exit_code == 1
+    assert a == b
+    assert [s.get("student_id") for s in b["submissions"]] == ["s0", "s1", "s2", "s3", "s4", "s5", None]
