@@ -56,8 +56,10 @@ def _sheets(refs: tuple[str, ...]):
 @click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
               help="The course secret (from `gradekit keygen`).")
 @click.option("--pdf", is_flag=True, help="Also compile sheet.pdf and solutions.pdf with pdflatex.")
+@click.option("--jobs", default=None, type=click.IntRange(1, 64),
+              help="Worker processes for a roster (default: all cores).")
 def generate(refs: tuple[str, ...], seed: int, output: Path, roster: Path | None, secret_file: Path | None,
-             pdf: bool) -> None:
+             pdf: bool, jobs: int | None) -> None:
     """Generate sheets, worked solutions, answer key and answer template.
 
     With no argument: the default sheet `backprop-basics`, seed 0, into ./gradekit-out.
@@ -76,7 +78,9 @@ def generate(refs: tuple[str, ...], seed: int, output: Path, roster: Path | None
             raise InputFileError("--secret-file makes per-student variants: give a --roster too")
         _generate_public(sheets, seed, output, pdf)
     else:
-        _generate_roster(sheets, roster, secret_file, output, pdf)
+        import os
+
+        _generate_roster(sheets, roster, secret_file, output, pdf, jobs or os.cpu_count() or 1)
 
 
 def _generate_public(sheets, seed: int, output: Path, pdf: bool) -> None:
@@ -90,34 +94,19 @@ def _generate_public(sheets, seed: int, output: Path, pdf: bool) -> None:
         click.echo(f"{sheet.id} (seed {seed}) -> {folder}/: {', '.join(written.files)}")
 
 
-def _generate_roster(sheets, roster: Path, secret_file: Path, output: Path, pdf: bool) -> None:
-    from gradekit.generate import write_variant
-    from gradekit.key import make_key
-    from gradekit.roster import folder_name, read_roster
-    from gradekit.variants import Variant, read_secret
+def _generate_roster(sheets, roster: Path, secret_file: Path, output: Path, pdf: bool, jobs: int) -> None:
+    from gradekit.generate import write_roster
+    from gradekit.roster import read_roster
+    from gradekit.variants import read_secret
 
     students = read_roster(roster)
     secret = read_secret(secret_file)
     for sheet in sheets:
         base = output / sheet.id if len(sheets) > 1 else output
-        label = f"{sheet.id}: {len(students)} students"
-        with click.progressbar(students, label=label, file=sys.stderr) as bar:
-            for student in bar:
-                key = make_key(sheet, Variant(student=student.id), secret)
-                write_variant(key, base / folder_name(student.id), student.name or None, pdf)
-        index = "id,name,folder\n" + "".join(
-            f"{_csv_cell(s.id)},{_csv_cell(s.name)},{folder_name(s.id)}\n" for s in students)
-        (base / "students.csv").write_text(index, encoding="utf-8")
+        with click.progressbar(length=len(students), label=f"{sheet.id}: {len(students)} students",
+                               file=sys.stderr) as bar:
+            write_roster(sheet, students, secret, base, pdf, jobs, bar.update)
         click.echo(f"{sheet.id} -> {base}/: one folder per student ({len(students)}), index in students.csv")
-
-
-def _csv_cell(text: str) -> str:
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow([text])
-    return buffer.getvalue().rstrip("\r\n")
 
 
 @main.command()

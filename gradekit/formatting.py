@@ -8,6 +8,7 @@ tex_text keeps while escaping the prose around it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,7 +49,15 @@ def entry_strings(value: np.ndarray, decimals: int, integers: bool = False, give
 
 def tex_matrix(value: np.ndarray, decimals: int, integers: bool = False, given: bool = False) -> str:
     """A scalar as a number, anything else as a bmatrix (a 1-D vector as a row)."""
-    value = np.asarray(value)
+    value = np.asarray(value, dtype=float)
+    # A worked solution shows the same matrix many times (as a result, then as the input of
+    # later steps, in LaTeX and Markdown): format each distinct value once.
+    return _tex_matrix(value.tobytes(), value.shape, decimals, integers, given)
+
+
+@lru_cache(maxsize=4096)
+def _tex_matrix(data: bytes, shape: tuple[int, ...], decimals: int, integers: bool, given: bool) -> str:
+    value = np.frombuffer(data, dtype=float).reshape(shape)
     rows = entry_strings(value, decimals, integers, given)
     if value.ndim == 0:
         return rows[0][0]
@@ -72,6 +81,7 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return rf"{shape[0]}\times {shape[1]}"
 
 
+@lru_cache(maxsize=4096)  # step descriptions and titles repeat on every sheet
 def tex_escape(text: str) -> str:
     """Untrusted text (student names, ids, titles) as literal LaTeX: nothing in it can run."""
     out = []

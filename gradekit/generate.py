@@ -6,16 +6,22 @@ number of its own.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 from gradekit.errors import GradekitError, InputFileError, ToolMissingError
-from gradekit.key import AnswerKey, dumps, key_document, template_document
+from gradekit.key import AnswerKey, dumps, key_document, make_key, template_document
 from gradekit.render import render_variant
+from gradekit.roster import Student, folder_name
+from gradekit.spec import Sheet
+from gradekit.variants import Variant
 
 PDFLATEX_TIMEOUT = 120
 
@@ -51,6 +57,49 @@ def write_variant(key: AnswerKey, folder: Path, student_name: str | None = None,
         for tex in ("sheet.tex", "solutions.tex"):
             names.append(compile_pdf(folder / tex).name)
     return Written(folder, tuple(names))
+
+
+PARALLEL_MIN_STUDENTS = 40  # below this, starting worker processes costs more than it saves
+_worker: tuple[Sheet, bytes, Path, bool] | None = None
+
+
+def _init_worker(sheet: Sheet, secret: bytes, base: Path, pdf: bool) -> None:
+    global _worker
+    _worker = (sheet, secret, base, pdf)
+
+
+def _write_students(students: list[Student]) -> int:
+    assert _worker is not None
+    sheet, secret, base, pdf = _worker
+    for student in students:
+        key = make_key(sheet, Variant(student=student.id), secret)
+        write_variant(key, base / folder_name(student.id), student.name or None, pdf)
+    return len(students)
+
+
+def write_roster(sheet: Sheet, students: Sequence[Student], secret: bytes, base: Path, pdf: bool = False,
+                 jobs: int = 1, progress: Callable[[int], None] = lambda done: None) -> None:
+    """One folder per student (each their own secret variant) and an index, students.csv.
+
+    Students are independent, so large rosters are spread over `jobs` processes.
+    """
+    size = max(1, min(20, -(-len(students) // max(1, jobs * 4))))
+    chunks = [list(students[i:i + size]) for i in range(0, len(students), size)]
+    if jobs <= 1 or len(students) < PARALLEL_MIN_STUDENTS:
+        _init_worker(sheet, secret, base, pdf)
+        for chunk in chunks:
+            progress(_write_students(chunk))
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                                 initargs=(sheet, secret, base, pdf)) as pool:
+            for done in pool.map(_write_students, chunks):
+                progress(done)
+    rows = [["id", "name", "folder"], *([s.id, s.name, folder_name(s.id)] for s in students)]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    write_documents(base, {"students.csv": buffer.getvalue()})
 
 
 def pdflatex() -> str:

@@ -8,6 +8,7 @@ nulls instead of values). Both carry a format name and version (README: "File fo
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -78,7 +79,8 @@ def make_key(sheet: Sheet, variant: Variant, secret: bytes | None = None) -> Ans
 
 def to_json_value(value: np.ndarray) -> Any:
     """A value as JSON: a number for a scalar, nested lists otherwise, at stored precision."""
-    rounded = np.vectorize(lambda x: float(f"{x:.{SIGNIFICANT_DIGITS}g}"), otypes=[float])(np.asarray(value))
+    a = np.asarray(value, dtype=float)
+    rounded = np.array([float(f"{x:.{SIGNIFICANT_DIGITS}g}") for x in a.ravel().tolist()]).reshape(a.shape)
     return rounded.tolist() if rounded.ndim else float(rounded)
 
 
@@ -89,7 +91,7 @@ def key_document(key: AnswerKey) -> dict[str, Any]:
         quantities = {}
         for q in p.asked:
             g = p.grading.for_quantity(q)
-            quantities[q] = {"value": to_json_value(trace[q]), "shape": list(np.shape(trace[q])),
+            quantities[q] = {"value": to_json_value(trace[q]), "shape": list(trace[q].shape),
                              "points": round(pk.points[q], 6), "atol": g.atol, "rtol": g.rtol}
         problems.append({
             "id": p.id, "title": p.title, "layout": p.arch.layout, "decimals": p.decimals,
@@ -112,10 +114,14 @@ def template_document(key: AnswerKey) -> dict[str, Any]:
     }
 
 
-def _is_numeric_array(value: Any) -> bool:
-    if isinstance(value, list):
-        return all(_is_numeric_array(v) for v in value)
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+_encode_string = json.encoder.encode_basestring
+# One encoder for the whole process: json.dumps builds a new one on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+
+
+def _is_inline_array(value: Any) -> bool:
+    """Arrays in gradekit's documents hold numbers (or nested lists of them); lists of objects do not."""
+    return not any(isinstance(v, dict) for v in value)
 
 
 def _encode(value: Any, indent: int) -> str:
@@ -125,10 +131,14 @@ def _encode(value: Any, indent: int) -> str:
         pad = " " * (indent + 2)
         items = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {_encode(v, indent + 2)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
-    if isinstance(value, list) and value and not _is_numeric_array(value):
+    if isinstance(value, list) and value and not _is_inline_array(value):
         pad = " " * (indent + 2)
         return "[\n" + ",\n".join(pad + _encode(v, indent + 2) for v in value) + "\n" + " " * indent + "]"
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    if isinstance(value, str):
+        return _encode_string(value)  # the C encoder json.dumps would call, without its set-up per value
+    if type(value) is float and math.isfinite(value):
+        return repr(value)  # exactly what the JSON encoder writes for a finite float
+    return _ENCODER.encode(value)
 
 
 def dumps(document: Mapping[str, Any]) -> str:

@@ -219,3 +219,23 @@ def test_export_latex_writes_body_only_fragments(tmp_path):
     trace = key.problem("relu-softmax-rows").instance.trace
     assert fmt.tex_matrix(trace["dW1"], 4) in text
     assert fmt.tex_matrix(trace["dW1"], 4) not in (out / "relu-softmax-rows-exercise.tex").read_text()
+
+
+def test_parallel_roster_writes_the_same_files_as_serial(tmp_path, monkeypatch):
+    from gradekit import generate as generate_module
+
+    monkeypatch.setattr(generate_module, "PARALLEL_MIN_STUDENTS", 2)
+    runner = CliRunner()
+    secret = tmp_path / "course.key"
+    runner.invoke(main, ["keygen", str(secret)])
+    roster = write_roster(tmp_path / "r.csv", [(f"s{i}", f"Student {i}") for i in range(6)])
+    outs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        result = runner.invoke(main, ["generate", "relu-softmax-rows", "--roster", str(roster), "--secret-file",
+                                      str(secret), "-o", str(out), "--jobs", jobs])
+        assert result.exit_code == 0, result.output
+        outs.append(out)
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert len(files) == 6 * 6 + 1
+    assert all((outs[0] / f).read_bytes() == (outs[1] / f).read_bytes() for f in files)
