@@ -116,13 +116,19 @@ def bench_generate(folder: Path, students: int, repeats: int) -> Path:
 
 
 def write_submissions(generated: Path, folder: Path, count: int) -> Path:
-    """count submissions from the generated keys: 60% right, 30% with a wrong answer, 10% broken."""
+    """count submissions from the generated keys: 60% right, 30% with a wrong answer, 10% broken.
+
+    Files are named by student and attempt (s00042-3.json), as a class folder usually is, so
+    one student's attempts sit together.
+    """
     subs = folder / "submissions"
     subs.mkdir()
     keys = sorted(generated.glob("*/key.json"))
+    per_student = max(1, count // len(keys))
     for i in range(count):
-        key = json.loads(keys[i % len(keys)].read_text(encoding="utf-8"))
-        template = json.loads((keys[i % len(keys)].parent / "submission-template.json").read_text(encoding="utf-8"))
+        student = keys[min(i // per_student, len(keys) - 1)]
+        key = json.loads(student.read_text(encoding="utf-8"))
+        template = json.loads((student.parent / "submission-template.json").read_text(encoding="utf-8"))
         answers = {p["id"]: {q: e["value"] for q, e in p["quantities"].items()} for p in key["problems"]}
         kind = i % 10
         if kind in (6, 7, 8):
@@ -132,7 +138,7 @@ def write_submissions(generated: Path, folder: Path, count: int) -> Path:
         text = json.dumps(template)
         if kind == 9:
             text = text[: len(text) // 2]  # a truncated, broken file
-        (subs / f"sub-{i:05d}.json").write_text(text, encoding="utf-8")
+        (subs / f"{student.parent.name}-{i % per_student}.json").write_text(text, encoding="utf-8")
     return subs
 
 
@@ -145,7 +151,9 @@ def bench_grade(generated: Path, folder: Path, count: int, repeats: int) -> None
                       "-o", str(folder / f"gradebook-{r}.csv")])
         times.append(result.seconds)
         peaks.append(result.peak_mb)
-    report(f"grade: {count} submissions to CSV", f"{statistics.median(times):.2f} s", "target <= 10 s")
+    students = len(list(generated.glob("*/key.json")))
+    report(f"grade: {count} submissions to CSV ({students} students)", f"{statistics.median(times):.2f} s",
+           "target <= 10 s")
     report("  peak memory", f"{max(peaks):.0f} MB", "target <= 300 MB")
 
 

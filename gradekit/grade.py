@@ -26,7 +26,7 @@ from gradekit.variants import Variant
 STATUSES = ("correct", "follow-through", "incorrect", "missing", "invalid")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: thousands are made and sent between processes
 class QuantityResult:
     name: str
     status: str
@@ -35,7 +35,7 @@ class QuantityResult:
     feedback: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProblemResult:
     id: str
     title: str
@@ -51,7 +51,7 @@ class ProblemResult:
         return sum(q.possible for q in self.quantities)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Report:
     """The grade of one submission file, or why it could not be graded (error)."""
 

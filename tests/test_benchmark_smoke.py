@@ -1,0 +1,22 @@
+"""The benchmark script runs end to end at tiny sizes (figures only; no timing is asserted)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+
+
+def test_benchmark_runs_at_tiny_sizes():
+    done = subprocess.run([sys.executable, str(BENCH), "--tiny"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    for label in ("CLI start: gradekit --help", "  ratio", "variants/s: default sheet, slowest problem",
+                  "generate: 5 students", "grade: 20 submissions to CSV (5 students)", "verify --count 1"):
+        assert label in out, label
+    assert re.search(r"ratio\s+\d+\.\d+x", out)
+    assert re.search(r"variants/s: relu-batchnorm-softmax-rows\s+[\d,]+", out)
+    assert re.search(r"peak memory\s+\d+ MB", out)
