@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gradekit.errors import InputFileError
+from gradekit.inputs import read_limited
 
 MAX_ROSTER_BYTES = 5 * 1024 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -23,14 +24,7 @@ class Student:
 
 def read_roster(path: Path) -> tuple[Student, ...]:
     """Students in file order; any problem is one line naming the file and the row."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError("no such file", source=path) from None
-    except OSError as e:
-        raise InputFileError(f"cannot read: {e.strerror}", source=path) from None
-    if len(raw) > MAX_ROSTER_BYTES:
-        raise InputFileError(f"roster is larger than {MAX_ROSTER_BYTES // (1024 * 1024)} MiB", source=path)
+    raw = read_limited(path, MAX_ROSTER_BYTES, "the roster")
     try:
         text = raw.decode("utf-8-sig")  # spreadsheets often save a BOM
     except UnicodeDecodeError:

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from gradekit.errors import InputFileError, SpecError
+from gradekit.inputs import read_limited
 from gradekit.network import (ACTIVATIONS, BIAS_KINDS, LAYOUTS, LOSS_KINDS, REDUCTIONS, Architecture,
                               BatchNorm, Dense, Layer, Loss)
 from gradekit.resources import problems_dir
@@ -134,14 +135,7 @@ class Sheet:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError("no such file", source=path) from None
-    except OSError as e:
-        raise InputFileError(f"cannot read: {e.strerror}", source=path) from None
-    if len(raw) > MAX_SPEC_BYTES:
-        raise SpecError(f"file is larger than {MAX_SPEC_BYTES // 1024} KiB", source=path)
+    raw = read_limited(path, MAX_SPEC_BYTES, "the spec")
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

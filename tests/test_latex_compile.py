@@ -46,15 +46,21 @@ def test_every_builtin_problem_compiles(tmp_path, seed):
     assert "worked solutions" in solutions and "Solution 1:" in solutions
 
 
-def test_hostile_roster_names_compile_and_show_literally(tmp_path):
+def course(tmp_path: Path, roster_csv: str) -> tuple[CliRunner, Path, Path]:
+    """pdflatex and pdftotext present, a course secret and a roster: (runner, secret, roster)."""
     require("pdflatex")
     require("pdftotext")
     runner = CliRunner()
     secret = tmp_path / "course.key"
     runner.invoke(main, ["keygen", str(secret)])
     roster = tmp_path / "roster.csv"
-    roster.write_text('id,name\nx_1,"\\input{/etc/passwd} $ % & # ~ ^ {}"\nzoe,Zoë Ångström\ncjk,李雷\n',
-                      encoding="utf-8")
+    roster.write_text(roster_csv, encoding="utf-8")
+    return runner, secret, roster
+
+
+def test_hostile_roster_names_compile_and_show_literally(tmp_path):
+    runner, secret, roster = course(
+        tmp_path, 'id,name\nx_1,"\\input{/etc/passwd} $ % & # ~ ^ {}"\nzoe,Zoë Ångström\ncjk,李雷\n')
     out = tmp_path / "out"
     result = runner.invoke(main, ["generate", "sigmoid-mse-single", "--roster", str(roster), "--secret-file",
                                   str(secret), "-o", str(out), "--pdf"])
@@ -68,13 +74,7 @@ def test_hostile_roster_names_compile_and_show_literally(tmp_path):
 
 
 def test_exported_fragments_compile_inside_a_course_document_and_roster_has_a_page_per_student(tmp_path):
-    require("pdflatex")
-    require("pdftotext")
-    runner = CliRunner()
-    secret = tmp_path / "course.key"
-    runner.invoke(main, ["keygen", str(secret)])
-    roster = tmp_path / "roster.csv"
-    roster.write_text("id,name\ns1,Ada Lovelace\ns2,Alan & Co\n", encoding="utf-8")
+    runner, secret, roster = course(tmp_path, "id,name\ns1,Ada Lovelace\ns2,Alan & Co\n")
     out = tmp_path / "lx"
     result = runner.invoke(main, ["export", "latex", "relu-batchnorm-softmax-rows", "--roster", str(roster),
                                   "--secret-file", str(secret), "-o", str(out)])

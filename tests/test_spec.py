@@ -166,3 +166,10 @@ def test_sheet_refers_to_problem_by_relative_path(write_toml, tmp_path):
 def test_resolve_unknown_reference():
     with pytest.raises(InputFileError, match="not a built-in sheet or problem"):
         resolve("definitely-not-a-sheet")
+
+
+def test_oversize_spec_is_refused(tmp_path):
+    path = tmp_path / "huge.toml"
+    path.write_text("# " + "x" * 300_000)
+    with pytest.raises(InputFileError, match=r"huge.toml: the spec is larger than 256 KiB"):
+        load_problem(path)
