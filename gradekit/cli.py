@@ -246,17 +246,18 @@ def verify(count: int, seed: int, sympy_count: int | None, engine_set: bool, job
     from gradekit import proof
     from gradekit.errors import VerificationError
 
-    configs = proof.random_configurations(seed) if engine_set else proof.builtin_configurations(seed)
-    rows = proof.verify(configs, count, sympy_count, jobs or os.cpu_count() or 1)
+    configs = proof.engine_configurations() if engine_set else proof.builtin_configurations(seed)
+    rows = proof.verify(configs, count, seed, sympy_count=sympy_count, jobs=jobs or os.cpu_count() or 1)
     width = max(len(r.label) for r in rows)
     click.echo(f"{'configuration':{width}s}  instances  finite-diff error  sympy error  verdict")
     for r in rows:
-        click.echo(f"{r.label:{width}s}  {r.instances:9d}  {r.fd_error:17.1e}  {r.sympy_error:11.1e}  {r.verdict}")
+        sym = "not run" if r.sympy_error is None else f"{r.sympy_error:.1e}"
+        click.echo(f"{r.label:{width}s}  {r.instances:9d}  {r.fd_error:17.1e}  {sym:>11s}  {r.verdict}")
     click.echo(f"tolerances: finite differences {proof.FD_TOLERANCE:g}, SymPy {proof.SYMPY_TOLERANCE:g} "
                "(largest |engine - check| / max(1, |check|))")
-    bad = [r.label for r in rows if not r.agrees]
+    bad = [f"{r.label} (worst: {r.worst})" for r in rows if not r.agrees]
     if bad:
-        raise VerificationError(f"the engine disagrees with the independent checks on: {', '.join(bad)}")
+        raise VerificationError(f"the engine disagrees with the independent checks on: {'; '.join(bad)}")
     click.echo(f"all {len(rows)} configurations agree")
 
 
