@@ -8,6 +8,8 @@ tex_text keeps while escaping the prose around it.
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -15,13 +17,37 @@ import numpy as np
 _TEX_SPECIALS = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#",
     "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
-    ">": r"\textgreater{}", "|": r"\textbar{}", '"': r"\textquotedbl{}",
+    ">": r"\textgreater{}", "|": r"\textbar{}", '"': r"\textquotedbl{}", "`": r"\textasciigrave{}",
 }
-# pdflatex with T1 fonts and utf8 input sets Latin scripts (accents included); it has no glyphs
-# for most other scripts (CJK, Cyrillic needs T2A, ...) and would stop with an error. Such
-# characters are shown as a boxed "?" so that the sheet still compiles and the gap is visible.
-_LATEX_SAFE_LIMIT = 0x024F
+# T1 fonts turn these pairs into one glyph (-- en dash, '' and ,, quotes, !` and ?` inverted
+# marks); an empty group between them keeps a name exactly as typed.
+_LIGATURE_FIRST, _LIGATURE_SECOND = "-',!?", "-',`"
 
+# Non-ASCII characters pdflatex can set with the sheets' preamble (T1 fontenc, utf8 inputenc,
+# lmodern; TS1 symbols come with the LaTeX kernel). Measured on Debian's TeX Live 2022: every
+# code point for which utf8.def defines a mapping, each then typeset without an error
+# (tests/test_latex_compile.py compiles them all again). Anything else would stop pdflatex
+# with "Unicode character ... not set up for use with LaTeX". It is a fixed table, not a probe
+# of the local TeX, so the same input gives the same .tex on every machine.
+_LATEX_CHAR_RANGES = (
+    (0x00A0, 0x0125), (0x0128, 0x0137), (0x0139, 0x013E), (0x0141, 0x0148), (0x014A, 0x0165),
+    (0x0168, 0x017E), (0x0192, 0x0192), (0x01C4, 0x01D4), (0x01E2, 0x01E3), (0x01E6, 0x01EB),
+    (0x01F0, 0x01F0), (0x01F4, 0x01F5), (0x0218, 0x021B), (0x0232, 0x0233), (0x0237, 0x0237),
+    (0x02C6, 0x02C7), (0x02D8, 0x02D9), (0x02DB, 0x02DD), (0x1E02, 0x1E03), (0x1E0D, 0x1E0D),
+    (0x1E1E, 0x1E21), (0x1E25, 0x1E25), (0x1E30, 0x1E31), (0x1E37, 0x1E37), (0x1E43, 0x1E43),
+    (0x1E45, 0x1E45), (0x1E47, 0x1E47), (0x1E5B, 0x1E5B), (0x1E63, 0x1E63), (0x1E6D, 0x1E6D),
+    (0x1E8E, 0x1E91), (0x1E9E, 0x1E9E), (0x1EF2, 0x1EF3), (0x2010, 0x2016), (0x2018, 0x201A),
+    (0x201C, 0x201E), (0x2020, 0x2022), (0x2026, 0x2026), (0x2030, 0x2031), (0x2039, 0x203B),
+    (0x203D, 0x203D), (0x2044, 0x2044), (0x204E, 0x204E), (0x2052, 0x2052), (0x20A1, 0x20A1),
+    (0x20A4, 0x20A4), (0x20A6, 0x20A6), (0x20A9, 0x20A9), (0x20AB, 0x20AC), (0x20B1, 0x20B1),
+    (0x2103, 0x2103), (0x2116, 0x2117), (0x211E, 0x211E), (0x2120, 0x2120), (0x2122, 0x2122),
+    (0x2126, 0x2127), (0x212E, 0x212E), (0x2190, 0x2193),
+)
+LATEX_CHARS = frozenset(chr(c) for lo, hi in _LATEX_CHAR_RANGES for c in range(lo, hi + 1))
+# What a character pdflatex cannot set becomes (CJK, Greek, Cyrillic, ...: the fonts have no
+# glyphs, and the CJK packages are not part of texlive-latex-*): a visible boxed "?", so the
+# sheet compiles and the gap shows. Student ids are shown beside names, so no one is lost.
+MISSING_GLYPH = r"\fbox{?}"
 
 def number(x: float, decimals: int) -> str:
     """x at `decimals` places; never '-0.0000'."""
@@ -56,13 +82,91 @@ def tex_matrix(value: np.ndarray, decimals: int, integers: bool = False, given: 
 
 
 @lru_cache(maxsize=4096)
+def _entries(data: bytes, shape: tuple[int, ...], decimals: int, integers: bool, given: bool) -> list[list[str]]:
+    """entry_strings of a value given as bytes: computed once for its LaTeX and Markdown forms."""
+    return entry_strings(np.frombuffer(data, dtype=float).reshape(shape), decimals, integers, given)
+
+
+@lru_cache(maxsize=4096)
 def _tex_matrix(data: bytes, shape: tuple[int, ...], decimals: int, integers: bool, given: bool) -> str:
-    value = np.frombuffer(data, dtype=float).reshape(shape)
-    rows = entry_strings(value, decimals, integers, given)
-    if value.ndim == 0:
+    rows = _entries(data, shape, decimals, integers, given)
+    if len(shape) == 0:
         return rows[0][0]
     body = r" \\ ".join(" & ".join(r) for r in rows)
     return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
+
+
+@dataclass(frozen=True)
+class _MatrixSize:
+    """A font size for matrices, with the widths (pt) of what numbers are made of at that size."""
+
+    command: str  # "" for the body size
+    colsep: float  # \arraycolsep; TeX's 5 pt does not shrink with the font, so smaller sizes set it
+    digit: float
+    minus: float
+    dot: float
+    brackets: float
+
+
+# Measured with pdflatex (11-pt article, lmodern, amsmath bmatrix, \wd of a box): a matrix is
+# its columns' widest entries, 2 \arraycolsep between columns, and its two brackets.
+_MATRIX_SIZES = (
+    _MatrixSize("", 5.0, 5.475, 8.52, 3.04, 12.0),
+    _MatrixSize(r"\small", 4.0, 5.0, 7.78, 2.78, 11.0),
+    _MatrixSize(r"\footnotesize", 3.5, 4.63, 7.19, 2.57, 11.0),
+    _MatrixSize(r"\scriptsize", 3.0, 4.25, 6.61, 2.36, 10.0),
+    _MatrixSize(r"\tiny", 2.0, 3.67, 5.78, 2.28, 10.0),
+)
+# A4 with 2 cm margins: 483.7 pt per line. A matrix shares it with its label (`dW^{[1]} = `,
+# up to 50 pt) and, in the answer list, an item's indent (25 pt).
+MATRIX_LINE_PT = 400.0
+
+
+def matrix_width_pt(rows: list[list[str]], size: _MatrixSize = _MATRIX_SIZES[0]) -> float:
+    """Printed width of a bmatrix of these entries at one font size, in points."""
+    def entry(text: str) -> float:  # entries are digits, a minus sign and a decimal point
+        minus, dot = text.count("-"), text.count(".")
+        return size.minus * minus + size.dot * dot + size.digit * (len(text) - minus - dot)
+
+    columns = len(rows[0])
+    widest = sum(max(entry(row[j]) for row in rows) for j in range(columns))
+    return widest + 2 * size.colsep * (columns - 1) + size.brackets
+
+
+def tex_matrix_fit(value: np.ndarray, decimals: int, integers: bool = False, given: bool = False) -> str:
+    """tex_matrix, set in a smaller font when it would not fit the line at full size.
+
+    Rather that than an overfull line running into the margin: a 4x6 matrix of -0.1234 fits at
+    11 pt, a 4x12 one in \\scriptsize; past \\tiny it is scaled down to the line (graphicx).
+    """
+    value = np.asarray(value, dtype=float)
+    return _tex_matrix_fit(value.tobytes(), value.shape, decimals, integers, given)
+
+
+@lru_cache(maxsize=4096)
+def _tex_matrix_fit(data: bytes, shape: tuple[int, ...], decimals: int, integers: bool, given: bool) -> str:
+    body = _tex_matrix(data, shape, decimals, integers, given)
+    if len(shape) == 0:
+        return body
+    rows = _entries(data, shape, decimals, integers, given)
+    # Most matrices are a few columns wide: when even the widest character everywhere fits,
+    # there is nothing to measure.
+    full = _MATRIX_SIZES[0]
+    columns, longest = len(rows[0]), max(len(x) for row in rows for x in row)
+    if columns * longest * full.minus + 2 * full.colsep * (columns - 1) + full.brackets <= MATRIX_LINE_PT:
+        return body
+    for size in _MATRIX_SIZES:
+        if matrix_width_pt(rows, size) <= MATRIX_LINE_PT:
+            if not size.command:
+                return body
+            return rf"\text{{{size.command}\setlength{{\arraycolsep}}{{{size.colsep:g}pt}}${body}$}}"
+    return rf"\resizebox{{0.8\linewidth}}{{!}}{{${body}$}}"
+
+
+def matrix_columns(value: np.ndarray) -> int:
+    """Columns of the bmatrix a value is shown as (a 1-D vector is a row)."""
+    shape = np.shape(value)
+    return 0 if len(shape) == 0 else shape[-1]
 
 
 def text_matrix(value: np.ndarray, decimals: int, integers: bool = False, given: bool = False,
@@ -73,6 +177,21 @@ def text_matrix(value: np.ndarray, decimals: int, integers: bool = False, given:
     return "\n".join(indent + "[ " + "  ".join(x.rjust(width) for x in r) + " ]" for r in rows)
 
 
+def tex_constant(x: float) -> str:
+    """A constant inside $math$: 0.5, 0.01, and 10^{-5} rather than 1e-05."""
+    text = f"{x:g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = f"10^{{{int(exponent)}}}"
+    return power if mantissa == "1" else rf"{mantissa} \cdot {power}"
+
+
+def plain_shape(tex_shape: str) -> str:
+    """A shape_text() for the terminal: 2x3, scalar, vector of 3."""
+    return re.sub(r"\\text\{(.*?)\}", r"\1", tex_shape).replace("\\times ", "x")
+
+
 def shape_text(shape: tuple[int, ...]) -> str:
     if len(shape) == 0:
         return r"\text{scalar}"
@@ -81,36 +200,91 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return rf"{shape[0]}\times {shape[1]}"
 
 
-@lru_cache(maxsize=4096)  # step descriptions and titles repeat on every sheet
-def tex_escape(text: str) -> str:
-    """Untrusted text (student names, ids, titles) as literal LaTeX: nothing in it can run."""
+def clean_text(text: str) -> str:
+    """Text as it should be shown: NFC-composed, control characters as spaces, invisible
+    format characters (zero-width, bidi overrides, soft hyphens) dropped."""
+    text = str(text)
+    if text.isascii() and text.isprintable():  # the common case, and nothing to do
+        return text
     out = []
-    for ch in str(text):
-        if ch in _TEX_SPECIALS:
-            out.append(_TEX_SPECIALS[ch])
-        elif ord(ch) < 32:
+    for ch in unicodedata.normalize("NFC", text):
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Zl", "Zp"):
             out.append(" ")
-        elif ord(ch) > _LATEX_SAFE_LIMIT:
-            out.append(r"\fbox{?}")
-        else:
+        elif category != "Cf":
             out.append(ch)
     return "".join(out)
 
 
-_MATH = re.compile(r"(\$\$.+?\$\$|\$.+?\$)", re.S)
+def _settable(text: str) -> bool:
+    return all(" " <= ch <= "~" or ch in LATEX_CHARS for ch in text)
+
+
+def _tex_char(ch: str) -> str:
+    """One character of clean text as LaTeX that pdflatex sets literally (or MISSING_GLYPH)."""
+    if ch in _TEX_SPECIALS:
+        return _TEX_SPECIALS[ch]
+    if " " <= ch <= "~" or ch in LATEX_CHARS:
+        return ch
+    # A compatibility form of a settable text (fullwidth letters, ligatures, circled digits).
+    compat = unicodedata.normalize("NFKC", ch)
+    if compat != ch and _settable(compat):
+        return "".join(_tex_char(c) for c in compat)
+    # A letter with accents the fonts lack (Vietnamese, for one): the letter without them
+    # reads better than a box.
+    base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+    if base and base != ch and _settable(base):
+        return "".join(_tex_char(c) for c in base)
+    return MISSING_GLYPH
+
+
+@lru_cache(maxsize=4096)  # step descriptions and titles repeat on every sheet
+def tex_escape(text: str) -> str:
+    """Untrusted text (student names, ids, titles) as literal LaTeX: nothing in it can run,
+    and pdflatex can set every character of the result."""
+    chars = clean_text(text)
+    out = []
+    for i, ch in enumerate(chars):
+        out.append(_tex_char(ch))
+        if ch in _LIGATURE_FIRST and chars[i + 1:i + 2] and chars[i + 1] in _LIGATURE_SECOND:
+            out.append("{}")
+    return "".join(out)
+
+
+# $...$ and $$...$$, where a dollar escaped as \$ opens or closes nothing.
+_MATH = re.compile(r"((?<!\\)\$\$.+?(?<!\\)\$\$|(?<!\\)\$.+?(?<!\\)\$)", re.S)
 
 
 def tex_text(text: str) -> str:
-    """Instructor prose with $math$: the prose is escaped, the math is kept as written."""
-    parts = _MATH.split(str(text).strip())
-    return "".join(p if _MATH.fullmatch(p) else tex_escape(p) for p in parts)
+    """Instructor prose with $math$: the prose is escaped (an escaped \\$ stays a dollar sign),
+    the math is kept as written, and blank lines still separate paragraphs."""
+    paragraphs = re.split(r"\n\s*\n", str(text).strip())
+    return "\n\n".join(_tex_paragraph(p.strip()) for p in paragraphs)
 
 
+def _tex_paragraph(text: str) -> str:
+    parts = _MATH.split(text)
+    return "".join(p if _MATH.fullmatch(p) else tex_escape(p.replace("\\$", "$")) for p in parts)
+
+
+# Characters that start Markdown markup, HTML or math anywhere in a line. Parentheses stay
+# as they are: with [ and ] escaped they cannot form a link, and a backslash before them would
+# be read as \( math \) by MathJax set-ups that use those delimiters. The text is placed inside
+# lines, never at their start, so -, + and "1." cannot begin a list.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|$~^!&])")
+
+
+@lru_cache(maxsize=4096)  # step descriptions repeat on every sheet
 def md_escape(text: str) -> str:
     """Untrusted text in Markdown: no markup, no HTML, no math."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>$~])", r"\\\1", str(text)).replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", clean_text(text))
 
 
 def points(x: float) -> str:
     """Points without noise: 20, 2.5, 1.11."""
     return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def points_label(x: float) -> str:
+    """Points with their unit: 1 pt, 1.11 pts."""
+    return f"{points(x)} pt" if points(x) == "1" else f"{points(x)} pts"

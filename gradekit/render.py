@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from gradekit.key import AnswerKey, ProblemKey
     from gradekit.spec import Problem
+    from gradekit.trace import Trace
 
 ACTIVATION_NAMES = {"identity": "identity (linear)", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU",
                     "leaky_relu": "leaky ReLU", "softmax": "softmax"}
@@ -76,6 +77,18 @@ class ProblemView:
     parts: tuple[Part, ...]
     steps: tuple[SolutionStep, ...]
 
+    @property
+    def answers(self) -> tuple[tuple[Part, Shown], ...]:
+        """Each asked part with its value: the summary at the end of a worked solution."""
+        results = {s.name: s.result for s in self.steps}
+        return tuple((part, results[part.name]) for part in self.parts)
+
+    @property
+    def widest_matrix(self) -> int:
+        """Most columns of any matrix shown (amsmath sets at most MaxMatrixCols, 10 by default)."""
+        shown = [*self.given, *(s.result for s in self.steps)]
+        return max((fmt.matrix_columns(v.value) for v in shown), default=0)
+
 
 @dataclass(frozen=True)
 class SheetView:
@@ -97,6 +110,18 @@ def _shown(problem: Problem, name: str, value: np.ndarray) -> Shown:
     return Shown(name, tex(name), np.asarray(value), _is_labels(problem, name), name in problem.arch.given_names())
 
 
+class _ShownCache(dict):
+    """A trace's values as Shown, each made once: a worked solution shows X or A1 many times."""
+
+    def __init__(self, problem: Problem, trace: Trace):
+        super().__init__()
+        self.problem, self.trace = problem, trace
+
+    def __missing__(self, name: str) -> Shown:
+        shown = self[name] = _shown(self.problem, name, self.trace[name])
+        return shown
+
+
 def part_labels(count: int) -> list[str]:
     letters = string.ascii_lowercase
     return [letters[i] if i < 26 else f"{letters[i // 26 - 1]}{letters[i % 26]}" for i in range(count)]
@@ -116,10 +141,10 @@ def network_sentences(problem: Problem, loss_formula: str) -> tuple[str, ...]:
     for l, layer in enumerate(arch.layers, start=1):
         act = ACTIVATION_NAMES[layer.activation]
         if layer.activation == "leaky_relu":
-            act += f" (slope {layer.slope:g} for negative inputs)"
+            act += f" (slope ${fmt.tex_constant(layer.slope)}$ for negative inputs)"
         if isinstance(layer, BatchNorm):
             out.append(rf"Layer {l}: batch normalization in training mode (batch mean, biased batch "
-                       rf"variance, $\epsilon = {layer.eps:g}$) with scale ${tex(f'gamma{l}')}$ and shift "
+                       rf"variance, $\epsilon = {fmt.tex_constant(layer.eps)}$) with scale ${tex(f'gamma{l}')}$ and shift "
                        rf"${tex(f'beta{l}')}$, then {act}.")
             continue
         bias = {"vector": f"a bias for each unit ${tex(f'b{l}')}$",
@@ -133,7 +158,7 @@ def network_sentences(problem: Problem, loss_formula: str) -> tuple[str, ...]:
         out.append("$Y$ holds the true label of each sample (0 or 1).")
     if any(q.endswith("_new") for q in problem.asked):
         out.append(rf"Update: one step of gradient descent, $\theta_{{\text{{new}}}} = \theta - \eta\, d\theta$, "
-                   rf"with learning rate $\eta = {arch.learning_rate:g}$.")
+                   rf"with learning rate $\eta = {fmt.tex_constant(arch.learning_rate)}$.")
     return tuple(out)
 
 
@@ -159,11 +184,12 @@ def problem_view(number: int, pk: ProblemKey) -> ProblemView:
     labels = dict(zip(problem.asked, part_labels(len(problem.asked))))
     parts = tuple(Part(labels[q], q, tex(q), fmt.shape_text(np.shape(trace[q])), pk.points[q]) for q in problem.asked)
     steps = []
+    shown = _ShownCache(problem, trace)
     for name in _needed_steps(pk):
         step = trace.step(name)
-        inputs = tuple(_shown(problem, d, trace[d]) for d in step.deps)
-        steps.append(SolutionStep(name, tex(name), step.formula, step.description, inputs,
-                                  _shown(problem, name, trace[name]), labels.get(name, "")))
+        inputs = tuple(shown[d] for d in step.deps)
+        steps.append(SolutionStep(name, tex(name), step.formula, step.description, inputs, shown[name],
+                                  labels.get(name, "")))
     given = tuple(_shown(problem, n, v) for n, v in pk.instance.given.items())
     return ProblemView(number, problem.id, problem.title, problem.statement.strip(), pk.entry.instructions.strip(),
                        network_sentences(problem, trace.step("loss").formula), problem.decimals, pk.total,
@@ -181,8 +207,8 @@ def sheet_view(key: AnswerKey, student_name: str | None = None) -> SheetView:
 
 
 def _common_filters(env: jinja2.Environment) -> None:
-    env.filters["mat"] = lambda shown, decimals: fmt.tex_matrix(shown.value, decimals, shown.integers, shown.given)
     env.filters["pts"] = fmt.points
+    env.filters["ptslabel"] = fmt.points_label
 
 
 @cache
@@ -201,11 +227,17 @@ def environment(kind: str) -> jinja2.Environment:
             line_comment_prefix="%#", trim_blocks=True, lstrip_blocks=True)
         env.filters["esc"] = fmt.tex_escape
         env.filters["text"] = fmt.tex_text
+        # On paper a line has a width: wide matrices get a smaller font instead of running off.
+        env.filters["mat"] = lambda shown, decimals: fmt.tex_matrix_fit(shown.value, decimals, shown.integers,
+                                                                        shown.given)
     else:
         env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False,
                                  keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
         env.filters["esc"] = fmt.md_escape
         env.filters["text"] = lambda s: str(s).strip()
+        # Markdown viewers scroll a wide formula sideways; the matrix stays at full size.
+        env.filters["mat"] = lambda shown, decimals: fmt.tex_matrix(shown.value, decimals, shown.integers, shown.given)
+        env.filters["plainshape"] = fmt.plain_shape
         env.filters["textmat"] = lambda shown, decimals: fmt.text_matrix(shown.value, decimals, shown.integers,
                                                                          shown.given)
     _common_filters(env)
@@ -213,7 +245,8 @@ def environment(kind: str) -> jinja2.Environment:
 
 
 def render(output_format: str, template: str, **context: object) -> str:
-    return environment(output_format).get_template(template).render(**context)
+    """A template's text, ending in exactly one newline whatever its last block left."""
+    return environment(output_format).get_template(template).render(**context).rstrip("\n") + "\n"
 
 
 def render_text(key: AnswerKey, solutions: bool = False) -> str:

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from gradekit import formatting as fmt
 from gradekit.cli import main
 from gradekit.key import make_key
+from gradekit.notation import tex
 from gradekit.render import render_variant, sheet_view
 from gradekit.roster import folder_name, read_roster
 from gradekit.spec import resolve
@@ -50,13 +51,71 @@ def test_given_values_are_written_as_stated_and_labels_as_integers():
     ("Zoë Ångström", "Zoë Ångström"),
     ("李雷", r"\fbox{?}\fbox{?}"),
     ("line\nbreak", "line break"),
+    # Characters past Latin-1 that pdflatex cannot set with T1 (it would stop with "Unicode
+    # character not set up"): boxed, or without the accent the fonts lack.
+    ("Əliyev", r"\fbox{?}liyev"), ("Nguyễn Thị", "Nguyen Thi"), ("Ħ", r"\fbox{?}"),
+    # ... and the ones it can set stay as typed: curly quotes, dashes, Latin Extended-A.
+    ("O’Brien – Łukasz Dvořák", "O’Brien – Łukasz Dvořák"),
+    ("e\u0301", "é"),  # decomposed input is composed first
+    ("ＡＢ＄ ﬁ", r"AB\$ fi"),  # compatibility forms: fullwidth letters, ligatures
+    ("del\x7fx\u202eRLO\u200bzw\x85!", "del xRLOzw !"),  # controls as spaces, invisible format characters dropped
+    ("a--b ''q'' ,,x !`", r"a-{}-b '{}'q'{}' ,{},x !{}\textasciigrave{}"),  # no T1 ligatures: shown as typed
+    ("| < > \" `", r"\textbar{} \textless{} \textgreater{} \textquotedbl{} \textasciigrave{}"),
 ])
 def test_tex_escape(text, escaped):
     assert fmt.tex_escape(text) == escaped
 
 
+def test_tex_escape_output_is_ascii_or_settable():
+    text = "".join(chr(c) for c in range(0x20, 0x3000, 7))
+    assert all(" " <= ch <= "~" or ch in fmt.LATEX_CHARS for ch in fmt.tex_escape(text))
+
+
 def test_tex_text_keeps_instructor_math_and_escapes_prose():
     assert fmt.tex_text(r"Loss $\frac{1}{2}(a-y)^2$ for 100% & more") == r"Loss $\frac{1}{2}(a-y)^2$ for 100\% \& more"
+
+
+def test_tex_text_keeps_paragraphs_and_escaped_dollars():
+    text = "Costs \\$5, the loss is $L_1$.\n\n  Second paragraph, $$a^2$$ \n still second."
+    assert fmt.tex_text(text) == "Costs \\$5, the loss is $L_1$.\n\nSecond paragraph, $$a^2$$   still second."
+
+
+@pytest.mark.parametrize("text, escaped", [
+    ("Bob (TA) [x](y) *a* _b_", r"Bob (TA) \[x\](y) \*a\* \_b\_"),  # parentheses stay: \( is math to MathJax
+    ("<img src=x> & $x$ `c` # ~~s~~ ^2^ !", r"\<img src=x\> \& \$x\$ \`c\` \# \~\~s\~\~ \^2\^ \!"),
+    ("Zoë\nÅngström\u202e", "Zoë Ångström"),
+])
+def test_md_escape(text, escaped):
+    assert fmt.md_escape(text) == escaped
+
+
+@pytest.mark.parametrize("x, text", [(0.5, "0.5"), (0.01, "0.01"), (1e-5, "10^{-5}"), (2.5e-7, r"2.5 \cdot 10^{-7}")])
+def test_tex_constant(x, text):
+    assert fmt.tex_constant(x) == text
+
+
+@pytest.mark.parametrize("shape, wrapper", [
+    ((3, 4), None), ((4, 8), None), ((4, 9), r"\text{\small\setlength{\arraycolsep}{4pt}$"),
+    ((4, 10), r"\text{\scriptsize\setlength{\arraycolsep}{3pt}$"),
+    ((4, 12), r"\text{\tiny\setlength{\arraycolsep}{2pt}$"), ((3, 32), r"\resizebox{0.8\linewidth}{!}{$"),
+])
+def test_wide_matrices_get_a_smaller_font_in_latex(shape, wrapper):
+    value = np.full(shape, -0.1234)
+    fitted = fmt.tex_matrix_fit(value, 4)
+    plain = fmt.tex_matrix(value, 4)
+    assert fitted == plain if wrapper is None else fitted == wrapper + plain + "$}"
+
+
+def test_matrix_width_model_is_close_to_what_pdflatex_measures():
+    # pdflatex's \wd of these boxes (11-pt article, lmodern), measured once: the model must
+    # not underestimate wide matrices by more than a few percent.
+    rows = [["-0.1234"] * 12] * 2
+    assert abs(fmt.matrix_width_pt(rows) - 588.87) / 588.87 < 0.02
+    assert abs(fmt.matrix_width_pt([["0.25"] * 6] * 2) - 178.47) / 178.47 < 0.02
+
+
+def test_points_label():
+    assert [fmt.points_label(x) for x in (1, 1.0, 1.111, 20)] == ["1 pt", "1 pt", "1.11 pts", "20 pts"]
 
 
 def test_sheet_shows_givens_parts_and_points_but_no_answers():
@@ -65,7 +124,7 @@ def test_sheet_shows_givens_parts_and_points_but_no_answers():
     trace = key.problems[0].instance.trace
     sheet = docs["sheet.tex"]
     assert fmt.tex_matrix(trace["W1"], 4, given=True) in sheet
-    assert r"\item $dW^{[1]}$ \quad ($2\times 2$) \hfill [1]" in sheet
+    assert r"\item $dW^{[1]}$ \quad ($2\times 2$) \hfill [1 pt]" in sheet
     assert fmt.tex_matrix(trace["dW1"], 4) not in sheet and fmt.tex_matrix(trace["dW1"], 4) not in docs["sheet.md"]
     assert "learning rate $\\eta = 0.5$" in sheet
     assert "Samples are the rows of $X$" in sheet
@@ -84,6 +143,35 @@ def test_solutions_show_every_step_formula_inputs_and_result():
         step = trace.step(name)
         assert step.formula in docs["solutions.tex"] and step.formula in docs["solutions.md"]
         assert fmt.tex_matrix(trace[name], 4) in docs["solutions.tex"]
+
+
+def test_solutions_end_with_the_answers_of_every_asked_part():
+    key = make_key(resolve("tanh-softmax-columns"), Variant(seed=2))
+    pk = key.problems[0]
+    trace = pk.instance.trace
+    docs = render_variant(key)
+    tex_answers = docs["solutions.tex"].split(r"\subsection*{Answers}")[1]
+    md_answers = docs["solutions.md"].split("### Answers")[1]
+    for label, q in zip("abcdefghijklm", pk.problem.asked):
+        assert rf"\item[({label})] \mbox{{${tex(q)} = {fmt.tex_matrix_fit(trace[q], 4, q == 'pred')}$}}" in tex_answers
+        assert f"- ({label}) ${tex(q)} = {fmt.tex_matrix(trace[q], 4, q == 'pred')}$" in md_answers
+
+
+def test_markdown_keeps_blocks_apart():
+    """Paragraphs, lists and $$ blocks need blank lines between them to render on GitHub/Jupyter."""
+    key = make_key(resolve("backprop-basics"), Variant(seed=1))
+    for name in ("sheet.md", "solutions.md"):
+        lines = render_variant(key)[name].split("\n")
+        opening = [i for i, line in enumerate(lines) if line == "$$" and lines[:i].count("$$") % 2 == 0]
+        assert opening and all(lines[i - 1] == "" for i in opening), name
+        assert lines[1] == "" and lines[3] == ""  # title, variant line and what follows are separate paragraphs
+        assert "$$" not in "".join(line for line in lines if line != "$$" and not line.startswith("- ("))
+        assert lines[-1] == "" and lines[-2] != ""  # one final newline
+
+
+def test_batch_norm_constants_are_written_as_powers_of_ten():
+    docs = render_variant(make_key(resolve("relu-batchnorm-softmax-rows"), Variant(seed=0)))
+    assert r"$\epsilon = 10^{-5}$" in docs["sheet.tex"] and "1e-05$" not in docs["sheet.md"]
 
 
 def test_columns_problem_uses_columns_notation():
@@ -204,6 +292,15 @@ def test_show_prints_the_problem_and_solution():
     assert result.exit_code == 0
     key = make_key(resolve("sigmoid-mse-single"), Variant(seed=2))
     assert fmt.text_matrix(key.problems[0].instance.trace["dW1"], 4) in result.output
+    assert fmt.text_matrix(key.problems[0].instance.trace["W1"], 4, given=True) in result.output
+
+
+def test_show_lists_parts_with_shapes_and_points():
+    result = CliRunner().invoke(main, ["show", "tanh-softmax-columns", "--seed", "2"])
+    assert result.exit_code == 0
+    assert "  (a) Z1  (2x3)  [1 pt]\n" in result.output and "  (f) pred  (vector of 3)  [1 pt]\n" in result.output
+    assert "  (e) loss  (scalar)  [1 pt]\n" in result.output
+    assert "dW1 =" not in result.output  # no answers without --solutions
 
 
 def test_export_latex_writes_body_only_fragments(tmp_path):
@@ -215,7 +312,7 @@ def test_export_latex_writes_body_only_fragments(tmp_path):
     assert names == sorted(f"{pk.problem.id}-{k}.tex" for pk in key.problems for k in ("exercise", "solution"))
     text = (out / "relu-softmax-rows-solution.tex").read_text()
     assert r"\documentclass" not in text and r"\begin{document}" not in text
-    assert r"%%   \usepackage{amsmath,amssymb}" in text
+    assert r"%%   \usepackage{amsmath,amssymb}" in text and "MaxMatrixCols" not in text  # 3 columns at most
     trace = key.problem("relu-softmax-rows").instance.trace
     assert fmt.tex_matrix(trace["dW1"], 4) in text
     assert fmt.tex_matrix(trace["dW1"], 4) not in (out / "relu-softmax-rows-exercise.tex").read_text()
@@ -239,3 +336,47 @@ def test_parallel_roster_writes_the_same_files_as_serial(tmp_path, monkeypatch):
     files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
     assert len(files) == 6 * 6 + 1
     assert all((outs[0] / f).read_bytes() == (outs[1] / f).read_bytes() for f in files)
+
+
+def test_fragments_of_wide_problems_raise_amsmath_column_limit(write_toml, tmp_path):
+    spec = write_toml(WIDE_SPEC.format(samples=14))
+    out = tmp_path / "lx"
+    result = CliRunner().invoke(main, ["export", "latex", str(spec), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = (out / "wide-exercise.tex").read_text()
+    assert r"\ifnum\value{MaxMatrixCols}<14\relax\setcounter{MaxMatrixCols}{14}\fi" in text
+
+
+# A columns-layout problem whose X and activations have one column per sample.
+WIDE_SPEC = """
+id = "wide"
+title = "A batch of {samples} samples in columns"
+layout = "columns"
+inputs = 3
+samples = {samples}
+decimals = 4
+asked = ["Z1", "A1", "Z2", "loss", "dZ2", "dW2", "dA1", "dZ1", "dW1", "W1_new"]
+
+[[layers]]
+units = 4
+activation = "tanh"
+bias = "none"
+
+[[layers]]
+units = 2
+activation = "identity"
+bias = "none"
+
+[loss]
+kind = "mse"
+reduction = "mean"
+half = true
+
+[update]
+learning_rate = 0.5
+
+[sampling]
+X = {{ min = -1.0, max = 1.0, step = 0.25, nonzero = true }}
+Y = {{ min = -1.0, max = 1.0, step = 0.5 }}
+W = {{ min = -1.0, max = 1.0, step = 0.1, nonzero = true }}
+"""
