@@ -40,6 +40,24 @@ def main() -> None:
     """
 
 
+def _roster_options(command):  # noqa: ANN001, ANN202 - a click decorator
+    """--roster and --secret-file, for every command that makes one variant per student."""
+    command = click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
+                           help="The course secret (from `gradekit keygen`).")(command)
+    return click.option("--roster", type=click.Path(dir_okay=False, path_type=Path),
+                        help="CSV with columns id,name: one secret variant per student (needs --secret-file).")(command)
+
+
+def _check_roster(roster: Path | None, secret_file: Path | None) -> None:
+    """A roster needs the course secret (each student's variant comes from it); a secret alone means nothing."""
+    from gradekit.errors import OptionsError
+
+    if roster is not None and secret_file is None:
+        raise OptionsError("--roster needs --secret-file (each student's variant comes from the course secret)")
+    if roster is None and secret_file is not None:
+        raise OptionsError("--secret-file makes per-student variants: give a --roster too")
+
+
 def _sheets(refs: tuple[str, ...]):
     from gradekit.spec import DEFAULT_SHEET, resolve
 
@@ -51,10 +69,7 @@ def _sheets(refs: tuple[str, ...]):
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the (public) variant.")
 @click.option("-o", "--output", default=Path("gradekit-out"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Folder to write into.")
-@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV with columns id,name: one secret variant per student (needs --secret-file).")
-@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The course secret (from `gradekit keygen`).")
+@_roster_options
 @click.option("--pdf", is_flag=True, help="Also compile sheet.pdf and solutions.pdf with pdflatex.")
 @click.option("--jobs", default=None, type=click.IntRange(1, 64),
               help="Worker processes for a roster (default: all cores).")
@@ -64,18 +79,13 @@ def generate(refs: tuple[str, ...], seed: int, output: Path, roster: Path | None
 
     With no argument: the default sheet `backprop-basics`, seed 0, into ./gradekit-out.
     """
-    from gradekit.errors import InputFileError
-
-    if roster is not None and secret_file is None:
-        raise click.UsageError("--roster needs --secret-file (each student's variant comes from the course secret)")
+    _check_roster(roster, secret_file)
     sheets = _sheets(refs)
     if pdf:
         from gradekit.generate import pdflatex
 
         pdflatex()  # fail before writing anything when pdflatex is missing
     if roster is None:
-        if secret_file is not None:
-            raise InputFileError("--secret-file makes per-student variants: give a --roster too")
         _generate_public(sheets, seed, output, pdf)
     else:
         import os
@@ -155,9 +165,13 @@ def grade(paths: tuple[Path, ...], secret_file: Path | None, sheet_refs: tuple[s
     secret = read_secret(secret_file) if secret_file else None
     files, skipped = submission_files(paths)
     extra = {s.id: s for s in (resolve(r) for r in sheet_refs)}
+    if fmt == "gradescope" and len(files) != 1:
+        from gradekit.errors import OptionsError
+
+        raise OptionsError(f"--format gradescope writes the results of one submission; got {len(files)} .json files")
     results = grade_files(files, extra, secret, max_bytes, jobs or os.cpu_count() or 1) + skipped
     writers = {"text": reports.text, "json": reports.json_text, "csv": reports.gradebook_csv,
-               "gradescope": reports.gradescope_json}
+               "gradescope": lambda rs: reports.gradescope_json(rs[0])}
     content = writers[fmt](results)
     if output is None:
         click.echo(content, nl=False)
@@ -183,9 +197,7 @@ def export() -> None:
 @export.command("latex")
 @click.argument("refs", nargs=-1, metavar="[SHEET|PROBLEM|PATH]...")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write roster-sheets.tex: every student's sheet on its own pages (needs --secret-file).")
-@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path))
+@_roster_options
 @click.option("-o", "--output", default=Path("gradekit-latex"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
 def export_latex(refs: tuple[str, ...], seed: int, roster: Path | None, secret_file: Path | None,
@@ -201,8 +213,7 @@ def export_latex(refs: tuple[str, ...], seed: int, roster: Path | None, secret_f
     from gradekit.roster import read_roster
     from gradekit.variants import Variant, read_secret
 
-    if roster is not None and secret_file is None:
-        raise click.UsageError("--roster needs --secret-file")
+    _check_roster(roster, secret_file)
     for sheet in _sheets(refs):
         folder = output / sheet.id if len(refs) > 1 else output
         docs = latex_fragments(make_key(sheet, Variant(seed=seed)))
@@ -212,6 +223,109 @@ def export_latex(refs: tuple[str, ...], seed: int, roster: Path | None, secret_f
             docs["roster-sheets.tex"] = latex_roster(keys, sheet.title)
         write_documents(folder, docs)
         click.echo(f"{sheet.id} -> {folder}/: {', '.join(docs)}")
+
+
+def _variant_options(command):  # noqa: ANN001, ANN202 - a click decorator
+    """The options every per-variant export shares: one sheet, and a seed or a roster with the secret."""
+    for option in reversed([
+        click.argument("ref", required=False, metavar="[SHEET|PROBLEM|PATH]"),
+        click.option("--seed", default=0, show_default=True, type=int, help="Seed of the (public) variant."),
+        _roster_options,
+    ]):
+        command = option(command)
+    return command
+
+
+def _export_keys(ref: str | None, seed: int, roster: Path | None, secret_file: Path | None):  # noqa: ANN202
+    """The variants an export covers: the seed's, or each student's on the roster (from the secret)."""
+    from gradekit.exports.common import public_keys, roster_keys
+    from gradekit.roster import read_roster
+    from gradekit.variants import read_secret
+
+    _check_roster(roster, secret_file)
+    sheet = _sheets((ref,) if ref else ())[0]
+    if roster is None:
+        return public_keys(sheet, [seed])
+    return roster_keys(sheet, read_roster(roster), read_secret(secret_file))
+
+
+@export.command("notebook")
+@_variant_options
+@click.option("-o", "--output", default=Path("gradekit-notebooks"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder to write the worksheets into.")
+def export_notebook(ref: str | None, seed: int, roster: Path | None, secret_file: Path | None, output: Path) -> None:
+    """Jupyter worksheets, one .ipynb per variant.
+
+    The problems in Markdown, the given values as NumPy code, one cell per asked quantity, and a
+    last cell that writes submission.json for `gradekit grade`.
+    """
+    from gradekit.exports import notebook
+
+    variants = _export_keys(ref, seed, roster, secret_file)
+    written = notebook.write(variants, output)
+    index = " and students.csv" if roster is not None else ""
+    click.echo(f"{variants[0].key.sheet.id} -> {output}/: {len(written)} worksheet(s){index}")
+
+
+@export.command("moodle")
+@_variant_options
+@click.option("-o", "--output", default=Path("gradekit-moodle.xml"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The Moodle XML file to write.")
+def export_moodle(ref: str | None, seed: int, roster: Path | None, secret_file: Path | None, output: Path) -> None:
+    """Moodle XML: one Cloze question per problem and variant, a NUMERICAL field per entry.
+
+    Import it in Moodle's question bank (format: Moodle XML); the questions land in the
+    category $course$/gradekit/SHEET.
+    """
+    from gradekit.exports import moodle
+
+    variants = _export_keys(ref, seed, roster, secret_file)
+    moodle.write(variants, output)
+    count = sum(len(vk.key.problems) for vk in variants)
+    click.echo(f"wrote {output}: {count} Cloze question(s) in $course$/gradekit/{variants[0].key.sheet.id}")
+
+
+@export.command("qti")
+@_variant_options
+@click.option("-o", "--output", default=Path("gradekit-qti.zip"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The QTI package (zip) to write.")
+def export_qti(ref: str | None, seed: int, roster: Path | None, secret_file: Path | None, output: Path) -> None:
+    """A QTI 1.2 package for Canvas: one quiz per variant, a numerical question per entry.
+
+    Import it in Canvas: Settings > Import Course Content > QTI .zip file.
+    """
+    from gradekit.exports import qti
+
+    variants = _export_keys(ref, seed, roster, secret_file)
+    qti.write(variants, output)
+    click.echo(f"wrote {output}: {len(variants)} quiz(zes) of {variants[0].key.sheet.id}")
+
+
+@export.command("gradescope")
+@click.argument("ref", required=False, metavar="[SHEET|PROBLEM|PATH]")
+@click.option("--secret-file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The course secret the students' variants came from; it goes into the zip (only).")
+@click.option("-o", "--output", default=Path("autograder.zip"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The autograder zip to write (mode 600).")
+@click.option("--wheel", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Bundle this gradekit wheel (from `python -m build`) instead of one made from this installation.")
+@click.option("--match-student", type=click.Choice(["sid", "email"]),
+              help="Refuse a file whose student id is not the Gradescope submitter's SID (or email).")
+def export_gradescope(ref: str | None, secret_file: Path, output: Path, wheel: Path | None,
+                      match_student: str | None) -> None:
+    """A Gradescope autograder zip (setup.sh, run_autograder) for per-student variants.
+
+    Gradescope's run_autograder grades the student's submission.json with `gradekit grade
+    --format gradescope` and the course secret bundled in the zip. Never give this zip to students.
+    """
+    from gradekit.exports import gradescope
+    from gradekit.variants import read_secret
+
+    sheet = _sheets((ref,) if ref else ())[0]
+    bundled = gradescope.read_wheel(wheel) if wheel is not None else None
+    gradescope.write(gradescope.autograder_zip(sheet, read_secret(secret_file), bundled, match_student), output)
+    click.echo(f"wrote {output} (mode 600: it holds the course secret) for sheet {sheet.id}; upload it to "
+               "Gradescope as the assignment's autograder")
 
 
 @main.command("list")

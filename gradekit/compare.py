@@ -146,14 +146,27 @@ def close(answer: np.ndarray, key: np.ndarray, tol: Tolerance) -> np.ndarray:
     return close_entries(np.asarray(answer, dtype=float), np.asarray(key, dtype=float), tol.atol, tol.rtol, tol.sigfigs)
 
 
+def allowance(key: np.ndarray, atol: np.ndarray | float, rtol: np.ndarray | float,
+              sigfigs: int | None) -> np.ndarray:
+    """How far each entry may be from its key value and still be right: atol + rtol |k|, or half
+    a unit in the last of `sigfigs` figures (atol for a key of 0, which has no figures).
+
+    The one definition of "within tolerance": the grader and every export (Moodle margins,
+    Canvas ranges) use it, so a platform accepts exactly what `gradekit grade` accepts.
+    """
+    key = np.asarray(key, dtype=float)
+    if sigfigs is None:
+        return atol + rtol * np.abs(key)
+    magnitude = np.floor(np.log10(np.where(key == 0, 1.0, np.abs(key))))
+    half_unit = 0.5 * 10.0 ** (magnitude - sigfigs + 1)
+    # 1e-9: a value written with exactly `sigfigs` figures must pass despite binary rounding.
+    return np.where(key == 0, atol, half_unit * (1 + 1e-9))
+
+
 def close_entries(answer: np.ndarray, key: np.ndarray, atol: np.ndarray | float, rtol: np.ndarray | float,
                   sigfigs: int | None) -> np.ndarray:
     """close() with per-entry tolerances, so a whole problem is compared in one vectorized pass."""
-    if sigfigs is None:
-        return np.abs(answer - key) <= atol + rtol * np.abs(key)
-    magnitude = np.floor(np.log10(np.where(key == 0, 1.0, np.abs(key))))
-    half_unit = 0.5 * 10.0 ** (magnitude - sigfigs + 1)
-    return np.abs(answer - key) <= np.where(key == 0, atol, half_unit * (1 + 1e-9))
+    return np.abs(answer - key) <= allowance(key, atol, rtol, sigfigs)
 
 
 def compare(answer: np.ndarray, key: np.ndarray, tol: Tolerance) -> Comparison:

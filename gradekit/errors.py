@@ -30,6 +30,10 @@ class GradekitError(Exception):
         return ": ".join([*parts, text])
 
 
+class OptionsError(GradekitError):
+    """Command-line options that do not go together (a roster without a secret, ...)."""
+
+
 class SpecError(GradekitError):
     """A problem or sheet spec is broken (unknown field, wrong type, bad shape, bad value)."""
 

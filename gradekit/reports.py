@@ -115,25 +115,24 @@ def item_analysis_csv(reports: Sequence[Report]) -> str:
     return _csv(rows)
 
 
-def gradescope_json(reports: Sequence[Report]) -> str:
-    """Gradescope's autograder results.json: a total score and one test per asked quantity."""
+def gradescope_json(report: Report) -> str:
+    """Gradescope's autograder results.json for one submission: its score and one test per asked quantity.
+
+    One file only: results.json describes a single Gradescope submission, so a batch's scores
+    must never be added up into it (the CLI refuses more than one file for this format).
+    """
     tests = []
-    outputs = []
-    several = len(reports) > 1
-    for r in reports:
-        prefix = f"{Path(r.source).name}: " if several else ""
-        if not r.graded:
-            outputs.append(f"{prefix}could not be graded: {r.error}")
-            continue
-        outputs.append(f"{prefix}{fmt_points(r.points)} / {fmt_points(r.possible)} points")
-        for p in r.problems:
+    if report.graded:
+        output = f"{fmt_points(report.points)} / {fmt_points(report.possible)} points"
+        for p in report.problems:
             for q in p.quantities:
-                tests.append({"name": f"{prefix}{p.id}: {q.name}", "score": _round(q.points),
+                tests.append({"name": f"{p.id}: {q.name}", "score": _round(q.points),
                               "max_score": _round(q.possible),
                               "status": "passed" if q.status in ("correct", "follow-through") else "failed",
                               "output": f"{q.status}: {q.feedback}", "visibility": "visible"})
-    score = sum(r.points for r in reports if r.graded)
-    doc = {"score": _round(score), "output": "\n".join(outputs), "visibility": "visible",
+    else:
+        output = f"could not be graded: {report.error}"
+    doc = {"score": _round(report.points if report.graded else 0.0), "output": output, "visibility": "visible",
            "stdout_visibility": "hidden", "tests": tests}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 

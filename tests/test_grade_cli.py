@@ -94,6 +94,20 @@ def test_gradescope_results(mixed_folder, tmp_path):
     assert results["score"] == pytest.approx(100 - 20 / 18 - 20 / 12, abs=1e-3)
 
 
+def test_gradescope_results_describe_exactly_one_submission(mixed_folder, tmp_path):
+    folder, _ = mixed_folder
+    result = CliRunner().invoke(main, ["grade", str(folder / "ada.json"), str(folder / "bob.json"),
+                                       "--format", "gradescope"])
+    assert result.exit_code == 2
+    assert result.output == ("gradekit: error: --format gradescope writes the results of one submission; "
+                             "got 2 .json files\n")
+    result = CliRunner().invoke(main, ["grade", str(folder / "broken.json"), "--format", "gradescope"])
+    assert result.exit_code == 1
+    results = json.loads(result.stdout)
+    assert results["score"] == 0 and results["tests"] == []
+    assert results["output"].startswith("could not be graded: invalid JSON at line 1")
+
+
 def test_text_report_lists_status_and_feedback(mixed_folder):
     folder, _ = mixed_folder
     result, text = run_grade([folder / "bob.json"], "text")

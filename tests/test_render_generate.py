@@ -261,10 +261,20 @@ def test_broken_rosters_fail_in_one_line(tmp_path, content, message):
     assert result.output.strip() == f"gradekit: error: {roster}: {message}"
 
 
-def test_roster_without_secret_is_a_usage_error(tmp_path):
+@pytest.mark.parametrize("command", [["generate"], ["export", "latex"], ["export", "notebook"], ["export", "qti"]])
+def test_roster_and_secret_go_together_in_every_command(tmp_path, command):
     roster = write_roster(tmp_path / "r.csv", [("s1", "A")])
-    result = CliRunner().invoke(main, ["generate", "--roster", str(roster)])
-    assert result.exit_code == 2 and "--roster needs --secret-file" in result.output
+    secret = tmp_path / "course.key"
+    secret.write_text("00" * 32 + "\n")
+    out = ["-o", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, [*command, "--roster", str(roster), *out])
+    assert result.exit_code == 2
+    assert result.output == ("gradekit: error: --roster needs --secret-file (each student's variant comes from "
+                             "the course secret)\n")
+    result = CliRunner().invoke(main, [*command, "--secret-file", str(secret), *out])
+    assert result.exit_code == 2
+    assert result.output == "gradekit: error: --secret-file makes per-student variants: give a --roster too\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_roster_reader_accepts_a_bom_and_any_column_order(tmp_path):

@@ -1,0 +1,107 @@
+"""What every export needs: the variants' keys, a value's entries with their tolerances, plain numbers.
+
+Learning platforms grade one number at a time, so exports split each asked quantity into its
+entries; each entry carries the margin that `gradekit grade` itself would allow around it, so a
+platform accepts exactly the answers the grader accepts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from gradekit.compare import allowance
+from gradekit.key import AnswerKey, ProblemKey, make_key
+from gradekit.roster import Student
+from gradekit.spec import Sheet
+from gradekit.variants import Variant
+
+STORED_DIGITS = 12  # the key's stored precision (key.SIGNIFICANT_DIGITS): far past any tolerance
+
+
+@dataclass(frozen=True)
+class VariantKey:
+    """One variant to export: its answer key and, for a roster variant, the student."""
+
+    key: AnswerKey
+    student: Student | None = None
+
+    @property
+    def label(self) -> str:
+        """'seed 3', or 'Ada Lovelace (s123)' / 's123' for a student."""
+        if self.student is None:
+            return self.key.variant.label
+        return f"{self.student.name} ({self.student.id})" if self.student.name else self.student.id
+
+
+def public_keys(sheet: Sheet, seeds: Sequence[int]) -> list[VariantKey]:
+    return [VariantKey(make_key(sheet, Variant(seed=s))) for s in seeds]
+
+
+def roster_keys(sheet: Sheet, students: Sequence[Student], secret: bytes) -> list[VariantKey]:
+    """Each student's own secret variant, in roster order."""
+    return [VariantKey(make_key(sheet, Variant(student=s.id), secret), s) for s in students]
+
+
+def margin(key: float, atol: float, rtol: float, sigfigs: int | None = None) -> float:
+    """How far an answer may be from `key` and still be right: the grader's own compare.allowance."""
+    return float(allowance(np.asarray(key, dtype=float), atol, rtol, sigfigs))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One number of an asked quantity: where it sits, its key value and its margin."""
+
+    index: tuple[int, ...]  # 0-based position; () for a scalar
+    value: float
+    margin: float
+
+    def where(self, shape: tuple[int, ...]) -> str:
+        """The entry's place in words, 1-based as people count: 'row 2, column 1', 'entry 3', ''."""
+        if not self.index:
+            return ""
+        if len(shape) == 1:
+            return f"entry {self.index[0] + 1}"
+        return f"row {self.index[0] + 1}, column {self.index[1] + 1}"
+
+
+def entries(pk: ProblemKey, name: str) -> list[Entry]:
+    """The entries of an asked quantity in row-major order, each with its grading margin."""
+    value = np.asarray(pk.instance.trace[name], dtype=float)
+    grading = pk.problem.quantity_grading[name]
+    sigfigs = pk.problem.grading.sigfigs
+    out = []
+    for index in np.ndindex(value.shape) if value.shape else [()]:
+        k = float(f"{float(value[index]):.{STORED_DIGITS}g}")
+        out.append(Entry(tuple(int(i) for i in index), k, margin(k, grading.atol, grading.rtol, sigfigs)))
+    return out
+
+
+def plain_number(x: float, digits: int = STORED_DIGITS) -> str:
+    """x to `digits` significant figures as a plain decimal: '0.000012', never '1.2e-05', never '-0'.
+
+    Quiz platforms parse their answer fields as plain decimals with a '.' (Moodle also reads
+    exponents, Canvas does not reliably), so exports never write exponent notation.
+    """
+    x = float(f"{float(x):.{digits}g}")
+    text = np.format_float_positional(x, trim="-")
+    return "0" if text in ("0", "-0") else text
+
+
+def points_text(x: float) -> str:
+    """'1 point', '2.5 points', '1.11 points'."""
+    from gradekit.formatting import points
+
+    text = points(x)
+    return f"{text} point" if text == "1" else f"{text} points"
+
+
+def shape_words(shape: tuple[int, ...]) -> str:
+    """'a scalar', 'a vector of 3 entries', 'a 2×3 matrix'."""
+    if not shape:
+        return "a scalar"
+    if len(shape) == 1:
+        return f"a vector of {shape[0]} entries"
+    return f"a {shape[0]}×{shape[1]} matrix"

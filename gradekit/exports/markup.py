@@ -1,0 +1,57 @@
+"""A problem as an HTML fragment with MathJax math, for the question texts of Moodle and Canvas.
+
+Both platforms render LaTeX with MathJax between \\( \\) (inline) and $$ $$ (display), so the
+LaTeX of the sheets is reused as it is. Text from instructors and rosters is HTML-escaped; the
+$math$ in instructor statements is kept (escaped only as HTML needs: MathJax reads the text).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from gradekit import formatting as fmt
+from gradekit.exports.common import points_text
+from gradekit.render import ProblemView, Shown
+
+_MATH = re.compile(r"(\$\$.+?\$\$|\$.+?\$)", re.S)
+
+
+def text(value: str) -> str:
+    """Prose with $math$ as HTML: the prose escaped, the math in MathJax delimiters."""
+    out = []
+    for part in _MATH.split(str(value).strip()):
+        if part.startswith("$$") and part.endswith("$$") and len(part) > 4:
+            out.append("$$" + html.escape(part[2:-2], quote=False) + "$$")
+        elif _MATH.fullmatch(part):
+            out.append(r"\(" + html.escape(part[1:-1], quote=False) + r"\)")
+        else:
+            out.append(html.escape(part, quote=False))
+    return "".join(out)
+
+
+def math(tex: str, display: bool = False) -> str:
+    """LaTeX as inline or display math."""
+    body = html.escape(tex, quote=False)
+    return f"$${body}$$" if display else rf"\({body}\)"
+
+
+def given_value(shown: Shown, decimals: int) -> str:
+    """`X = [matrix]` as display math, numbers written as the problem states them."""
+    return math(f"{shown.tex} = {fmt.tex_matrix(shown.value, decimals, shown.integers, shown.given)}", display=True)
+
+
+def problem(view: ProblemView, variant: str) -> str:
+    """Title, statement, instructions, the network in words, and the given values."""
+    parts = [f"<h3>Problem {view.number}: {html.escape(view.title)} ({points_text(view.points)})</h3>",
+             f"<p><em>{html.escape(variant)}</em></p>"]
+    if view.statement:
+        parts.append(f"<p>{text(view.statement)}</p>")
+    if view.instructions:
+        parts.append(f"<p><em>{text(view.instructions)}</em></p>")
+    parts.append("<ul>" + "".join(f"<li>{text(s)}</li>" for s in view.network) + "</ul>")
+    parts.append("<p><strong>Given.</strong></p>")
+    parts.extend(f"<p>{given_value(g, view.decimals)}</p>" for g in view.given)
+    parts.append(f"<p>Give every number to at least {view.decimals} decimals, in the layout of the problem. "
+                 r"\(dW\) means the partial derivative of the loss with respect to \(W\).</p>")
+    return "\n".join(parts)

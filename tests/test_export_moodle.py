@@ -1,0 +1,218 @@
+"""gradekit export moodle: Moodle XML whose Cloze fields hold the key values with the grader's margins.
+
+The Cloze fields are read back with a port of Moodle's own parser (question/type/multianswer:
+ANSWER_REGEX and NUMBER_REGEX), so a field Moodle would misread fails here.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradekit.cli import main
+from gradekit.compare import close_entries
+from gradekit.exports import moodle
+from gradekit.exports.common import entries, margin, plain_number, public_keys, roster_keys
+from gradekit.roster import Student
+from gradekit.spec import resolve
+
+SECRET = bytes(range(32))
+
+# Moodle's regexes (PHP PCRE); its one lookbehind with alternatives of different widths is
+# written as three lookbehinds, which Python requires and which match the same texts.
+_FRACTION = r"=|%(-?[0-9]+(?:[.,][0-9]*)?)%"
+_ANSWER = r".+?(?<!\\)(?<!&)(?<!&amp;)(?=[~#}]|$)"
+_FEEDBACK = r".*?(?<!\\)(?=[~}]|$)"
+_ALTERNATIVE = rf"({_FRACTION})?({_ANSWER})(#({_FEEDBACK}))?"
+_TYPES = (r"(NUMERICAL|NM)|(MULTICHOICE|MC)|(MULTICHOICE_V|MCV)|(MULTICHOICE_H|MCH)|(SHORTANSWER|SA|MW)|"
+          r"(SHORTANSWER_C|SAC|MWC)|(MULTICHOICE_S|MCS)|(MULTICHOICE_VS|MCVS)|(MULTICHOICE_HS|MCHS)|"
+          r"(MULTIRESPONSE|MR)|(MULTIRESPONSE_H|MRH)|(MULTIRESPONSE_S|MRS)|(MULTIRESPONSE_HS|MRHS)")
+CLOZE = re.compile(rf"\{{([0-9]*):({_TYPES}):({_ALTERNATIVE}(~{_ALTERNATIVE})*)\}}", re.S)
+NUMBER = r"-?(([0-9]+[.,]?[0-9]*|[.,][0-9]+)([eE][-+]?[0-9]+)?)"
+NUMERICAL_ALTERNATIVE = re.compile(rf"^({NUMBER})(:{NUMBER})?$")
+
+
+def fields(question_text: str) -> list[tuple[int, float, float]]:
+    """(weight, value, tolerance) of every NUMERICAL field, parsed the way Moodle parses them."""
+    out = []
+    for m in CLOZE.finditer(question_text):
+        assert m[3] == "NUMERICAL"
+        alternative = re.match(_ALTERNATIVE, m[16], re.S)
+        assert alternative[1] == "=" and alternative[5] is None  # one right answer, no feedback
+        number = NUMERICAL_ALTERNATIVE.match(alternative[3])
+        assert number is not None, alternative[3]
+        assert "e" not in alternative[3].lower()  # plain decimals only
+        out.append((int(m[1]), float(number[1]), float(number[6])))
+    return out
+
+
+def parse(data: bytes) -> ET.Element:
+    root = ET.fromstring(data)
+    assert root.tag == "quiz"
+    return root
+
+
+def test_one_cloze_question_per_problem_with_every_entry_and_its_margin():
+    vk = public_keys(resolve("backprop-basics"), [0])[0]
+    root = parse(moodle.document([vk]))
+    assert root[0].get("type") == "category"
+    assert root[0].findtext("category/text") == "$course$/gradekit/backprop-basics"
+    questions = root[1:]
+    assert [q.get("type") for q in questions] == ["cloze"] * 5
+    for q, pk in zip(questions, vk.key.problems):
+        assert q.findtext("name/text") == f"backprop-basics · {pk.problem.id} · seed 0"
+        got = fields(q.findtext("questiontext/text"))
+        expected = [(e, name) for name in pk.problem.asked for e in entries(pk, name)]
+        assert len(got) == len(expected) == sum(int(np.prod(pk.instance.trace[n].shape)) for n in pk.problem.asked)
+        for (weight, value, tol), (entry, name) in zip(got, expected):
+            key = float(np.asarray(pk.instance.trace[name]).ravel()[
+                np.ravel_multi_index(entry.index, pk.instance.trace[name].shape) if entry.index else 0])
+            grading = pk.problem.quantity_grading[name]
+            assert value == pytest.approx(key, rel=1e-11, abs=1e-15)
+            assert tol == pytest.approx(grading.atol + grading.rtol * abs(key), rel=1e-9)
+            assert weight >= 1
+
+
+def test_weights_share_each_quantitys_points_among_its_entries():
+    vk = public_keys(resolve("backprop-basics"), [0])[0]
+    pk = vk.key.problem("relu-batchnorm-softmax-rows")  # equal points, entries from 1 to 6
+    weights = moodle.entry_weights(pk)
+    per_quantity = {q: weights[q] * int(np.prod(pk.instance.trace[q].shape)) for q in pk.problem.asked}
+    assert set(per_quantity.values()) == {12}  # every quantity weighs the same in total: 1 point each
+    assert weights["loss"] == 12 and weights["Z1"] == 2
+
+
+def test_weights_follow_per_quantity_points(write_toml):
+    path = write_toml("""
+        id = "weighted"
+        title = "Weighted"
+        layout = "rows"
+        inputs = 2
+        samples = 3
+        asked = ["Z1", "loss", "dW1"]
+        [[layers]]
+        units = 2
+        activation = "identity"
+        [loss]
+        kind = "mse"
+        [grading]
+        points = 1
+        [grading.quantities.dW1]
+        points = 2.5
+    """)
+    pk = public_keys(resolve(str(path)), [0])[0].key.problems[0]
+    weights = moodle.entry_weights(pk)
+    # Z1: 1 point over 6 entries, loss: 1 over 1, dW1: 5/2 over 4; shares 1/6, 1, 5/8, times lcm 24.
+    assert weights == {"Z1": 4, "loss": 24, "dW1": 15}
+
+
+def test_roster_variants_are_separate_questions_in_one_category():
+    students = [Student("s1", "Ada"), Student("s2", "")]
+    variants = roster_keys(resolve("relu-softmax-rows"), students, SECRET)
+    root = parse(moodle.document(variants))
+    assert [q.get("type") for q in root] == ["category", "cloze", "cloze"]
+    assert root[0].findtext("category/text") == "$course$/gradekit/relu-softmax-rows"
+    names = [q.findtext("name/text") for q in root[1:]]
+    assert names == ["relu-softmax-rows · relu-softmax-rows · Ada (s1)", "relu-softmax-rows · relu-softmax-rows · s2"]
+    first, second = (fields(q.findtext("questiontext/text")) for q in root[1:])
+    assert len(first) == len(second) and first != second  # each student has their own numbers
+    assert "Variant: Ada (s1)" in root[1].findtext("questiontext/text")
+
+
+@pytest.mark.parametrize("hostile", ["{1:NUMERICAL:=1:0}", "{:MCS:a~=b}", "{12:SHORTANSWER_C:=x}", "x{2:MRHS:y}{",
+                                     "a}b#c~d\\e{", "</text>]]><x>&amp;", "$\\frac{1}{2}$"])
+def test_text_near_the_fields_cannot_open_one(hostile):
+    safe = moodle.no_fields(hostile)
+    assert not CLOZE.search(safe) and not CLOZE.search(f"{safe}}}")
+    assert html.unescape(safe) == html.unescape(hostile)  # the page shows the same characters
+    text = f"<p>{safe}</p> {{2:NUMERICAL:=0.5:0.01}} {safe}"
+    assert fields(text) == [(2, 0.5, 0.01)]
+
+
+def test_hostile_names_and_titles_stay_valid_xml(write_toml, tmp_path):
+    path = write_toml("""
+        id = "hostile"
+        title = "A ]]> <script>alert(1)</script> & {1:NUMERICAL:=9:9} title"
+        layout = "rows"
+        inputs = 2
+        samples = 2
+        asked = ["loss"]
+        [[layers]]
+        units = 1
+        activation = "identity"
+        [loss]
+        kind = "mse"
+    """)
+    variants = roster_keys(resolve(str(path)), [Student("x</name>", "Eve ]]> & <b>")], SECRET)
+    root = parse(moodle.document(variants))
+    assert root[1].findtext("name/text") == "hostile · hostile · Eve ]]> & <b> (x</name>)"
+    text = root[1].findtext("questiontext/text")
+    assert "&lt;script&gt;" in text and "<script>" not in text
+    assert len(fields(text)) == 1  # the title's fake field is not a field
+
+
+def test_numbers_are_plain_decimals_with_a_point():
+    assert [plain_number(x) for x in (1.2e-05, -0.0, 2.0, 1234567.0, 0.1 + 0.2, -3.5e-9)] == \
+        ["0.000012", "0", "2", "1234567", "0.3", "-0.0000000035"]
+    assert moodle.numerical(entries(public_keys(resolve("relu-softmax-rows"), [0])[0].key.problems[0], "loss")[0], 3) \
+        .startswith("{3:NUMERICAL:=")
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.floats(-1e3, 1e3, allow_nan=False), atol=st.floats(0, 1e-2), rtol=st.floats(0, 0.1),
+       sigfigs=st.one_of(st.none(), st.integers(1, 6)))
+def test_margin_is_the_graders_own_boundary(key, atol, rtol, sigfigs):
+    m = margin(key, atol, rtol, sigfigs)
+    if m <= 1e-9 * max(1.0, abs(key)):
+        return  # below float resolution, 0.999 m and 1.001 m are the same distance
+    inside = np.array([key - 0.999 * m, key + 0.999 * m])
+    outside = np.array([key - 1.001 * m, key + 1.001 * m])
+    assert close_entries(inside, np.array([key, key]), atol, rtol, sigfigs).all()
+    assert not close_entries(outside, np.array([key, key]), atol, rtol, sigfigs).any()
+
+
+def test_significant_figure_problems_get_half_a_unit_in_the_last_figure(write_toml):
+    path = write_toml("""
+        id = "sigfigs"
+        title = "Significant figures"
+        layout = "rows"
+        inputs = 2
+        samples = 2
+        asked = ["Z1"]
+        [[layers]]
+        units = 2
+        activation = "identity"
+        [loss]
+        kind = "mse"
+        [grading]
+        sigfigs = 3
+    """)
+    pk = public_keys(resolve(str(path)), [5])[0].key.problems[0]
+    for e in entries(pk, "Z1"):
+        expected = 0.5 * 10.0 ** (math.floor(math.log10(abs(e.value))) - 2) if e.value else 1e-3
+        assert e.margin == pytest.approx(expected, rel=1e-6)
+
+
+def test_same_variant_gives_byte_identical_xml():
+    vks = public_keys(resolve("backprop-basics"), [2])
+    assert moodle.document(vks) == moodle.document(public_keys(resolve("backprop-basics"), [2]))
+
+
+def test_cli_writes_the_file(tmp_path):
+    out = tmp_path / "quiz.xml"
+    result = CliRunner().invoke(main, ["export", "moodle", "tanh-softmax-columns", "--seed", "3", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"wrote {out}: 1 Cloze question(s) in $course$/gradekit/tanh-softmax-columns"
+    root = parse(out.read_bytes())
+    pk = public_keys(resolve("tanh-softmax-columns"), [3])[0].key.problems[0]
+    got = [v for _, v, _ in fields(root[1].findtext("questiontext/text"))]
+    want = [e.value for q in pk.problem.asked for e in entries(pk, q)]
+    assert got == pytest.approx(want, rel=1e-11, abs=1e-15)
