@@ -71,11 +71,18 @@ def decode(raw: bytes) -> str:
         raise SubmissionError(f"not UTF-8 text (byte {e.start} is {raw[e.start]:#04x}); save the file as UTF-8") from None
 
 
+def _json_int(text: str) -> int | float:
+    """An integer literal as int, or as +-inf past float range (as 1e400 reads), so that a huge
+    number makes only its own answer invalid and never overflows (or trips Python's 4300-digit
+    limit on int()) later on."""
+    return int(text) if len(text) <= 300 else float(text)
+
+
 def parse_json(text: str) -> Any:
     if _nesting(text) > MAX_NESTING:
         raise SubmissionError(f"JSON nested deeper than {MAX_NESTING} levels")
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=float)
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=float, parse_int=_json_int)
     except SubmissionError:
         raise
     except json.JSONDecodeError as e:
@@ -122,8 +129,10 @@ def from_document(doc: Any, source: str) -> Submission:
         raise SubmissionError(f"expected a JSON object (the answer template), got {_json_type(doc)}")
     if doc.get("format") != SUBMISSION_FORMAT:
         raise SubmissionError(f'"format" must be "{SUBMISSION_FORMAT}" (fill in the answer template gradekit wrote)')
-    if doc.get("version") != FORMAT_VERSION:
-        raise SubmissionError(f'"version" must be {FORMAT_VERSION}, got {doc.get("version")!r}')
+    version = doc.get("version")
+    if type(version) is not int or version != FORMAT_VERSION:
+        shown = repr(version) if type(version) in (int, float) else _json_type(version)  # never echo a long text
+        raise SubmissionError(f'"version" must be {FORMAT_VERSION}, got {shown}')
     sheet = _text(doc.get("sheet"), '"sheet"')
     variant = _variant(doc.get("variant"))
     student = doc.get("student", {})

@@ -43,6 +43,9 @@ BROKEN = [
     (b"[" * 10_000 + b"]" * 10_000, "JSON nested deeper than 32 levels"),
     (mutate(lambda d: d.pop("format")), '"format" must be "gradekit-submission"'),
     (mutate(lambda d: d.update(version=2)), '"version" must be 1, got 2'),
+    (mutate(lambda d: d.update(version="1" * 5000)), '"version" must be 1, got text'),
+    (mutate(lambda d: d.update(version=True)), '"version" must be 1, got true/false'),
+    (GOOD.replace('"version": 1', '"version": 1' + "0" * 5000).encode(), '"version" must be 1, got inf'),
     (mutate(lambda d: d.update(sheet="no-such-sheet")), 'unknown sheet "no-such-sheet" (not built in; pass its spec with --sheet)'),
     (mutate(lambda d: d.update(sheet="../../etc/passwd")), 'unknown sheet "../../etc/passwd"'),
     (mutate(lambda d: d["answers"].update({"line\nbreak": None})), '"answers" / "line\\nbreak" must be an object'),
@@ -86,6 +89,9 @@ def quantity(report, name):
     ("[[1, 2], [3]]", "rows of different lengths (a ragged array)"),
     ("{\"x\": 1}", "expected a number or a list of numbers, got dict"),
     ("[[[[[[1]]]]]]", "nested deeper than a matrix"),
+    # Integer literals past float range (or Python's 4300-digit int limit) are numbers too large.
+    ("[[1" + "0" * 400 + ", 1]]", "holds NaN, Infinity or a number too large for a float"),
+    ("-" + "9" * 5000, "holds NaN, Infinity or a number too large for a float"),
 ])
 def test_bad_values_make_one_answer_invalid_and_the_rest_graded(tmp_path, value_json, feedback):
     text = GOOD.replace('"Z1": [[', '"Z1": ' + value_json + ', "_was": [[', 1)
