@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -167,6 +167,32 @@ def close_entries(answer: np.ndarray, key: np.ndarray, atol: np.ndarray | float,
                   sigfigs: int | None) -> np.ndarray:
     """close() with per-entry tolerances, so a whole problem is compared in one vectorized pass."""
     return np.abs(answer - key) <= allowance(key, atol, rtol, sigfigs)
+
+
+@dataclass(frozen=True)
+class FlatKey:
+    """A problem's asked key values as one vector, each entry with its allowance: every answer of
+    a submission to the problem is compared in one vectorized pass (worked out once per key)."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    starts: tuple[int, ...]  # where each quantity's entries begin in `values`
+    sizes: tuple[int, ...]
+    values: np.ndarray
+    allow: np.ndarray  # allowance() of every entry
+    nonzero: tuple[bool, ...]  # whether each quantity's key has a nonzero entry
+
+    @classmethod
+    def of(cls, named: Sequence[tuple[str, np.ndarray, Tolerance]]) -> FlatKey:
+        arrays = [np.asarray(v, dtype=float) for _, v, _ in named]
+        sizes = [a.size for a in arrays]
+        values = np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0)
+        sigfigs = named[0][2].sigfigs if named else None
+        atol = np.repeat([t.atol for _, _, t in named], sizes)
+        rtol = np.repeat([t.rtol for _, _, t in named], sizes)
+        return cls(tuple(n for n, _, _ in named), tuple(a.shape for a in arrays),
+                   tuple(int(x) for x in np.cumsum([0, *sizes[:-1]])), tuple(sizes), values,
+                   allowance(values, atol, rtol, sigfigs), tuple(bool(a.any()) for a in arrays))
 
 
 def compare(answer: np.ndarray, key: np.ndarray, tol: Tolerance) -> Comparison:

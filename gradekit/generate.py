@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from gradekit import parallel
 from gradekit.errors import GradekitError, InputFileError, ToolMissingError
 from gradekit.key import AnswerKey, dumps, key_document, make_key, template_document
 from gradekit.render import render_variant
@@ -83,19 +84,11 @@ def write_roster(sheet: Sheet, students: Sequence[Student], secret: bytes, base:
 
     Students are independent, so large rosters are spread over `jobs` processes.
     """
-    size = max(1, min(20, -(-len(students) // max(1, jobs * 4))))
-    chunks = [list(students[i:i + size]) for i in range(0, len(students), size)]
-    if jobs <= 1 or len(students) < PARALLEL_MIN_STUDENTS:
-        _init_worker(sheet, secret, base, pdf)
-        for chunk in chunks:
-            progress(_write_students(chunk))
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                                 initargs=(sheet, secret, base, pdf)) as pool:
-            for done in pool.map(_write_students, chunks):
-                progress(done)
+    jobs = jobs if len(students) >= PARALLEL_MIN_STUDENTS else 1
+    # At most 20 students a chunk, so that the progress bar moves.
+    for done in parallel.run(_write_students, parallel.chunks(students, jobs, largest=20), jobs, _init_worker,
+                             (sheet, secret, base, pdf)):
+        progress(done)
     rows = [["id", "name", "folder"], *([s.id, s.name, folder_name(s.id)] for s in students)]
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
-from gradekit.compare import Coerced, Tolerance, close_entries, coerce, compare, shape_text
+from gradekit import parallel
+from gradekit.compare import Coerced, Tolerance, coerce, compare, shape_text
 from gradekit.diagnose import diagnose
 from gradekit.errors import GradekitError, SubmissionError
 from gradekit.key import AnswerKey, ProblemKey, make_key
@@ -26,8 +27,10 @@ from gradekit.variants import Variant
 STATUSES = ("correct", "follow-through", "incorrect", "missing", "invalid")
 
 
-@dataclass(frozen=True, slots=True)  # slots: thousands are made and sent between processes
-class QuantityResult:
+class QuantityResult(NamedTuple):
+    """One asked quantity's grade. A NamedTuple rather than a dataclass: a batch sends hundreds of
+    thousands of them between processes, and a tuple pickles and unpickles several times faster."""
+
     name: str
     status: str
     points: float
@@ -122,26 +125,27 @@ def _follow_through(pk: ProblemKey, name: str, answer: np.ndarray, state: _Grade
 _NUMBER_TYPES = frozenset((float, int))  # exact types: bool is an int subclass and not a number here
 
 
-def _flat_numbers(raw: object, shape: tuple[int, ...]) -> list | None:
+def _exact_entries(raw: object, shape: tuple[int, ...]) -> list | None:
     """The numbers of an answer written exactly in the template's shape, flat; None otherwise.
 
     Plain Python on purpose: a submission has dozens of small answers, and making a NumPy
     array of each costs more than grading it. Anything unusual goes through compare.coerce.
     """
-    numbers = _NUMBER_TYPES
     if not shape:
-        return [raw] if type(raw) in numbers else None
-    if type(raw) is not list or len(raw) != shape[0]:
+        flat = [raw]
+    elif type(raw) is not list or len(raw) != shape[0]:
         return None
-    if len(shape) == 1:
-        return raw if all(type(x) in numbers for x in raw) else None
-    width = shape[1]
-    flat: list = []
-    for row in raw:
-        if type(row) is not list or len(row) != width or not all(type(x) in numbers for x in row):
-            return None
-        flat.extend(row)
-    return flat
+    elif len(shape) == 1:
+        flat = raw
+    else:
+        width = shape[1]
+        flat = []
+        for row in raw:
+            if type(row) is not list or len(row) != width:
+                return None
+            flat += row
+    # One C-level pass over the entries' types (a set of types), not a Python test per entry.
+    return flat if _NUMBER_TYPES.issuperset(map(type, flat)) else None
 
 
 @dataclass(frozen=True)
@@ -154,46 +158,47 @@ class _Answers:
 
 
 def _answers(pk: ProblemKey, raw: Mapping[str, object]) -> _Answers:
-    trace, tolerances = pk.instance.trace, pk.problem.quantity_grading
+    flat = pk.flat
     coerced: dict[str, Coerced] = {}
-    names: list[str] = []
-    starts: list[int] = []
+    included: list[int] = []  # the quantities answered with numbers, by index in flat.names
     numbers: list = []
-    for q in pk.problem.asked:
-        shape = trace[q].shape
-        flat = _flat_numbers(raw.get(q), shape)
-        if flat is None:
+    for i, (q, shape) in enumerate(zip(flat.names, flat.shapes)):
+        entries = _exact_entries(raw.get(q), shape)
+        if entries is None:
             coerced[q] = coerce(raw.get(q), shape)
             if coerced[q].value is None:
                 continue
-            flat = coerced[q].value.ravel().tolist()
-        names.append(q)
-        starts.append(len(numbers))
-        numbers.extend(flat)
-    if not names:
+            entries = coerced[q].value.ravel().tolist()
+        included.append(i)
+        numbers += entries
+    if not included:
         return _Answers(coerced, {}, {})
     values = np.array(numbers, dtype=float)
-    sizes = np.diff([*starts, len(numbers)])
-    key = np.concatenate([trace[q].ravel() for q in names])
-    ok = close_entries(values, key, np.repeat([tolerances[q].atol for q in names], sizes),
-                       np.repeat([tolerances[q].rtol for q in names], sizes), pk.problem.grading.sigfigs)
+    if len(included) == len(flat.names):  # the common case: the key's own layout, precomputed
+        key, allow, starts = flat.values, flat.allow, list(flat.starts)
+    else:
+        where = np.concatenate([np.arange(flat.starts[i], flat.starts[i] + flat.sizes[i]) for i in included])
+        key, allow = flat.values[where], flat.allow[where]
+        starts = np.cumsum([0, *(flat.sizes[i] for i in included[:-1])]).tolist()
+    with np.errstate(invalid="ignore"):  # NaN answers are simply not close
+        ok = np.abs(values - key) <= allow
     # One reduction per property over all answers of the problem, not one NumPy call per answer.
     finite = np.logical_and.reduceat(np.isfinite(values), starts).tolist()
     right = np.logical_and.reduceat(ok, starts).tolist()
     nonzero = np.logical_or.reduceat(values != 0, starts).tolist()
-    key_nonzero = np.logical_or.reduceat(key != 0, starts).tolist()
     correct: dict[str, bool] = {}
     usable: dict[str, bool] = {}
-    for i, q in enumerate(names):
-        if not finite[i]:
+    for k, i in enumerate(included):
+        q = flat.names[i]
+        if not finite[k]:
             coerced[q] = Coerced(None, "holds NaN, Infinity or a number too large for a float")
             continue
         if q not in coerced:
-            value = values[starts[i]:starts[i] + sizes[i]].reshape(trace[q].shape)
+            value = values[starts[k]:starts[k] + flat.sizes[i]].reshape(flat.shapes[i])
             coerced[q] = Coerced(value, raw=value)
-        correct[q] = right[i]
+        correct[q] = right[k]
         # All zeros make most steps trivial (0 times anything): no follow-through from them.
-        usable[q] = nonzero[i] or not key_nonzero[i]
+        usable[q] = nonzero[k] or not flat.nonzero[i]
     return _Answers(coerced, correct, usable)
 
 
@@ -264,13 +269,16 @@ def grade_submission(sub: Submission, key: AnswerKey) -> Report:
 
 def sheet_lookup(extra: Mapping[str, Sheet] | None = None) -> Callable[[str], Sheet]:
     """Sheets by the id a submission names: `extra` (from --sheet) or built in, never a path."""
-    extra = dict(extra or {})
+    known: dict[str, Sheet] = dict(extra or {})  # and each built-in sheet once it is read
 
     def sheet_for(sheet_id: str) -> Sheet:
         # The id comes from an untrusted file: it may only name a sheet we were given or ship.
-        sheet = extra.get(sheet_id) or resolve_builtin(sheet_id)
+        sheet = known.get(sheet_id)
         if sheet is None:
-            raise SubmissionError(f"unknown sheet {quoted(sheet_id)} (not built in; pass its spec with --sheet)")
+            sheet = resolve_builtin(sheet_id)  # parses TOML: once per sheet, not once per variant
+            if sheet is None:
+                raise SubmissionError(f"unknown sheet {quoted(sheet_id)} (not built in; pass its spec with --sheet)")
+            known[sheet_id] = sheet
         return sheet
 
     return sheet_for
@@ -316,17 +324,18 @@ def grade_file(path: Path, keys: KeyCache, max_bytes: int = DEFAULT_MAX_BYTES) -
 
 PARALLEL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
 
-_worker_keys: KeyCache | None = None
+_worker: tuple[KeyCache, int] | None = None  # a worker's key cache and the size limit of a file
 
 
-def _init_worker(extra: Mapping[str, Sheet], secret: bytes | None) -> None:
-    global _worker_keys
-    _worker_keys = KeyCache(sheet_lookup(extra), secret)
+def _init_worker(extra: Mapping[str, Sheet], secret: bytes | None, max_bytes: int) -> None:
+    global _worker
+    _worker = (KeyCache(sheet_lookup(extra), secret), max_bytes)
 
 
-def _grade_chunk(files: list[Path], max_bytes: int) -> list[Report]:
-    assert _worker_keys is not None
-    return [grade_file(f, _worker_keys, max_bytes) for f in files]
+def _grade_chunk(files: list[Path]) -> list[Report]:
+    assert _worker is not None
+    keys, max_bytes = _worker
+    return [grade_file(f, keys, max_bytes) for f in files]
 
 
 def grade_files(files: list[Path], extra: Mapping[str, Sheet], secret: bytes | None,
@@ -334,17 +343,11 @@ def grade_files(files: list[Path], extra: Mapping[str, Sheet], secret: bytes | N
     """Reports for files, in their order; large batches are spread over `jobs` processes.
 
     Each worker keeps its own key cache, so it regenerates a variant once however many of its
-    files share it.
+    files share it (a class folder keeps one student's attempts together).
     """
-    if jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
-        keys = KeyCache(sheet_lookup(extra), secret)
-        return [grade_file(f, keys, max_bytes) for f in files]
-    from concurrent.futures import ProcessPoolExecutor
-
-    size = -(-len(files) // (jobs * 4))  # a few chunks per worker evens out uneven files
-    chunks = [files[i:i + size] for i in range(0, len(files), size)]
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(dict(extra), secret)) as pool:
-        return [r for chunk in pool.map(_grade_chunk, chunks, [max_bytes] * len(chunks)) for r in chunk]
+    jobs = jobs if len(files) >= PARALLEL_MIN_FILES else 1
+    parts = parallel.run(_grade_chunk, parallel.chunks(files, jobs), jobs, _init_worker, (dict(extra), secret, max_bytes))
+    return [r for part in parts for r in part]
 
 
 def submission_files(paths: Iterable[Path]) -> tuple[list[Path], list[Report]]:

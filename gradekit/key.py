@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Mapping
 
 import numpy as np
 
+from gradekit.compare import FlatKey, Tolerance
 from gradekit.sampler import Instance, sample
 from gradekit.spec import Sheet, SheetEntry
 from gradekit.variants import Variant, problem_seed
@@ -39,6 +41,15 @@ class ProblemKey:
     @property
     def total(self) -> float:
         return sum(self.points.values())
+
+    @cached_property
+    def flat(self) -> FlatKey:
+        """The asked values in one vector with each entry's allowance: what grading compares with."""
+        problem, trace = self.entry.problem, self.instance.trace
+        sigfigs = problem.grading.sigfigs
+        named = [(q, trace[q], Tolerance(g.atol, g.rtol, sigfigs))
+                 for q, g in ((q, problem.quantity_grading[q]) for q in problem.asked)]
+        return FlatKey.of(named)
 
 
 @dataclass(frozen=True)

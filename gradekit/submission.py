@@ -23,9 +23,11 @@ from gradekit.variants import Variant
 DEFAULT_MAX_BYTES = 1_000_000
 MAX_NESTING = 32  # a template needs 4 (object, object, matrix rows, entries)
 MAX_ID_LENGTH = 200
-_BRACKET_STEP = np.zeros(256, dtype=np.int32)  # byte -> change of nesting depth
-_BRACKET_STEP[[ord("["), ord("{")]] = 1
-_BRACKET_STEP[[ord("]"), ord("}")]] = -1
+# The nesting pre-check reads only brackets and quotes: everything else is deleted first and
+# braces become brackets, with bytes.translate, which runs in C.
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+_BRACES_AS_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_ESCAPE = re.compile(rb"\\.", re.S)
 
 
 @dataclass(frozen=True)
@@ -39,25 +41,37 @@ class Submission:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise SubmissionError(f"duplicate key {quoted(k)}")
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):  # one dict in C for the common case; a clash is looked for only then
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise SubmissionError(f"duplicate key {quoted(k)}")
+            seen.add(k)
     return out
-
-
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 def _nesting(text: str) -> int:
     """Deepest bracket nesting outside strings, checked before parsing so no recursion blows up.
 
-    Strings are blanked with one regex and the depth is a cumulative sum over the bytes: both
-    run in C, which matters when grading thousands of files.
+    Escapes go first (so that an escaped quote cannot end a string), then everything but
+    brackets and quotes, then what lies between quotes. The brackets left are peeled one level
+    per pass ("[]" pairs removed): a submission is empty after a few passes, each one C call.
     """
-    codes = np.frombuffer(_STRING.sub('""', text).encode("utf-8", "replace"), dtype=np.uint8)
-    return int(np.cumsum(_BRACKET_STEP[codes], dtype=np.int32).max(initial=0))
+    raw = text.encode("utf-8", "surrogatepass")
+    if b"\\" in raw:
+        raw = _ESCAPE.sub(b"", raw)
+    brackets = raw.translate(_BRACES_AS_BRACKETS, _NOT_STRUCTURE)
+    if b'"' in brackets:
+        brackets = b"".join(brackets.split(b'"')[0::2])
+    rest, depth = brackets, 0
+    while rest and depth <= MAX_NESTING:
+        peeled = rest.replace(b"[]", b"")
+        if len(peeled) == len(rest):  # unbalanced (the parser will say where): count exactly
+            steps = np.where(np.frombuffer(brackets, dtype=np.uint8) == ord("["), 1, -1)
+            return int(np.cumsum(steps).max(initial=0))
+        rest, depth = peeled, depth + 1
+    return depth
 
 
 def decode(raw: bytes) -> str:

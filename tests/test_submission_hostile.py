@@ -139,3 +139,18 @@ def test_fuzzed_submissions_always_give_a_report(tmp_path, value, where, cut, fl
         assert report.graded or (report.error and "\n" not in report.error)
         if report.graded:
             assert 0 <= report.points <= report.possible + 1e-9
+
+
+@pytest.mark.parametrize("text, depth", [
+    ('{"a": [[1, 2], [3, 4]], "b": {}}', 3),
+    ('{"name": "' + "[" * 40 + '"}', 1),  # brackets inside a string do not count
+    ('{"name": "say \\"[[[\\" ok", "b": [1]}', 2),  # nor after an escaped quote
+    ('{"a\\\\": [[[1]]]}', 4),  # an escaped backslash ends no string
+    ("[" * 40 + "]" * 40, 33),  # counting stops past the limit
+    ("[[1], [[2]]", 3),  # unbalanced (truncated): counted exactly
+])
+def test_nesting_is_counted_outside_strings(text, depth):
+    from gradekit.submission import MAX_NESTING, _nesting
+
+    assert _nesting(text) == depth
+    assert (depth > MAX_NESTING) == (depth == 33)
