@@ -298,6 +298,12 @@ def steps_for(arch: Architecture) -> tuple[Step, ...]:
     return tuple(b.steps)
 
 
+@lru_cache(maxsize=256)
+def names_for(arch: Architecture) -> tuple[str, ...]:
+    """The names of every quantity of the architecture's trace, in computing order."""
+    return tuple(s.name for s in steps_for(arch))
+
+
 def run(arch: Architecture, given: Mapping[str, Array]) -> Trace:
     """The full trace of one instance: given values in the problem layout -> every quantity."""
     steps = steps_for(arch)
@@ -306,12 +312,19 @@ def run(arch: Architecture, given: Mapping[str, Array]) -> Trace:
 
 
 def run_forward(arch: Architecture, given: Mapping[str, Array]) -> dict[str, Array]:
-    """Values up to the loss only: the sampler checks these before paying for the backward pass."""
+    """Values up to the loss only, in the problem layout (for the proof's well-conditioning test)."""
     return evaluate_steps(_forward_steps_cached(arch), {n: given[n] for n in arch.given_names()}, arch.layout)
 
 
-def finish(arch: Architecture, forward_values: Mapping[str, Array]) -> Trace:
-    """The full trace from run_forward's values: the remaining steps (prediction, backward, update)."""
+def forward_rows(arch: Architecture, given: Mapping[str, Array]) -> dict[str, Array]:
+    """Values up to the loss, in the rows layout: the sampler checks these before paying for the
+    backward pass. Works on one instance or on a stack of them (every value with a leading axis)."""
+    return evaluate_steps(_forward_steps_cached(arch), given, "rows")
+
+
+def rest_rows(arch: Architecture, forward_values: Mapping[str, Array]) -> dict[str, Array]:
+    """Every value, in the rows layout, from forward_rows' values: prediction, backward, update,
+    the loss after it (one instance or a stack, as forward_rows)."""
     steps = steps_for(arch)
     done = len(arch.given_names()) + len(_forward_steps_cached(arch))
-    return Trace(arch.layout, steps, evaluate_steps(steps[done:], forward_values, arch.layout))
+    return evaluate_steps(steps[done:], forward_values, "rows")

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 from gradekit import parallel
 from gradekit.errors import GradekitError, InputFileError, ToolMissingError
-from gradekit.key import AnswerKey, dumps, key_document, make_key, template_document
+from gradekit.key import AnswerKey, dumps, key_document, make_keys, template_document
 from gradekit.render import render_variant
 from gradekit.roster import Student, folder_name
 from gradekit.spec import Sheet
@@ -72,8 +72,8 @@ def _init_worker(sheet: Sheet, secret: bytes, base: Path, pdf: bool) -> None:
 def _write_students(students: list[Student]) -> int:
     assert _worker is not None
     sheet, secret, base, pdf = _worker
-    for student in students:
-        key = make_key(sheet, Variant(student=student.id), secret)
+    keys = make_keys(sheet, [Variant(student=s.id) for s in students], secret)  # sampled together
+    for student, key in zip(students, keys):
         write_variant(key, base / folder_name(student.id), student.name or None, pdf)
     return len(students)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, NamedTuple
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from gradekit import parallel
 from gradekit.compare import Coerced, Tolerance, coerce, compare, shape_text
 from gradekit.diagnose import diagnose
 from gradekit.errors import GradekitError, SubmissionError
-from gradekit.key import AnswerKey, ProblemKey, make_key
+from gradekit.key import AnswerKey, ProblemKey, make_key, make_keys
 from gradekit.spec import Sheet, resolve_builtin
 from gradekit.submission import DEFAULT_MAX_BYTES, Submission, load, quoted
 from gradekit.variants import Variant
@@ -298,6 +298,20 @@ class KeyCache:
             self._keys[(sheet_id, variant)] = cached
         return cached
 
+    def prepare(self, wanted: Iterable[tuple[str, Variant]]) -> None:
+        """Make the keys of `wanted` that are not cached yet, together per sheet (key.make_keys:
+        a batch's variants cost a fraction of what they cost one by one)."""
+        missing: dict[str, dict[Variant, None]] = {}
+        for sheet_id, variant in wanted:
+            if (sheet_id, variant) not in self._keys:
+                missing.setdefault(sheet_id, {})[variant] = None
+        for sheet_id, variants in missing.items():
+            try:
+                made = make_keys(self.sheets(sheet_id), list(variants), self.secret)
+            except GradekitError:
+                continue  # each submission meets the error itself, in key(), and reports it
+            self._keys.update(zip(((sheet_id, v) for v in variants), made))
+
 
 def variant_for(sub: Submission, secret: bytes | None) -> Variant:
     """The variant to grade against: with a secret, the student's (never a seed the file claims)."""
@@ -312,17 +326,45 @@ def variant_for(sub: Submission, secret: bytes | None) -> Variant:
     return sub.variant
 
 
-def grade_file(path: Path, keys: KeyCache, max_bytes: int = DEFAULT_MAX_BYTES) -> Report:
-    """One file's report; every failure becomes Report.error, never an exception."""
+def _failed(path: Path, error: GradekitError) -> Report:
+    return Report(str(path), error=" ".join(error.message.split()))  # one line, whatever it quotes
+
+
+def _open(path: Path, secret: bytes | None, max_bytes: int) -> tuple[Submission, Variant] | Report:
+    """A submission and the variant to grade it against, or the report of why it cannot be graded."""
     try:
         sub = load(path, max_bytes)
-        key = keys.key(sub.sheet, variant_for(sub, keys.secret))
+        return sub, variant_for(sub, secret)
     except GradekitError as e:
-        return Report(str(path), error=" ".join(e.message.split()))  # one line, whatever it quotes
-    return grade_submission(sub, key)
+        return _failed(path, e)
+
+
+def grade_batch(files: Sequence[Path], keys: KeyCache, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Report]:
+    """Reports for files, in order; every failure becomes Report.error, never an exception.
+
+    All files are read first, so that the keys they need are regenerated together.
+    """
+    opened = [_open(f, keys.secret, max_bytes) for f in files]
+    keys.prepare((item[0].sheet, item[1]) for item in opened if not isinstance(item, Report))
+    reports = []
+    for path, item in zip(files, opened):
+        if not isinstance(item, Report):
+            sub, variant = item
+            try:
+                item = grade_submission(sub, keys.key(sub.sheet, variant))
+            except GradekitError as e:
+                item = _failed(path, e)
+        reports.append(item)
+    return reports
+
+
+def grade_file(path: Path, keys: KeyCache, max_bytes: int = DEFAULT_MAX_BYTES) -> Report:
+    """One file's report; every failure becomes Report.error, never an exception."""
+    return grade_batch([path], keys, max_bytes)[0]
 
 
 PARALLEL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
+CHUNK_FILES = 250
 
 _worker: tuple[KeyCache, int] | None = None  # a worker's key cache and the size limit of a file
 
@@ -335,7 +377,7 @@ def _init_worker(extra: Mapping[str, Sheet], secret: bytes | None, max_bytes: in
 def _grade_chunk(files: list[Path]) -> list[Report]:
     assert _worker is not None
     keys, max_bytes = _worker
-    return [grade_file(f, keys, max_bytes) for f in files]
+    return grade_batch(files, keys, max_bytes)
 
 
 def grade_files(files: list[Path], extra: Mapping[str, Sheet], secret: bytes | None,
@@ -346,7 +388,9 @@ def grade_files(files: list[Path], extra: Mapping[str, Sheet], secret: bytes | N
     files share it (a class folder keeps one student's attempts together).
     """
     jobs = jobs if len(files) >= PARALLEL_MIN_FILES else 1
-    parts = parallel.run(_grade_chunk, parallel.chunks(files, jobs), jobs, _init_worker, (dict(extra), secret, max_bytes))
+    # At most 250 files a chunk: a chunk's submissions are all read before it is graded.
+    parts = parallel.run(_grade_chunk, parallel.chunks(files, jobs, largest=CHUNK_FILES), jobs, _init_worker,
+                         (dict(extra), secret, max_bytes))
     return [r for part in parts for r in part]
 
 

@@ -11,12 +11,12 @@ import json
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from gradekit.compare import FlatKey, Tolerance
-from gradekit.sampler import Instance, sample
+from gradekit.sampler import Instance, sample_many
 from gradekit.spec import Sheet, SheetEntry
 from gradekit.variants import Variant, problem_seed
 
@@ -80,12 +80,20 @@ def _points(entry: SheetEntry) -> dict[str, float]:
 
 
 def make_key(sheet: Sheet, variant: Variant, secret: bytes | None = None) -> AnswerKey:
-    problems = []
+    """The answer key of one variant of a sheet."""
+    return make_keys(sheet, [variant], secret)[0]
+
+
+def make_keys(sheet: Sheet, variants: Sequence[Variant], secret: bytes | None = None) -> list[AnswerKey]:
+    """The answer keys of many variants of a sheet (a roster, a batch to grade), each exactly as
+    make_key gives it; every problem's instances are sampled together (sampler.sample_many)."""
+    columns = []
     for entry in sheet.entries:
         pid = entry.problem.id
-        instance = sample(entry.problem, problem_seed(sheet.id, variant, pid, secret))
-        problems.append(ProblemKey(entry, instance, _points(entry)))
-    return AnswerKey(sheet, variant, tuple(problems))
+        seeds = [problem_seed(sheet.id, v, pid, secret) for v in variants]
+        points = _points(entry)
+        columns.append([ProblemKey(entry, instance, points) for instance in sample_many(entry.problem, seeds)])
+    return [AnswerKey(sheet, v, tuple(column[i] for column in columns)) for i, v in enumerate(variants)]
 
 
 def to_json_value(value: np.ndarray) -> Any:

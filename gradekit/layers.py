@@ -3,7 +3,9 @@
 Each backward sits beside its forward with the local derivative written out, because these
 formulas are the ones students read in the worked solutions. The `columns` layout is the
 transpose of this one and is handled by the trace (see gradekit.trace.in_layout).
-Shapes: N samples, D inputs, U units.
+Shapes: N samples, D inputs, U units. Every function also takes a stack of instances (any
+leading axes, as the sampler's batches have): samples are always axis -2, units axis -1, and a
+scalar per instance has no axes of its own.
 """
 
 from __future__ import annotations
@@ -19,24 +21,26 @@ Array = np.ndarray
 def affine_forward(x: Array, w: Array, b: Array | None) -> Array:
     """Z = X W + b.  x: (N, D), w: (D, U), b: (1, U) vector, () scalar or None -> (N, U)."""
     z = x @ w
-    return z if b is None else z + b
+    if b is None:
+        return z
+    return z + (b[..., None, None] if b.ndim == z.ndim - 2 else b)  # a scalar meets every entry
 
 
 def affine_backward_input(dz: Array, w: Array) -> Array:
     """dX = dZ W^T (each input feeds every unit through its weight).  -> (N, D)"""
-    return dz @ w.T
+    return dz @ w.mT
 
 
 def affine_backward_weight(x: Array, dz: Array) -> Array:
     """dW = X^T dZ (sums each weight's contribution over the samples).  -> (D, U)"""
-    return x.T @ dz
+    return x.mT @ dz
 
 
 def affine_backward_bias(dz: Array, bias_kind: str) -> Array:
     """db = dZ summed over everything b was broadcast to: samples (vector) or all entries (scalar)."""
     if bias_kind == "scalar":
-        return np.asarray(dz.sum())
-    return dz.sum(axis=0, keepdims=True)
+        return np.asarray(dz.sum(axis=(-2, -1)))
+    return dz.sum(axis=-2, keepdims=True)
 
 
 # --- activations ----------------------------------------------------------------------------
@@ -54,9 +58,9 @@ def sigmoid(z: Array) -> Array:
 
 def softmax(z: Array) -> Array:
     """Row-wise softmax: each sample's class scores -> probabilities.  (N, K) -> (N, K)"""
-    shifted = z - z.max(axis=1, keepdims=True)  # same result, no overflow
+    shifted = z - z.max(axis=-1, keepdims=True)  # same result, no overflow
     e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def activation_forward(name: str, z: Array, slope: float = 0.01) -> Array:
@@ -109,7 +113,7 @@ def activation_backward(name: str, da: Array, at: Array | None, slope: float = 0
     if name == "leaky_relu":
         return da * np.where(at > 0, 1.0, slope)
     if name == "softmax":
-        return at * (da - (da * at).sum(axis=1, keepdims=True))
+        return at * (da - (da * at).sum(axis=-1, keepdims=True))
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -118,13 +122,13 @@ def activation_backward(name: str, da: Array, at: Array | None, slope: float = 0
 
 def batchnorm_mean(x: Array) -> Array:
     """mu = mean over samples.  (N, U) -> (1, U)"""
-    return x.sum(axis=0, keepdims=True) / x.shape[0]  # sum/N: ndarray.mean is ~4x slower on tiny arrays
+    return x.sum(axis=-2, keepdims=True) / x.shape[-2]  # sum/N: ndarray.mean is ~4x slower on tiny arrays
 
 
 def batchnorm_var(x: Array, mu: Array) -> Array:
     """var = mean over samples of (x - mu)^2 (biased: divides by N, as in training).  -> (1, U)"""
     d = x - mu
-    return (d * d).sum(axis=0, keepdims=True) / x.shape[0]
+    return (d * d).sum(axis=-2, keepdims=True) / x.shape[-2]
 
 
 def batchnorm_normalize(x: Array, mu: Array, var: Array, eps: float) -> Array:
@@ -139,12 +143,12 @@ def batchnorm_scale(xhat: Array, gamma: Array, beta: Array) -> Array:
 
 def batchnorm_backward_gamma(dz: Array, xhat: Array) -> Array:
     """dgamma = sum over samples of dZ * Xhat.  -> (1, U)"""
-    return (dz * xhat).sum(axis=0, keepdims=True)
+    return (dz * xhat).sum(axis=-2, keepdims=True)
 
 
 def batchnorm_backward_beta(dz: Array) -> Array:
     """dbeta = sum over samples of dZ.  -> (1, U)"""
-    return dz.sum(axis=0, keepdims=True)
+    return dz.sum(axis=-2, keepdims=True)
 
 
 def batchnorm_backward_xhat(dz: Array, gamma: Array) -> Array:
@@ -158,7 +162,7 @@ def batchnorm_backward_input(dxhat: Array, xhat: Array, var: Array, eps: float) 
     The two sums (over samples) are the paths through mu and var: every sample moves the
     batch statistics, so each sample's gradient depends on the whole batch.
     """
-    n = dxhat.shape[0]
-    total = dxhat.sum(axis=0, keepdims=True)
-    along = (dxhat * xhat).sum(axis=0, keepdims=True)
+    n = dxhat.shape[-2]
+    total = dxhat.sum(axis=-2, keepdims=True)
+    along = (dxhat * xhat).sum(axis=-2, keepdims=True)
     return (n * dxhat - total - xhat * along) / (n * np.sqrt(var + eps))

@@ -1,7 +1,8 @@
 """Losses in the `rows` layout, with the convention spelled out: L = scale * sum over samples.
 
 `scale` is (1/2 if the spec halves a squared error) times (1/N for reduction `mean`).
-Class targets `y` are integer labels of shape (N,); regression targets have A's shape.
+Class targets `y` are integer labels of shape (N,); regression targets have A's shape. As in
+gradekit.layers, a stack of instances works too (samples on axis -2 of A, on axis -1 of labels).
 """
 
 from __future__ import annotations
@@ -15,14 +16,20 @@ Array = np.ndarray
 
 def one_hot(y: Array, classes: int) -> Array:
     """(N,) integer labels -> (N, K) indicator rows."""
-    out = np.zeros((y.shape[0], classes))
-    out[np.arange(y.shape[0]), y.astype(int)] = 1.0
-    return out
+    return (y[..., None] == np.arange(classes)).astype(float)
 
 
 def binary_targets(y: Array) -> Array:
     """(N,) 0/1 labels -> (N, 1), the shape of a single sigmoid output."""
-    return y.reshape(-1, 1).astype(float)
+    return y[..., None].astype(float)
+
+
+def _picked(a: Array, y: Array) -> Array:
+    """A[n, y_n]: each sample's probability of its true class.  -> (N,)"""
+    labels = y.astype(int)
+    if a.ndim == 2:  # plain fancy indexing: several times cheaper than take_along_axis
+        return a[np.arange(a.shape[0]), labels]
+    return np.take_along_axis(a, labels[..., None], axis=-1)[..., 0]
 
 
 def loss_forward(loss: Loss, a: Array, y: Array) -> Array:
@@ -32,15 +39,14 @@ def loss_forward(loss: Loss, a: Array, y: Array) -> Array:
     cross_entropy:        scale * sum_n -log A[n, y_n]           (A is a softmax output)
     binary_cross_entropy: scale * sum_n -(y log a + (1-y) log(1-a))
     """
-    s = loss.scale(a.shape[0])
+    s = loss.scale(a.shape[-2])
     if loss.kind == "mse":
-        return np.asarray(s * ((a - y) ** 2).sum())
+        return np.asarray(s * ((a - y) ** 2).sum(axis=(-2, -1)))
     if loss.kind == "cross_entropy":
-        picked = a[np.arange(a.shape[0]), y.astype(int)]
-        return np.asarray(-s * np.log(picked).sum())
+        return np.asarray(-s * np.log(_picked(a, y)).sum(axis=-1))
     if loss.kind == "binary_cross_entropy":
         t = binary_targets(y)
-        return np.asarray(-s * (t * np.log(a) + (1 - t) * np.log(1 - a)).sum())
+        return np.asarray(-s * (t * np.log(a) + (1 - t) * np.log(1 - a)).sum(axis=(-2, -1)))
     raise ValueError(f"unknown loss {loss.kind!r}")
 
 
@@ -51,12 +57,11 @@ def loss_backward(loss: Loss, a: Array, y: Array) -> Array:
     cross_entropy:        -(1/N if mean) * onehot(Y) / A
     binary_cross_entropy: (1/N if mean) * (A - y) / (A (1 - A))
     """
-    n = a.shape[0]
-    s = loss.scale(n)
+    s = loss.scale(a.shape[-2])
     if loss.kind == "mse":
         return 2.0 * s * (a - y)
     if loss.kind == "cross_entropy":
-        return -s * one_hot(y, a.shape[1]) / a
+        return -s * one_hot(y, a.shape[-1]) / a
     if loss.kind == "binary_cross_entropy":
         t = binary_targets(y)
         return s * (a - t) / (a * (1 - a))
@@ -68,9 +73,9 @@ def output_delta(loss: Loss, a: Array, y: Array) -> Array:
 
     softmax + cross_entropy and sigmoid + binary_cross_entropy: dZ = (1/N if mean) * (A - Y).
     """
-    s = loss.scale(a.shape[0])
+    s = loss.scale(a.shape[-2])
     if loss.kind == "cross_entropy":
-        return s * (a - one_hot(y, a.shape[1]))
+        return s * (a - one_hot(y, a.shape[-1]))
     if loss.kind == "binary_cross_entropy":
         return s * (a - binary_targets(y))
     raise ValueError(f"no collapsed output gradient for {loss.kind!r}")
@@ -79,5 +84,5 @@ def output_delta(loss: Loss, a: Array, y: Array) -> Array:
 def predict(loss: Loss, a: Array) -> Array:
     """Predicted classes (N,): argmax of the softmax, or sigmoid output >= 1/2."""
     if loss.kind == "binary_cross_entropy":
-        return (a[:, 0] >= 0.5).astype(int)
-    return a.argmax(axis=1)
+        return (a[..., 0] >= 0.5).astype(int)
+    return a.argmax(axis=-1)

@@ -165,3 +165,30 @@ def test_parallel_grading_gives_the_same_reports_in_order(tmp_path, monkeypatch)
     assert serial.exit_code == parallel.exit_code == 1
     assert a == b
     assert [s.get("student_id") for s in b["submissions"]] == ["s0", "s1", "s2", "s3", "s4", "s5", None]
+
+
+def test_a_batch_regenerates_its_keys_together_and_grades_as_file_by_file(tmp_path, monkeypatch):
+    from gradekit import grade as grade_module
+
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for seed in (1, 2, 1):
+        doc = filled(key_for("sigmoid-mse-single", seed))
+        write(folder / f"{len(list(folder.iterdir()))}.json", doc)
+    unknown = filled(key_for("sigmoid-mse-single", 3))
+    unknown["sheet"] = "no-such-sheet"
+    write(folder / "unknown.json", unknown)
+    write(folder / "broken.json", "{")
+    files = sorted(folder.iterdir())
+    calls = []
+    real = grade_module.make_keys
+    monkeypatch.setattr(grade_module, "make_keys", lambda sheet, variants, secret: calls.append(
+        (sheet.id, list(variants))) or real(sheet, variants, secret))
+    batch = grade_module.grade_batch(files, grade_module.KeyCache(grade_module.sheet_lookup(), None))
+    assert calls == [("sigmoid-mse-single", [Variant(seed=1), Variant(seed=2)])]  # once, together
+    one_by_one = [grade_module.grade_file(f, grade_module.KeyCache(grade_module.sheet_lookup(), None)) for f in files]
+    assert batch == one_by_one
+    by_name = {Path(r.source).name: r for r in batch}
+    assert [by_name[f"{i}.json"].points for i in range(3)] == [18, 18, 18]
+    assert by_name["unknown.json"].error.startswith('unknown sheet "no-such-sheet"')
+    assert by_name["broken.json"].error.startswith("invalid JSON")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gradekit.errors import UnsatisfiableSpecError
-from gradekit.sampler import PREDICTION_GAP, PROBABILITY_FLOOR, RELU_MARGIN, degeneracy, sample
+from gradekit.sampler import PREDICTION_GAP, PROBABILITY_FLOOR, RELU_MARGIN, degeneracy, sample, sample_many
 from gradekit.spec import builtin_problem_paths, domain_for, load_problem
 
 BUILTIN = sorted(builtin_problem_paths())
@@ -57,8 +57,7 @@ def test_pinned_textbook_problem_is_reproduced_not_rejected():
     np.testing.assert_allclose(inst.trace["A2"][:, 0], [0.46610686, 0.06778628, 0.46610686], atol=1e-8)
 
 
-def test_rejection_reasons_are_named(write_toml):
-    text = """
+DEAD_RELU = """
     id = "dead-relu"
     title = "All ReLU inputs are zero"
     layout = "rows"
@@ -76,10 +75,44 @@ def test_rejection_reasons_are_named(write_toml):
     X = { min = 0, max = 0.01, step = 0.01 }
     W = { min = 1, max = 1, step = 1 }
     """
-    path = write_toml(text)
+
+
+def test_rejection_reasons_are_named(write_toml):
+    path = write_toml(DEAD_RELU)
     with pytest.raises(UnsatisfiableSpecError) as e:
         sample(load_problem(path), 0)
     line = e.value.one_line()
     assert line.startswith(str(path))
     assert "no well-posed instance in 50 attempts" in line
     assert "relu input of layer 1 is within 0.05 of 0" in line
+
+
+@pytest.mark.parametrize("pid", BUILTIN)
+def test_sampling_many_seeds_together_gives_each_seed_its_own_instance_bit_for_bit(pid):
+    """A roster or a grading batch samples its seeds as one stack; a seed's instance must not
+    depend on which other seeds were sampled with it (generate and grade batch differently)."""
+    p = problem(pid)
+    seeds = list(range(40))
+    alone = [sample(p, s) for s in seeds]
+    for batch in (seeds, seeds[::-1], seeds[5:12]):
+        for inst in sample_many(p, batch):
+            ref = alone[inst.seed]
+            assert inst.attempts == ref.attempts
+            for name in ref.trace.names:
+                a, b = inst.trace[name], ref.trace[name]
+                assert a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b), name
+
+
+def test_instances_sampled_together_cannot_change_each_other():
+    a, b = sample_many(problem("relu-softmax-rows"), [1, 2])
+    with pytest.raises(ValueError):
+        a.trace["W1"][0, 0] = 99.0
+    assert b.trace["W1"].base is not None  # a view into the shared stack, which is read-only
+    assert not b.trace["W1"].flags.writeable
+
+
+def test_an_unsatisfiable_seed_in_a_batch_names_its_reason(write_toml):
+    path = write_toml(DEAD_RELU)
+    with pytest.raises(UnsatisfiableSpecError) as e:
+        sample_many(load_problem(path), [0, 1, 2])
+    assert "relu input of layer 1 is within 0.05 of 0" in e.value.one_line()

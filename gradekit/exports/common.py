@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from gradekit.compare import allowance
-from gradekit.key import AnswerKey, ProblemKey, make_key
+from gradekit.key import AnswerKey, ProblemKey, make_keys
 from gradekit.roster import Student
 from gradekit.spec import Sheet
 from gradekit.variants import Variant
@@ -37,12 +37,13 @@ class VariantKey:
 
 
 def public_keys(sheet: Sheet, seeds: Sequence[int]) -> list[VariantKey]:
-    return [VariantKey(make_key(sheet, Variant(seed=s))) for s in seeds]
+    return [VariantKey(key) for key in make_keys(sheet, [Variant(seed=s) for s in seeds])]
 
 
 def roster_keys(sheet: Sheet, students: Sequence[Student], secret: bytes) -> list[VariantKey]:
     """Each student's own secret variant, in roster order."""
-    return [VariantKey(make_key(sheet, Variant(student=s.id), secret), s) for s in students]
+    return [VariantKey(key, s) for key, s in zip(make_keys(sheet, [Variant(student=s.id) for s in students], secret),
+                                                 students)]
 
 
 def margin(key: float, atol: float, rtol: float, sigfigs: int | None = None) -> float:
