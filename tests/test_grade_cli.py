@@ -192,3 +192,15 @@ def test_a_batch_regenerates_its_keys_together_and_grades_as_file_by_file(tmp_pa
     assert [by_name[f"{i}.json"].points for i in range(3)] == [18, 18, 18]
     assert by_name["unknown.json"].error.startswith('unknown sheet "no-such-sheet"')
     assert by_name["broken.json"].error.startswith("invalid JSON")
+
+
+def test_key_cache_keeps_the_most_recently_used_keys():
+    from gradekit.grade import KeyCache, sheet_lookup
+
+    keys = KeyCache(sheet_lookup(), None, size=2)
+    first = keys.key("sigmoid-mse-single", Variant(seed=1))
+    keys.prepare([("sigmoid-mse-single", Variant(seed=2))])
+    assert keys.key("sigmoid-mse-single", Variant(seed=1)) is first  # used again: now the newest
+    keys.key("sigmoid-mse-single", Variant(seed=3))  # evicts seed 2, the least recently used
+    assert keys.key("sigmoid-mse-single", Variant(seed=1)) is first
+    assert [v.seed for _, v in keys._keys] == [3, 1]
