@@ -148,7 +148,7 @@ def _encode(value: Any, indent: int) -> str:
     # reads as [[1.0, 2.0], [3.0, 4.0]] instead of a column of brackets.
     if isinstance(value, dict) and value:
         pad = " " * (indent + 2)
-        items = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {_encode(v, indent + 2)}" for k, v in value.items()]
+        items = [f"{pad}{_encode_string(k)}: {_encode(v, indent + 2)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
     if isinstance(value, list) and value and not _is_inline_array(value):
         pad = " " * (indent + 2)
