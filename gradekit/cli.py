@@ -208,7 +208,7 @@ def export_latex(refs: tuple[str, ...], seed: int, roster: Path | None, secret_f
     --roster, one roster-sheets.tex with every student's sheet, name and id in the header.
     """
     from gradekit.generate import write_documents
-    from gradekit.key import make_key, make_keys
+    from gradekit.key import make_key, student_keys
     from gradekit.render import latex_fragments, latex_roster
     from gradekit.roster import read_roster
     from gradekit.variants import Variant, read_secret
@@ -220,8 +220,7 @@ def export_latex(refs: tuple[str, ...], seed: int, roster: Path | None, secret_f
         if roster is not None:
             secret = read_secret(secret_file)
             students = read_roster(roster)
-            made = make_keys(sheet, [Variant(student=s.id) for s in students], secret)
-            keys = [(key, s.name) for key, s in zip(made, students)]
+            keys = [(key, s.name) for key, s in zip(student_keys(sheet, students, secret), students)]
             docs["roster-sheets.tex"] = latex_roster(keys, sheet.title)
         write_documents(folder, docs)
         click.echo(f"{sheet.id} -> {folder}/: {', '.join(docs)}")

@@ -18,11 +18,10 @@ from typing import Callable, Sequence
 
 from gradekit import parallel
 from gradekit.errors import GradekitError, InputFileError, ToolMissingError
-from gradekit.key import AnswerKey, dumps, key_document, make_keys, template_document
+from gradekit.key import AnswerKey, dumps, key_document, student_keys, template_document
 from gradekit.render import render_variant
 from gradekit.roster import Student, folder_name
 from gradekit.spec import Sheet
-from gradekit.variants import Variant
 
 PDFLATEX_TIMEOUT = 120
 
@@ -72,8 +71,7 @@ def _init_worker(sheet: Sheet, secret: bytes, base: Path, pdf: bool) -> None:
 def _write_students(students: list[Student]) -> int:
     assert _worker is not None
     sheet, secret, base, pdf = _worker
-    keys = make_keys(sheet, [Variant(student=s.id) for s in students], secret)  # sampled together
-    for student, key in zip(students, keys):
+    for student, key in zip(students, student_keys(sheet, students, secret)):  # sampled together
         write_variant(key, base / folder_name(student.id), student.name or None, pdf)
     return len(students)
 

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from gradekit.compare import FlatKey, Tolerance
+from gradekit.roster import Student
 from gradekit.sampler import Instance, sample_many
 from gradekit.spec import Sheet, SheetEntry
 from gradekit.variants import Variant, problem_seed
@@ -94,6 +95,11 @@ def make_keys(sheet: Sheet, variants: Sequence[Variant], secret: bytes | None = 
         points = _points(entry)
         columns.append([ProblemKey(entry, instance, points) for instance in sample_many(entry.problem, seeds)])
     return [AnswerKey(sheet, v, tuple(column[i] for column in columns)) for i, v in enumerate(variants)]
+
+
+def student_keys(sheet: Sheet, students: Sequence[Student], secret: bytes) -> list[AnswerKey]:
+    """Each student's own secret variant of the sheet, in roster order."""
+    return make_keys(sheet, [Variant(student=s.id) for s in students], secret)
 
 
 def to_json_value(value: np.ndarray) -> Any:

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from gradekit.compare import allowance
-from gradekit.key import AnswerKey, ProblemKey, make_keys
+from gradekit.key import AnswerKey, ProblemKey, make_keys, student_keys
 from gradekit.roster import Student
 from gradekit.spec import Sheet
 from gradekit.variants import Variant
@@ -42,8 +42,7 @@ def public_keys(sheet: Sheet, seeds: Sequence[int]) -> list[VariantKey]:
 
 def roster_keys(sheet: Sheet, students: Sequence[Student], secret: bytes) -> list[VariantKey]:
     """Each student's own secret variant, in roster order."""
-    return [VariantKey(key, s) for key, s in zip(make_keys(sheet, [Variant(student=s.id) for s in students], secret),
-                                                 students)]
+    return [VariantKey(key, s) for key, s in zip(student_keys(sheet, students, secret), students)]
 
 
 def margin(key: float, atol: float, rtol: float, sigfigs: int | None = None) -> float:
