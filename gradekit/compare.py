@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 MAX_ENTRIES = 10_000
+NON_FINITE = "holds NaN, Infinity or a number too large for a float"  # why such an answer is invalid
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def coerce(raw: Any, shape: tuple[int, ...]) -> Coerced:
     if array is None:
         return Coerced(None, problem)
     if not np.isfinite(array).all():
-        return Coerced(None, "holds NaN, Infinity or a number too large for a float", None)
+        return Coerced(None, NON_FINITE, None)
     size = math.prod(shape)
     squeezed = array.reshape(-1) if array.size == size else None
     vector_like = len(shape) <= 1 or min(shape) == 1

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from gradekit import parallel
-from gradekit.compare import Coerced, Tolerance, coerce, compare, shape_text
+from gradekit.compare import NON_FINITE, Coerced, Tolerance, coerce, compare, shape_text
 from gradekit.diagnose import diagnose
 from gradekit.errors import GradekitError, SubmissionError
 from gradekit.key import AnswerKey, ProblemKey, make_key, make_keys
@@ -211,7 +211,7 @@ def _answers(pk: ProblemKey, raw: Mapping[str, object]) -> _Answers:
     for k, i in enumerate(included):
         q = flat.names[i]
         if not finite[k]:
-            coerced[q] = Coerced(None, "holds NaN, Infinity or a number too large for a float")
+            coerced[q] = Coerced(None, NON_FINITE)
             continue
         if q not in coerced:
             value = values[starts[k]:starts[k] + flat.sizes[i]].reshape(flat.shapes[i])
