@@ -28,9 +28,14 @@ class Coerced:
 
 @dataclass(frozen=True)
 class Tolerance:
+    """A fixed tolerance (a spec's `atol`/`rtol`), or significant figures: see allowance()."""
+
     atol: float
     rtol: float
     sigfigs: int | None = None
+
+    def allowance(self, key: np.ndarray) -> np.ndarray:
+        return allowance(key, self.atol, self.rtol, self.sigfigs)
 
 
 @dataclass(frozen=True)
@@ -142,18 +147,17 @@ def coerce(raw: Any, shape: tuple[int, ...]) -> Coerced:
 _MISSING = Coerced(None, "missing")
 
 
-def close(answer: np.ndarray, key: np.ndarray, tol: Tolerance) -> np.ndarray:
-    """Entry-wise: |a - k| <= atol + rtol |k|, or agreement to tol.sigfigs significant figures."""
-    return close_entries(np.asarray(answer, dtype=float), np.asarray(key, dtype=float), tol.atol, tol.rtol, tol.sigfigs)
+def close(answer: np.ndarray, key: np.ndarray, allow: np.ndarray | float) -> np.ndarray:
+    """Entry-wise: |answer - key| <= allow (an allowance per entry, or one for all)."""
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN or huge answers are simply not close
+        return np.abs(np.asarray(answer, dtype=float) - np.asarray(key, dtype=float)) <= allow
 
 
 def allowance(key: np.ndarray, atol: np.ndarray | float, rtol: np.ndarray | float,
               sigfigs: int | None) -> np.ndarray:
-    """How far each entry may be from its key value and still be right: atol + rtol |k|, or half
-    a unit in the last of `sigfigs` figures (atol for a key of 0, which has no figures).
-
-    The one definition of "within tolerance": the grader and every export (Moodle margins,
-    Canvas ranges) use it, so a platform accepts exactly what `gradekit grade` accepts.
+    """A fixed allowance: atol + rtol |k|, or half a unit in the last of `sigfigs` figures (atol
+    for a key of 0, which has no figures). Specs choose it with `tolerance = "fixed"` or
+    `sigfigs`; the default allowance is derived from the sheet's decimals (gradekit.tolerance).
     """
     key = np.asarray(key, dtype=float)
     if sigfigs is None:
@@ -162,12 +166,6 @@ def allowance(key: np.ndarray, atol: np.ndarray | float, rtol: np.ndarray | floa
     half_unit = 0.5 * 10.0 ** (magnitude - sigfigs + 1)
     # 1e-9: a value written with exactly `sigfigs` figures must pass despite binary rounding.
     return np.where(key == 0, atol, half_unit * (1 + 1e-9))
-
-
-def close_entries(answer: np.ndarray, key: np.ndarray, atol: np.ndarray | float, rtol: np.ndarray | float,
-                  sigfigs: int | None) -> np.ndarray:
-    """close() with per-entry tolerances, so a whole problem is compared in one vectorized pass."""
-    return np.abs(answer - key) <= allowance(key, atol, rtol, sigfigs)
 
 
 @dataclass(frozen=True)
@@ -180,34 +178,50 @@ class FlatKey:
     starts: tuple[int, ...]  # where each quantity's entries begin in `values`
     sizes: tuple[int, ...]
     values: np.ndarray
-    allow: np.ndarray  # allowance() of every entry
-    nonzero: tuple[bool, ...]  # whether each quantity's key has a nonzero entry
+    allow: np.ndarray  # the allowance of every entry
 
     @classmethod
-    def of(cls, named: Sequence[tuple[str, np.ndarray, Tolerance]]) -> FlatKey:
+    def of(cls, named: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> FlatKey:
+        """From (name, key value, allowance of each entry) of every asked quantity, in order."""
         arrays = [np.asarray(v, dtype=float) for _, v, _ in named]
         sizes = [a.size for a in arrays]
         values = np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0)
-        sigfigs = named[0][2].sigfigs if named else None
-        atol = np.repeat([t.atol for _, _, t in named], sizes)
-        rtol = np.repeat([t.rtol for _, _, t in named], sizes)
+        allow = (np.concatenate([np.broadcast_to(a, v.shape).ravel() for (_, _, a), v in zip(named, arrays)])
+                 if arrays else np.zeros(0))
         return cls(tuple(n for n, _, _ in named), tuple(a.shape for a in arrays),
                    tuple(int(x) for x in np.cumsum([0, *sizes[:-1]])), tuple(sizes), values,
-                   allowance(values, atol, rtol, sigfigs), tuple(bool(a.any()) for a in arrays))
+                   allow)
+
+    def allowance(self, name: str) -> np.ndarray:
+        """The allowance of each entry of one asked quantity, in its shape."""
+        i = self.names.index(name)
+        return self.allow[self.starts[i]:self.starts[i] + self.sizes[i]].reshape(self.shapes[i])
 
 
-def compare(answer: np.ndarray, key: np.ndarray, tol: Tolerance) -> Comparison:
-    return Comparison(np.atleast_1d(close(answer, key, tol)))
+def compare(answer: np.ndarray, key: np.ndarray, allow: np.ndarray | float) -> Comparison:
+    return Comparison(np.atleast_1d(close(answer, key, allow)))
 
 
-def matches(raw: np.ndarray | None, candidate: np.ndarray, tol: Tolerance) -> bool:
+def _shaped_like(allow: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A quantity's allowance for a value of `shape`: as it is, transposed (a mistake's value may
+    be the transposed matrix), or else its largest entry for every entry."""
+    if allow.ndim == 0 or allow.shape == shape:
+        return allow
+    if allow.ndim == 2 and allow.T.shape == shape:
+        return allow.T
+    return np.asarray(allow.max())
+
+
+def matches(raw: np.ndarray | None, candidate: np.ndarray, allow: np.ndarray | float) -> bool:
     """Whether numbers as written equal a candidate value (for diagnosis; vectors in any orientation)."""
     if raw is None:
         return False
     candidate = np.asarray(candidate, dtype=float)
+    allow = _shaped_like(np.asarray(allow, dtype=float), candidate.shape)
     if raw.shape != candidate.shape:
         both_vectors = (raw.ndim <= 1 or min(raw.shape) == 1) and (candidate.ndim <= 1 or min(candidate.shape) == 1)
         if raw.size != candidate.size or not both_vectors:
             return False
         raw, candidate = raw.reshape(-1), candidate.reshape(-1)
-    return bool(np.all(close(raw, candidate, tol)))
+        allow = allow.reshape(-1) if allow.size == candidate.size else allow
+    return bool(np.all(close(raw, candidate, allow)))

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from gradekit import layers as L
-from gradekit.compare import Tolerance, matches
+from gradekit.compare import matches
 from gradekit.network import BatchNorm, Dense
 from gradekit.spec import Problem
 from gradekit.trace import Trace, transpose2d
@@ -50,6 +50,22 @@ def _back(trace: Trace, value: Array) -> Array:
 def _layer_of(name: str) -> tuple[str, str, int, bool] | None:
     m = _LAYER.match(name)
     return (m[1], m[2], int(m[3]), bool(m[4])) if m else None
+
+
+def forward_step(problem: Problem, trace: Trace, name: str) -> Iterator[Mistake]:
+    """A forward step done halfway: the bias not added, the activation not applied."""
+    parsed = _layer_of(name)
+    if not parsed or parsed[0] or parsed[3]:
+        return
+    _, kind, l, _ = parsed
+    layer = problem.arch.layers[l - 1]
+    if kind == "Z" and isinstance(layer, Dense) and layer.bias != "none":
+        bias = f"b{l}"
+        yield Mistake(f"the bias {bias} was not added: Z{l} = (layer input times W{l}) + {bias}",
+                      trace.recompute(name, {bias: np.zeros_like(np.asarray(trace[bias]))}))
+    if kind == "A" and layer.activation != "identity":
+        yield Mistake(f"the {layer.activation} activation was not applied: A{l} = {layer.activation}(Z{l})",
+                      np.asarray(trace[f"Z{l}"]))
 
 
 def transposed(problem: Problem, trace: Trace, name: str) -> Iterator[Mistake]:
@@ -144,6 +160,27 @@ def bias_not_summed(problem: Problem, trace: Trace, name: str) -> Iterator[Mista
                           _back(trace, dz[i:i + 1]))
 
 
+def weight_gradient_input(problem: Problem, trace: Trace, name: str) -> Iterator[Mistake]:
+    """dW{l} = (input)^T dZ{l} with the wrong input: the pre-activation Z{l-1}, or the activation
+    of another layer (any that has the input's shape)."""
+    parsed = _layer_of(name)
+    if not parsed or parsed[:2] != ("d", "W") or parsed[3]:
+        return
+    l = parsed[2]
+    dz = _rows(trace, f"dZ{l}")
+    right = "X" if l == 1 else f"A{l - 1}"
+    shape = _rows(trace, right).shape
+    if l > 1 and f"Z{l - 1}" in trace:
+        yield Mistake(f"dW{l} was computed from the pre-activation Z{l - 1}; it takes layer {l}'s input, the "
+                      f"activation A{l - 1} = f(Z{l - 1})", _back(trace, _rows(trace, f"Z{l - 1}").T @ dz))
+    for m in range(problem.arch.depth + 1):
+        other = "X" if m == 0 else f"A{m}"
+        if other == right or other not in trace or _rows(trace, other).shape != shape:
+            continue
+        yield Mistake(f"dW{l} was computed from {other}; it takes layer {l}'s own input, {right}",
+                      _back(trace, _rows(trace, other).T @ dz))
+
+
 def updated_too_early(problem: Problem, trace: Trace, name: str) -> Iterator[Mistake]:
     parsed = _layer_of(name)
     if not parsed or parsed[:2] != ("d", "A") or parsed[3]:
@@ -195,21 +232,39 @@ def batchnorm_mistakes(problem: Problem, trace: Trace, name: str) -> Iterator[Mi
 # Specific mistakes first: a bias gradient averaged over the samples is also "off by N", but
 # the specific message tells the student more.
 CATALOGUE: tuple[Catalogue, ...] = (
-    transposed, update_sign, activation_derivative, bias_not_summed, updated_too_early,
+    forward_step, transposed, update_sign, activation_derivative, bias_not_summed, weight_gradient_input, updated_too_early,
     softmax_normalization, batchnorm_mistakes, off_by_samples, off_by_two,
 )
+MAX_READINGS = 3  # several mistakes can give one wrong value: name them all, up to this many
 
 
-def diagnose(problem: Problem, trace: Trace, name: str, raw: np.ndarray | None, tol: Tolerance) -> str | None:
-    """The first catalogued mistake whose wrong value the student's numbers match, if any."""
+def readings(problem: Problem, trace: Trace, name: str, raw: np.ndarray | None, allow: np.ndarray) -> list[str]:
+    """Every catalogued mistake whose wrong value the student's numbers match, in catalogue order.
+
+    `allow` is the quantity's allowance per entry (the key's): a mistake's value is recognized
+    within the same margin as the right one.
+    """
     if raw is None:
-        return None
+        return []
     key = np.asarray(trace[name])
+    found: list[str] = []
     with np.errstate(all="ignore"):
         for family in CATALOGUE:
             for mistake in family(problem, trace, name):
                 # A "mistake" that gives the right value (a ReLU mask that happens to agree) is no mistake.
                 wrong = np.asarray(mistake.value, dtype=float)
-                if matches(raw, wrong, tol) and not matches(wrong, key, tol):
-                    return mistake.message
-    return None
+                if mistake.message not in found and matches(raw, wrong, allow) and not matches(wrong, key, allow):
+                    found.append(mistake.message)
+    return found
+
+
+def diagnose(problem: Problem, trace: Trace, name: str, raw: np.ndarray | None, allow: np.ndarray) -> str | None:
+    """The catalogued mistake the student's numbers match, in words; when several mistakes give
+    the same value, every reading ("off by 2: ...; or: ..."), most specific first."""
+    found = readings(problem, trace, name, raw, allow)
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0]
+    shown = found[:MAX_READINGS]
+    return f"{len(shown)} readings of the same numbers: " + "; or: ".join(shown)

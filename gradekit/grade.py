@@ -1,9 +1,9 @@
 """Grade submissions against regenerated keys: status, points and feedback per quantity.
 
-For every asked quantity: `correct` within tolerance; `follow-through` when it is wrong against
-the key but right when its step is recomputed from the student's own earlier answers (never
-from missing, invalid or all-zero ones, so zeros cannot buy later credit); `incorrect`, with a
-named mistake when one is recognized; `missing`; `invalid` (not numbers, or the wrong shape).
+For every asked quantity: `correct` within its allowance (gradekit.tolerance); `follow-through`
+when it is wrong against the key but right given the student's own earlier answers, under the
+rules of gradekit.policy; `incorrect`, with a named mistake when one is recognized; `missing`;
+`invalid` (not numbers, or the wrong shape).
 A file that cannot be graded at all becomes a report with its reason; nothing raises.
 """
 
@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from gradekit import parallel
-from gradekit.compare import NON_FINITE, Coerced, Tolerance, coerce, compare, shape_text
+from gradekit.compare import NON_FINITE, Coerced, coerce, compare, shape_text
 from gradekit.diagnose import diagnose
 from gradekit.errors import GradekitError, SubmissionError
 from gradekit.key import AnswerKey, ProblemKey, make_key, make_keys
+from gradekit.policy import World
 from gradekit.spec import Sheet, resolve_builtin
 from gradekit.submission import DEFAULT_MAX_BYTES, Submission, load, quoted
 from gradekit.variants import Variant
@@ -103,45 +104,6 @@ class Report:
 # --- one problem ------------------------------------------------------------------------------
 
 
-def _tolerance(pk: ProblemKey, name: str) -> Tolerance:
-    q = pk.problem.quantity_grading[name]
-    return Tolerance(q.atol, q.rtol, pk.problem.grading.sigfigs)
-
-
-@dataclass
-class _Graded:
-    """What grading has learned so far: the student's usable values, by name."""
-
-    usable: dict[str, np.ndarray] = field(default_factory=dict)  # valid, non-degenerate answers
-    wrong: set[str] = field(default_factory=set)  # answered, but not equal to the key
-
-
-def _degenerate(value: np.ndarray) -> bool:
-    # All zeros make most steps trivial (0 times anything): no follow-through from them.
-    return not value.any()
-
-
-def _follow_through(pk: ProblemKey, name: str, answer: np.ndarray, state: _Graded, tol: Tolerance) -> float | None:
-    """The share of entries right when the step is redone from the student's own inputs, or None."""
-    trace = pk.instance.trace
-    step = trace.step(name)
-    asked = set(pk.problem.asked)
-    used = [d for d in step.deps if d in asked]
-    if not used or not any(d in state.wrong for d in used):
-        return None  # nothing of the student's own went in wrong: the key is the reference
-    if any(d not in state.usable for d in used):
-        return None  # a missing, invalid or all-zero input earns nothing downstream
-    with np.errstate(all="ignore"):
-        try:
-            redone = trace.recompute(name, {d: state.usable[d] for d in used})
-        except (ValueError, FloatingPointError):
-            return None
-    if not np.all(np.isfinite(redone)) or (_degenerate(redone) and not _degenerate(trace[name])):
-        return None
-    result = compare(answer, redone, tol)
-    return result.fraction if result.fraction > 0 else None
-
-
 _NUMBER_TYPES = frozenset((float, int))  # exact types: bool is an int subclass and not a number here
 
 
@@ -170,11 +132,14 @@ def _exact_entries(raw: object, shape: tuple[int, ...]) -> list | None:
 
 @dataclass(frozen=True)
 class _Answers:
-    """A problem's answers, coerced, with what grading needs to know of each (computed at once)."""
+    """A problem's answers, coerced, and whether each is right (computed at once)."""
 
     coerced: dict[str, Coerced]
-    correct: dict[str, bool]  # equal to the key within tolerance
-    usable: dict[str, bool]  # may feed follow-through: not all zeros (unless the key is)
+    correct: dict[str, bool]  # equal to the key within its allowance
+
+    def usable(self) -> dict[str, np.ndarray]:
+        """The answers given as numbers of the right shape: the student's own values."""
+        return {q: c.value for q, c in self.coerced.items() if c.value is not None}
 
 
 def _answers(pk: ProblemKey, raw: Mapping[str, object]) -> _Answers:
@@ -192,7 +157,7 @@ def _answers(pk: ProblemKey, raw: Mapping[str, object]) -> _Answers:
         included.append(i)
         numbers += entries
     if not included:
-        return _Answers(coerced, {}, {})
+        return _Answers(coerced, {})
     values = np.array(numbers, dtype=float)
     if len(included) == len(flat.names):  # the common case: the key's own layout, precomputed
         key, allow, starts = flat.values, flat.allow, list(flat.starts)
@@ -205,9 +170,7 @@ def _answers(pk: ProblemKey, raw: Mapping[str, object]) -> _Answers:
     # One reduction per property over all answers of the problem, not one NumPy call per answer.
     finite = np.logical_and.reduceat(np.isfinite(values), starts).tolist()
     right = np.logical_and.reduceat(ok, starts).tolist()
-    nonzero = np.logical_or.reduceat(values != 0, starts).tolist()
     correct: dict[str, bool] = {}
-    usable: dict[str, bool] = {}
     for k, i in enumerate(included):
         q = flat.names[i]
         if not finite[k]:
@@ -217,56 +180,67 @@ def _answers(pk: ProblemKey, raw: Mapping[str, object]) -> _Answers:
             value = values[starts[k]:starts[k] + flat.sizes[i]].reshape(flat.shapes[i])
             coerced[q] = Coerced(value, raw=value)
         correct[q] = right[k]
-        # All zeros make most steps trivial (0 times anything): no follow-through from them.
-        usable[q] = nonzero[k] or not flat.nonzero[i]
-    return _Answers(coerced, correct, usable)
+    return _Answers(coerced, correct)
 
 
-def grade_quantity(pk: ProblemKey, name: str, answers: _Answers, state: _Graded) -> QuantityResult:
+RIGHT_GIVEN_EARLIER = "wrong against the key, but right given your earlier answers (follow-through credit)"
+
+
+def grade_quantity(pk: ProblemKey, name: str, answers: _Answers, world: World | None) -> QuantityResult:
+    """One asked quantity. `world` is the student's own values (gradekit.policy), built only when
+    some answer of the problem is wrong; answers must be graded in computing order."""
     trace, problem = pk.instance.trace, pk.problem
-    coerced = answers.coerced[name]
+    coerced = answers.coerced[name] if name in answers.coerced else _MISSING
     possible = pk.points[name]
     if coerced.value is None:
         if coerced.problem == "missing":
             return QuantityResult(name, "missing", 0.0, possible, f"no answer (expected {shape_text(trace[name].shape)})")
-        mistake = diagnose(problem, trace, name, coerced.raw, _tolerance(pk, name))
+        mistake = diagnose(problem, trace, name, coerced.raw, pk.allowance(name))
         text = coerced.problem + (f"; {mistake}" if mistake else "")
         return QuantityResult(name, "invalid", 0.0, possible, text)
-    if answers.usable[name]:
-        state.usable[name] = coerced.value
     if answers.correct[name]:
+        if world is not None and name in pk.guessable:
+            missing_work = world.shows_work_for(name)
+            if missing_work is not None:
+                return QuantityResult(name, "incorrect", 0.0, possible,
+                                      f"right, but it can be guessed without work and {missing_work}")
         return QuantityResult(name, "correct", possible, possible, "correct")
-    return _grade_wrong(pk, name, coerced.value, state)
+    assert world is not None
+    return _grade_wrong(pk, name, coerced.value, world)
 
 
-def _grade_wrong(pk: ProblemKey, name: str, answer: np.ndarray, state: _Graded) -> QuantityResult:
+def _grade_wrong(pk: ProblemKey, name: str, answer: np.ndarray, world: World) -> QuantityResult:
     """The slow path, for wrong answers only: follow-through, then a named mistake."""
-    trace, problem = pk.instance.trace, pk.problem
-    possible = pk.points[name]
-    tol = _tolerance(pk, name)
-    result = compare(answer, np.asarray(trace[name]), tol)
-    state.wrong.add(name)
-    partial = problem.grading.partial_credit
-    follow = _follow_through(pk, name, answer, state, tol)
-    if follow is not None and (follow == 1.0 or partial):
-        earned = possible * problem.grading.follow_through * follow
-        return QuantityResult(name, "follow-through", earned, possible,
-                              "wrong against the key, but right given your earlier answers (follow-through credit)"
-                              if follow == 1.0 else f"{follow:.0%} of the entries follow from your earlier answers")
-    mistake = diagnose(problem, trace, name, answer, tol)
-    earned = possible * result.fraction if partial else 0.0
+    problem, possible = pk.problem, pk.points[name]
+    verdict = world.judge(name, answer)
+    if verdict.right:
+        return QuantityResult(name, "correct", possible, possible, "correct (right on your own earlier answers)")
+    if verdict.follow > 0:
+        earned = possible * problem.grading.follow_through * verdict.follow
+        text = RIGHT_GIVEN_EARLIER if verdict.follow == 1.0 else \
+            f"{verdict.follow:.0%} of the entries follow from your earlier answers"
+        return QuantityResult(name, "follow-through", earned, possible, text)
+    result = compare(answer, np.asarray(pk.instance.trace[name]), pk.allowance(name))
+    earned = possible * result.fraction if problem.grading.partial_credit else 0.0
     wrong = result.wrong_entries
     text = f"{wrong} of {result.correct.size} entries wrong" if result.correct.size > 1 else "wrong"
-    if mistake:
-        text += f": {mistake}"
+    if verdict.mistake:
+        text += f": {verdict.mistake}"
+    if verdict.feedback:
+        text += f"; {verdict.feedback}"
     return QuantityResult(name, "incorrect", earned, possible, text)
+
+
+_MISSING = Coerced(None, "missing")
 
 
 def grade_problem(pk: ProblemKey, answers: Mapping[str, object]) -> ProblemResult:
     graded = _answers(pk, answers)
-    state = _Graded()
-    results = [grade_quantity(pk, q, graded, state) for q in pk.problem.asked]
-    unknown = sorted(set(answers) - set(pk.problem.asked))
+    asked = pk.problem.asked
+    all_right = all(graded.correct.get(q, False) for q in asked)
+    world = None if all_right else World.of(pk, graded.usable(), graded.correct)
+    results = [grade_quantity(pk, q, graded, world) for q in asked]
+    unknown = sorted(set(answers) - set(asked))
     notes = (f"ignored answers to quantities this problem does not ask: {', '.join(map(quoted, unknown))}",) \
         if unknown else ()
     return ProblemResult.of(pk.problem.id, pk.problem.title, results, notes)

@@ -15,10 +15,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from gradekit.compare import FlatKey, Tolerance
+from gradekit.compare import FlatKey
 from gradekit.roster import Student
 from gradekit.sampler import Instance, sample_many
 from gradekit.spec import Sheet, SheetEntry
+from gradekit.tolerance import key_allowances
 from gradekit.variants import Variant, problem_seed
 
 KEY_FORMAT = "gradekit-key"
@@ -34,6 +35,7 @@ class ProblemKey:
     entry: SheetEntry
     instance: Instance
     points: Mapping[str, float]
+    allow: Mapping[str, np.ndarray]  # each asked quantity's allowance per entry (gradekit.tolerance)
 
     @property
     def problem(self):  # noqa: ANN201 - a Problem; kept short for templates
@@ -46,11 +48,19 @@ class ProblemKey:
     @cached_property
     def flat(self) -> FlatKey:
         """The asked values in one vector with each entry's allowance: what grading compares with."""
-        problem, trace = self.entry.problem, self.instance.trace
-        sigfigs = problem.grading.sigfigs
-        named = [(q, trace[q], Tolerance(g.atol, g.rtol, sigfigs))
-                 for q, g in ((q, problem.quantity_grading[q]) for q in problem.asked)]
-        return FlatKey.of(named)
+        trace = self.instance.trace
+        return FlatKey.of([(q, trace[q], self.allow[q]) for q in self.entry.problem.asked])
+
+    def allowance(self, name: str) -> np.ndarray:
+        """How far each entry of an asked quantity may be from the key and still be right."""
+        return self.allow[name]
+
+    @cached_property
+    def guessable(self) -> frozenset[str]:
+        """Asked quantities whose right answer needs no work to guess (gradekit.policy, rule 5)."""
+        from gradekit.policy import guessable
+
+        return guessable(self)
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,9 @@ def make_keys(sheet: Sheet, variants: Sequence[Variant], secret: bytes | None = 
         pid = entry.problem.id
         seeds = [problem_seed(sheet.id, v, pid, secret) for v in variants]
         points = _points(entry)
-        columns.append([ProblemKey(entry, instance, points) for instance in sample_many(entry.problem, seeds)])
+        instances = sample_many(entry.problem, seeds)
+        allows = key_allowances(entry.problem, [i.trace for i in instances])
+        columns.append([ProblemKey(entry, i, points, a) for i, a in zip(instances, allows)])
     return [AnswerKey(sheet, v, tuple(column[i] for column in columns)) for i, v in enumerate(variants)]
 
 
@@ -115,9 +127,8 @@ def key_document(key: AnswerKey) -> dict[str, Any]:
         p, trace = pk.problem, pk.instance.trace
         quantities = {}
         for q in p.asked:
-            g = p.grading.for_quantity(q)
             quantities[q] = {"value": to_json_value(trace[q]), "shape": list(trace[q].shape),
-                             "points": round(pk.points[q], 6), "atol": g.atol, "rtol": g.rtol}
+                             "points": round(pk.points[q], 6), "margin": to_json_value(pk.allow[q])}
         problems.append({
             "id": p.id, "title": p.title, "layout": p.arch.layout, "decimals": p.decimals,
             "points": round(pk.total, 6),

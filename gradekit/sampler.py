@@ -30,6 +30,10 @@ PREDICTION_GAP = 0.02
 VARIANCE_FLOOR = 0.01
 LARGEST_VALUE = 1e3
 UPDATE_VISIBILITY = 2.0  # an update must move some entry by twice the grading tolerance
+# The allowance of an updated entry, as the sampler sees it before the key's allowances exist:
+# a fixed tolerance where the spec sets one, else this many units in the last decimal (the
+# derived allowance of an update is one unit plus the rounding of its gradient, lr * B(dW)).
+UPDATE_UNITS = 5.0
 EXACT_ZERO = 1e-12
 
 
@@ -181,9 +185,12 @@ def _answer_checks(problem: Problem) -> tuple[_Check, ...]:
             # (or one with the wrong sign): the step would teach and test nothing.
             g, p = problem.grading.for_quantity(q), q[: -len("_new")]
 
-            def too_small(v: Mapping[str, np.ndarray], q: str = q, p: str = p, g=g) -> np.ndarray:
+            unit = 0.0 if problem.grading.tolerance == "fixed" else UPDATE_UNITS * 10.0 ** -problem.decimals
+
+            def too_small(v: Mapping[str, np.ndarray], q: str = q, p: str = p, g=g, unit=unit) -> np.ndarray:
                 step = lr * np.abs(v["d" + p])
-                return _entries(step - UPDATE_VISIBILITY * (g.atol + g.rtol * np.abs(v[q]))).max(axis=1) < 0
+                allowed = np.maximum(g.atol + g.rtol * np.abs(v[q]), unit)
+                return _entries(step - UPDATE_VISIBILITY * allowed).max(axis=1) < 0
 
             checks.append(_Check(f"the update of {p} is too small to see at the grading tolerance", too_small))
     return tuple(checks)

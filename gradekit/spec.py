@@ -58,27 +58,45 @@ def _decimals_of(step: float) -> int:
 
 @dataclass(frozen=True)
 class QuantityGrading:
+    """A quantity's points and its fixed tolerance: the whole tolerance under `fixed`, a floor
+    under the allowance derived from the sheet's decimals under `rounding` (0 when not set)."""
+
     points: float
     atol: float
     rtol: float
 
 
+TOLERANCES = ("rounding", "fixed")
+FIXED_ATOL, FIXED_RTOL = 1e-3, 1e-2  # `tolerance = "fixed"` without atol/rtol
+
+
 @dataclass(frozen=True)
 class Grading:
-    """How answers are scored: default tolerance, points, follow-through credit, per-quantity overrides."""
+    """How answers are scored: tolerance, points, follow-through credit, per-quantity overrides.
 
-    atol: float = 1e-3
-    rtol: float = 1e-2
+    `tolerance = "rounding"` (the default) derives each entry's allowance from the sheet's
+    decimals and the rounding earlier values can propagate (gradekit.tolerance); `atol`/`rtol`
+    then only widen it. `tolerance = "fixed"` uses atol + rtol |key| alone; `sigfigs` compares
+    at significant figures.
+    """
+
+    atol: float | None = None
+    rtol: float | None = None
     points: float = 1.0
     follow_through: float = 1.0  # share of the points a follow-through answer earns
     partial_credit: bool = False  # credit per correct entry of a matrix
-    sigfigs: int | None = None  # compare at this many significant figures instead of atol/rtol
+    sigfigs: int | None = None  # compare at this many significant figures instead
     overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    tolerance: str = "rounding"
 
     def for_quantity(self, name: str) -> QuantityGrading:
         o = self.overrides.get(name, {})
-        return QuantityGrading(float(o.get("points", self.points)), float(o.get("atol", self.atol)),
-                               float(o.get("rtol", self.rtol)))
+        fixed = self.tolerance == "fixed"
+        # Under sigfigs, atol is the allowance of a key of 0 (which has no figures).
+        atol = self.atol if self.atol is not None else (FIXED_ATOL if fixed or self.sigfigs else 0.0)
+        rtol = self.rtol if self.rtol is not None else (FIXED_RTOL if fixed else 0.0)
+        return QuantityGrading(float(o.get("points", self.points)), float(o.get("atol", atol)),
+                               float(o.get("rtol", rtol)))
 
 
 @dataclass(frozen=True)
@@ -379,8 +397,9 @@ def _pinned(f: _Fields, arch: Architecture) -> dict[str, np.ndarray]:
 
 def _grading(f: _Fields) -> Grading:
     g = f.table_of("grading")
-    atol = g.number("atol", Grading.atol, low=0.0)
-    rtol = g.number("rtol", Grading.rtol, low=0.0)
+    tolerance = g.choice("tolerance", TOLERANCES, "rounding")
+    atol = g.number("atol", None, low=0.0)
+    rtol = g.number("rtol", None, low=0.0)
     points = g.number("points", Grading.points, low=0.0)
     ft = g.number("follow_through", Grading.follow_through, low=0.0, high=1.0)
     partial = g.get("partial_credit", bool, False)
@@ -395,7 +414,7 @@ def _grading(f: _Fields) -> Grading:
         qf.reject_unknown()
     q.reject_unknown()
     g.reject_unknown()
-    return Grading(atol, rtol, points, ft, partial, sigfigs, overrides)
+    return Grading(atol, rtol, points, ft, partial, sigfigs, overrides, tolerance)
 
 
 def parse_problem(data: Mapping[str, Any], source: str) -> Problem:

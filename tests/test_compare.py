@@ -56,16 +56,21 @@ TOLERANCE = [
 
 
 @pytest.mark.parametrize("answer, key, tol, ok", TOLERANCE)
-def test_tolerance(answer, key, tol, ok):
-    assert compare(np.array(answer), np.array(key), tol).all_correct is ok
+def test_fixed_tolerance(answer, key, tol, ok):
+    assert compare(np.array(answer), np.array(key), tol.allowance(np.array(key))).all_correct is ok
 
 
 def test_partial_fraction_counts_entries():
-    c = compare(np.array([[1, 2], [3, 5]]), np.array([[1, 2], [3, 4]]), Tolerance(1e-3, 0))
+    c = compare(np.array([[1, 2], [3, 5]]), np.array([[1, 2], [3, 4]]), 1e-3)
     assert c.fraction == 0.75 and c.wrong_entries == 1
 
 
+def test_allowances_are_per_entry():
+    c = compare(np.array([1.05, 2.05]), np.array([1.0, 2.0]), np.array([0.1, 0.01]))
+    assert c.correct.tolist() == [True, False]
+
+
 def test_matches_accepts_vectors_in_any_orientation_only():
-    tol = Tolerance(1e-3, 0)
-    assert matches(np.array([[1.0, 2.0]]), np.array([[1.0], [2.0]]), tol)
-    assert not matches(np.array([[1.0, 2.0], [3, 4]]), np.array([[1.0, 3.0], [2, 4]]), tol)
+    assert matches(np.array([[1.0, 2.0]]), np.array([[1.0], [2.0]]), 1e-3)
+    assert matches(np.array([[1.0, 2.05]]), np.array([[1.0], [2.0]]), np.array([[1e-3], [0.1]]))
+    assert not matches(np.array([[1.0, 2.0], [3, 4]]), np.array([[1.0, 3.0], [2, 4]]), 1e-3)

@@ -69,10 +69,10 @@ def test_package_has_a_manifest_and_one_numerical_question_per_entry_with_the_gr
         exact, low, high = answer(item)
         key = float(np.asarray(pk.instance.trace[q]).ravel()[
             np.ravel_multi_index(e.index, pk.instance.trace[q].shape) if e.index else 0])
-        g = pk.problem.quantity_grading[q]
-        assert exact == pytest.approx(key, rel=1e-11, abs=1e-15)  # built-in problems need no scaling
-        assert (high - low) / 2 == pytest.approx(g.atol + g.rtol * abs(key), abs=1e-10)  # 12 digits kept
-        assert (high + low) / 2 == pytest.approx(key, rel=1e-9, abs=1e-12)
+        factor = 10.0 ** qti.scale_exponent(entries(pk, q))  # margins finer than Canvas keeps: asked scaled
+        assert exact / factor == pytest.approx(key, rel=1e-11, abs=1e-15)
+        assert (high - low) / 2 / factor == pytest.approx(float(pk.allowance(q)[e.index]), abs=1e-10)  # 12 digits
+        assert (high + low) / 2 / factor == pytest.approx(key, rel=1e-9, abs=1e-12)
         points = float(fields(item)["points_possible"])
         assert points == pytest.approx(pk.points[q] / len(entries(pk, q)), abs=1e-6)
         total += points
@@ -85,9 +85,10 @@ def test_package_has_a_manifest_and_one_numerical_question_per_entry_with_the_gr
 
 @pytest.mark.parametrize("values, margins, k", [
     ([0.5, -1.25], [0.006, 0.0135], 0),  # the usual: 4 decimals are plenty
-    ([0.1234], [0.0002], 0),  # an update's absolute tolerance of 2e-4 is still fine
+    ([0.1234], [0.0001], 0),  # one unit in the 4th decimal, the least margin the grader gives
     ([0.0003], [0.00005], 1),  # margin too fine for 4 decimals
-    ([2.4e-6, -7.1e-6], [1e-7, 1e-7], 4),  # tiny gradients with a tiny tolerance
+    ([0.0003], [0.0000999], 1),  # just under one unit: too fine
+    ([2.4e-6, -7.1e-6], [1e-7, 1e-7], 3),  # tiny gradients with a tiny tolerance
     ([0.00012], [0.0001], 1),  # the right answers would go below 1e-4 and become 0
     ([0.00005], [0.001], 0),  # 0 is itself within the margin: rounding to 0 is fine
 ])

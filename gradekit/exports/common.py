@@ -1,8 +1,8 @@
 """What every export needs: the variants' keys, a value's entries with their tolerances, plain numbers.
 
 Learning platforms grade one number at a time, so exports split each asked quantity into its
-entries; each entry carries the margin that `gradekit grade` itself would allow around it, so a
-platform accepts exactly the answers the grader accepts.
+entries; each entry carries the margin that `gradekit grade` itself allows around it (the key's
+own allowance, gradekit.tolerance), so a platform accepts exactly the answers the grader accepts.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Sequence
 
 import numpy as np
 
-from gradekit.compare import allowance
 from gradekit.key import AnswerKey, ProblemKey, make_keys, student_keys
 from gradekit.roster import Student
 from gradekit.spec import Sheet
@@ -45,11 +44,6 @@ def roster_keys(sheet: Sheet, students: Sequence[Student], secret: bytes) -> lis
     return [VariantKey(key, s) for key, s in zip(student_keys(sheet, students, secret), students)]
 
 
-def margin(key: float, atol: float, rtol: float, sigfigs: int | None = None) -> float:
-    """How far an answer may be from `key` and still be right: the grader's own compare.allowance."""
-    return float(allowance(np.asarray(key, dtype=float), atol, rtol, sigfigs))
-
-
 @dataclass(frozen=True)
 class Entry:
     """One number of an asked quantity: where it sits, its key value and its margin."""
@@ -70,12 +64,11 @@ class Entry:
 def entries(pk: ProblemKey, name: str) -> list[Entry]:
     """The entries of an asked quantity in row-major order, each with its grading margin."""
     value = np.asarray(pk.instance.trace[name], dtype=float)
-    grading = pk.problem.quantity_grading[name]
-    sigfigs = pk.problem.grading.sigfigs
+    allow = np.broadcast_to(pk.allowance(name), value.shape)
     out = []
     for index in np.ndindex(value.shape) if value.shape else [()]:
         k = float(f"{float(value[index]):.{STORED_DIGITS}g}")
-        out.append(Entry(tuple(int(i) for i in index), k, margin(k, grading.atol, grading.rtol, sigfigs)))
+        out.append(Entry(tuple(int(i) for i in index), k, float(allow[index])))
     return out
 
 

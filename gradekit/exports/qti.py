@@ -35,7 +35,9 @@ QTI_NS = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
 CANVAS_NS = "http://canvas.instructure.com/xsd/cccv1p0"
 MANIFEST_NS = "http://www.imsglobal.org/xsd/imsccv1p1/imscp_v1p1"
 CANVAS_DECIMALS_FLOOR = 1e-4  # Canvas turns a typed answer smaller than this into 0
-MIN_SCALED_MARGIN = 2e-4  # Canvas's 4-decimal rounding (at most 5e-5) stays within a quarter of the margin
+# Canvas rounds a typed answer to 4 decimals: what a 4-decimal sheet asks for anyway, so a margin of
+# one unit in the 4th decimal (the grader's least, gradekit.tolerance) still tells right from wrong.
+MIN_SCALED_MARGIN = 1e-4
 MAX_SCALE = 12
 ZIP_DATE = (2000, 1, 1, 0, 0, 0)  # fixed: the same variants give a byte-identical package
 
@@ -50,7 +52,7 @@ def _fits(entry: Entry, factor: float) -> bool:
     """Whether Canvas's 4-decimal arithmetic can tell right from wrong for this entry at this scale."""
     margin = entry.margin * factor
     low, high = (entry.value - entry.margin) * factor, (entry.value + entry.margin) * factor
-    if margin < MIN_SCALED_MARGIN:
+    if margin < MIN_SCALED_MARGIN * (1 - 1e-9):  # 1e-9: a margin of exactly one unit, in binary
         return False
     # A right answer below 1e-4 would become 0, which is only fine when 0 is itself right.
     return low <= 0 <= high or min(abs(low), abs(high)) >= CANVAS_DECIMALS_FLOOR

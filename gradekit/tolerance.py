@@ -1,0 +1,125 @@
+"""How far an answer may be from the key: derived from what the sheet asks, entry by entry.
+
+A student works by hand from the given values, writes every value to the sheet's `decimals`
+and carries the rounded value forward. Rounding moves a value by at most h = 0.5 * 10^-d per
+entry; each later step passes that on, scaled by its own derivative. For every computed
+quantity q, asked or not (an unasked intermediate is computed and rounded by hand too):
+
+    B(q) = h + sum over the inputs v of q, over the entries j of v:
+               max over s = +-1 of |q(v + s * B(v)_j * e_j) - q(v)|
+
+and B = 0 for given values, which are exact. The perturbation of each input entry by its own
+bound is the first-order bound sum_j |dq/dv_j| B(v)_j, measured over the range it acts on, so
+it holds at a ReLU's margin or a small softmax probability alike. An entry is right when
+
+    |answer - key| <= allowance = UNIT + MARGIN * (B - h),     UNIT = 10^-d
+
+a full unit in the last decimal for the entry itself (its last digit rounded the other way still
+passes), plus the rounding every earlier value can propagate to it, with a margin for the terms
+the linear bound leaves out (several inputs moving at once). A spec may widen it (`atol`,
+`rtol`), fix it (`tolerance = "fixed"`), or grade at significant figures.
+
+Follow-through compares a student's answer with the step recomputed from their own written
+values: those are exact inputs, so only the unasked intermediates in between propagate
+rounding (`step_bound`, step by step, as gradekit.policy.World uses it).
+
+Every function takes stacked values in the rows layout (a leading axis: one row per instance),
+as the sampler and the engine's steps do, so a whole batch of keys costs one pass per step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from gradekit.compare import allowance
+from gradekit.trace import Step, Trace
+
+if TYPE_CHECKING:
+    from gradekit.spec import Problem
+
+MARGIN = 1.1  # on the propagated part: the cross terms of several inputs moving at once
+
+
+def half_unit(decimals: int) -> float:
+    """The most that rounding to `decimals` moves a number."""
+    return 0.5 * 10.0 ** -decimals
+
+
+def allowance_from_bound(bound: np.ndarray, decimals: int) -> np.ndarray:
+    """The allowance of entries whose rounding bound is `bound` (see the module's docstring)."""
+    h = half_unit(decimals)
+    return 10.0 ** -decimals + MARGIN * np.maximum(bound - h, 0.0)
+
+
+def step_bound(step: Step, values: Mapping[str, np.ndarray], bounds: Mapping[str, np.ndarray],
+                h: float) -> np.ndarray:
+    """B of one step over a stack of K instances: h plus what each input's bound moves it by
+    (`bounds` holds the inputs' bounds; an input missing there is exact)."""
+    base = values[step.name]
+    total = np.full(base.shape, h)
+    count = base.shape[0]
+    for d in step.deps:
+        bound = bounds.get(d)
+        if bound is None or not bound.any():
+            continue
+        v = values[d]
+        shape = v.shape[1:]
+        n = int(np.prod(shape, dtype=int))
+        # Each entry of d moved by its own bound, one at a time, both ways: (K, 2n, *shape).
+        delta = (bound.reshape(count, n)[:, :, None] * np.eye(n)[None]).reshape(count, n, *shape)
+        moved = np.concatenate([v[:, None] + delta, v[:, None] - delta], axis=1).reshape(count * 2 * n, *shape)
+        args = [moved if other == d else
+                np.broadcast_to(values[other][:, None], (count, 2 * n, *values[other].shape[1:]))
+                .reshape(count * 2 * n, *values[other].shape[1:])
+                for other in step.deps]
+        with np.errstate(all="ignore"):
+            out = np.asarray(step.rows_compute(*args), dtype=float).reshape(count, 2, n, *base.shape[1:])
+            change = np.abs(out - base[:, None, None]).max(axis=1)  # (K, n, *q shape)
+        total = total + np.nan_to_num(change, nan=np.inf).sum(axis=1)
+    return total
+
+
+def bounds(steps: Iterable[Step], values: Mapping[str, np.ndarray], decimals: int,
+           wanted: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """B of every computed step (rows layout, stacked), in order; `wanted` stops once those are known."""
+    h = half_unit(decimals)
+    want = set(wanted) if wanted is not None else None
+    out: dict[str, np.ndarray] = {}
+    for step in steps:
+        if step.rows_compute is None:
+            continue  # given: exact
+        if step.name == "pred":
+            out[step.name] = np.zeros(values[step.name].shape)  # class labels are compared exactly
+            continue
+        out[step.name] = step_bound(step, values, out, h)
+        if want is not None:
+            want.discard(step.name)
+            if not want:
+                break
+    return out
+
+
+def key_allowances(problem: Problem, traces: Sequence[Trace]) -> list[dict[str, np.ndarray]]:
+    """The allowance of every entry of every asked quantity, for many instances of one problem
+    (a roster, a grading batch) in one pass: in each trace's own layout."""
+    grading, asked = problem.grading, problem.asked
+    fixed = problem.quantity_grading
+    floors = [{q: allowance(t[q], fixed[q].atol, fixed[q].rtol, grading.sigfigs) for q in asked} for t in traces]
+    if grading.sigfigs is not None or grading.tolerance == "fixed" or not traces:
+        return floors
+    steps = traces[0].steps
+    flip = problem.arch.layout == "columns"
+    rows = {s.name: np.stack([_rows(t[s.name], flip) for t in traces]) for s in steps}
+    found = bounds(steps, rows, problem.decimals, wanted=asked)
+    out = []
+    for i, floor in enumerate(floors):
+        derived = {q: _rows(allowance_from_bound(found[q][i], problem.decimals), flip) for q in asked}
+        out.append({q: np.maximum(derived[q], floor[q]) for q in asked})
+    return out
+
+
+def _rows(value: np.ndarray, flip: bool) -> np.ndarray:
+    value = np.asarray(value, dtype=float)
+    return value.T if flip and value.ndim == 2 else value
