@@ -199,11 +199,12 @@ def grade_quantity(pk: ProblemKey, name: str, answers: _Answers, world: World | 
         text = coerced.problem + (f"; {mistake}" if mistake else "")
         return QuantityResult(name, "invalid", 0.0, possible, text)
     if answers.correct[name]:
-        if world is not None and name in pk.guessable:
-            missing_work = world.shows_work_for(name)
+        if world is not None:
+            guessable = name in pk.guessable
+            missing_work = world.shows_work_for(name, guessable)
             if missing_work is not None:
-                return QuantityResult(name, "incorrect", 0.0, possible,
-                                      f"right, but it can be guessed without work and {missing_work}")
+                why = "it can be guessed without work" if guessable else "not from your own work"
+                return QuantityResult(name, "incorrect", 0.0, possible, f"right, but {why}: {missing_work}")
         return QuantityResult(name, "correct", possible, possible, "correct")
     assert world is not None
     return _grade_wrong(pk, name, coerced.value, world)

@@ -38,6 +38,10 @@ autograder and every export that grades use them through gradekit.grade.
    (class labels; a key that is trivial itself, such as a gradient that is 0 for a structural
    reason, or whose entries are all within GUESS_UNITS units of the last decimal of 0) earns
    its points only when the answers it is computed from are there and are right or credible.
+6. **Right by chance is not right.** A right answer computed from wrong answers that earn
+   nothing (not credible, rule 3) is a coincidence or copied (a constant 1 that happens to be
+   the loss): it earns nothing either. One computed from answers left blank still counts,
+   unless it can be guessed (5).
 """
 
 from __future__ import annotations
@@ -301,29 +305,32 @@ class World:
                 return Verdict(share, "", mistake)
         return Verdict(0.0, "", mistake)
 
-    def shows_work_for(self, name: str) -> str | None:
-        """For a right answer that could be guessed (all zeros, class labels, ...): why the work
-        behind it is not there (an input missing, wrong and not credible, or itself unearned), or
-        None when it is. Unasked intermediates are looked through to the answers they come from."""
-        reason = self._missing_work(name, set())
+    def shows_work_for(self, name: str, guessable: bool) -> str | None:
+        """For a right answer: why the work behind it is not there, or None when it is (rules 5, 6).
+
+        Every answer must not stand on wrong answers that earn nothing (it would be right by
+        chance, or copied); one that can be guessed must also not stand on missing ones. Unasked
+        intermediates are looked through to the answers they come from.
+        """
+        reason = self._missing_work(name, guessable, set())
         if reason is not None:
             self.unearned[name] = reason
         return reason
 
-    def _missing_work(self, name: str, seen: set[str]) -> str | None:
+    def _missing_work(self, name: str, guessable: bool, seen: set[str]) -> str | None:
         asked = self.pk.problem.asked
         for d in self.pk.instance.trace.step(name).deps:
             if d in seen or d in self.pk.instance.given:
                 continue
             seen.add(d)
-            if d in self.unknown and d in asked:
+            if guessable and d in self.unknown and d in asked:
                 return f"your {d} is missing or invalid"
             if d in self.unearned:
                 return f"your {d} is unearned too"
             if d in self.wrong and not self._credible(d):
                 return f"your {d} is wrong and {self.why_not.get(d, 'earns nothing')}"
             if d not in asked:
-                reason = self._missing_work(d, seen)
+                reason = self._missing_work(d, guessable, seen)
                 if reason is not None:
                     return reason
         return None
