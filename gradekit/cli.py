@@ -138,6 +138,12 @@ def show(ref: str, seed: int, solutions: bool) -> None:
                 metavar="SUBMISSION_OR_FOLDER...")
 @click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
               help="The course secret: variants come from each student's id, never from a seed in the file.")
+@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV with columns id,name (as for generate): grade only ids on it, exactly as written; "
+                   "list its students with no file as missing.")
+@click.option("--keep", type=click.Choice(["latest", "best", "first"]), default="latest", show_default=True,
+              help="Which of a student's graded files counts: latest or first (by the file's \"submitted\" "
+                   "field, else its file time), or best (most points).")
 @click.option("--sheet", "sheet_refs", multiple=True, metavar="SHEET|PATH",
               help="A sheet or problem spec that is not built in (submissions name it by id). Repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv", "gradescope"]), default="text",
@@ -148,45 +154,69 @@ def show(ref: str, seed: int, solutions: bool) -> None:
               help="Refuse submission files larger than this.")
 @click.option("--jobs", default=None, type=click.IntRange(1, 64),
               help="Worker processes for large batches (default: all cores).")
-def grade(paths: tuple[Path, ...], secret_file: Path | None, sheet_refs: tuple[str, ...], fmt: str,
-          output: Path | None, max_bytes: int, jobs: int | None) -> None:
+def grade(paths: tuple[Path, ...], secret_file: Path | None, roster: Path | None, keep: str,
+          sheet_refs: tuple[str, ...], fmt: str, output: Path | None, max_bytes: int, jobs: int | None) -> None:
     """Grade submissions (files, or folders of *.json) against their regenerated keys.
 
     Exit 0 when every submission was graded, whatever the scores; 1 when some could not be
-    graded (each still reported with its reason).
+    graded (each still reported with its reason); 2 for a missing input or an unwritable output.
     """
     import os
 
     from gradekit import reports
     from gradekit.grade import grade_files, submission_files
+    from gradekit.roster import read_roster
     from gradekit.spec import resolve
+    from gradekit.untrusted import path_text
     from gradekit.variants import read_secret
 
     secret = read_secret(secret_file) if secret_file else None
+    students = read_roster(roster) if roster is not None else None
     files, skipped = submission_files(paths)
     extra = {s.id: s for s in (resolve(r) for r in sheet_refs)}
     if fmt == "gradescope" and len(files) != 1:
         from gradekit.errors import OptionsError
 
         raise OptionsError(f"--format gradescope writes the results of one submission; got {len(files)} .json files")
-    results = grade_files(files, extra, secret, max_bytes, jobs or os.cpu_count() or 1) + skipped
-    writers = {"text": reports.text, "json": reports.json_text, "csv": reports.gradebook_csv,
-               "gradescope": lambda rs: reports.gradescope_json(rs[0])}
-    content = writers[fmt](results)
-    if output is None:
-        click.echo(content, nl=False)
+    on_roster = {s.id: s.name for s in students} if students is not None else None
+    chunks = _chain(grade_files(files, extra, secret, max_bytes, jobs or os.cpu_count() or 1, on_roster), skipped)
+    if fmt == "gradescope":
+        results = [r for chunk in chunks for r in chunk]
+        ungraded = sum(not r.graded for r in results)
+        _emit([reports.gradescope_json(results[0])], output)
     else:
-        reports.write_atomic(output, content)
-        if fmt == "csv":
+        tally = reports.Tally(students, keep)
+        _emit(reports.PIECES[fmt](chunks, tally), output)
+        if fmt == "csv" and output is not None:
             items = output.with_name(output.stem + "-items.csv")
-            reports.write_atomic(items, reports.item_analysis_csv(results))
-            click.echo(f"wrote {output} and {items}")
-        else:
-            click.echo(f"wrote {output}")
-    ungraded = [r for r in results if not r.graded]
+            reports.write_atomic(items, reports.item_analysis_text(tally))
+            click.echo(f"wrote {path_text(output)} and {path_text(items)}")
+        elif output is not None:
+            click.echo(f"wrote {path_text(output)}")
+        ungraded = tally.rows - tally.graded
+    total = len(files) + len(skipped)
     if ungraded:
-        click.echo(f"gradekit: {len(ungraded)} of {len(results)} files could not be graded", err=True)
+        click.echo(f"gradekit: {ungraded} of {total} files could not be graded", err=True)
         click.get_current_context().exit(1)
+
+
+def _chain(chunks, last):  # noqa: ANN001, ANN202 - report chunks, then one more chunk
+    yield from chunks
+    if last:
+        yield last
+
+
+def _emit(pieces, output: Path | None) -> None:  # noqa: ANN001 - an iterable of text pieces
+    """Text pieces to standard output, or atomically into `output` (opened before the first piece)."""
+    if output is None:
+        for piece in pieces:
+            click.echo(piece, nl=False)
+        return
+    from gradekit.reports import atomic_writer
+
+    with atomic_writer(output) as f:
+        for piece in pieces:
+            f.write(piece)
 
 
 @main.group()
