@@ -340,8 +340,9 @@ def export_qti(ref: str | None, seed: int, roster: Path | None, secret_file: Pat
               type=click.Path(dir_okay=False, path_type=Path), help="The autograder zip to write (mode 600).")
 @click.option("--wheel", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Bundle this gradekit wheel (from `python -m build`) instead of one made from this installation.")
-@click.option("--match-student", type=click.Choice(["sid", "email"]),
-              help="Refuse a file whose student id is not the Gradescope submitter's SID (or email).")
+@click.option("--match-student", type=click.Choice(["sid", "email", "none"]),
+              help="Refuse a file whose student id is not the Gradescope submitter's SID (or email); "
+                   "default: the SID, when Gradescope has one; none: grade whatever id the file claims.")
 def export_gradescope(ref: str | None, secret_file: Path, output: Path, wheel: Path | None,
                       match_student: str | None) -> None:
     """A Gradescope autograder zip (setup.sh, run_autograder) for per-student variants.

@@ -36,7 +36,6 @@ from gradekit.errors import InputFileError
 from gradekit.formatting import points as fmt_points
 from gradekit.grade import Report
 from gradekit.roster import Student
-from gradekit.untrusted import path_text
 
 REPORT_FORMAT = "gradekit-report"
 REPORT_VERSION = 1
@@ -535,14 +534,14 @@ def atomic_writer(path: Path) -> Iterator[TextIO]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as e:
-        raise InputFileError(f"cannot write: {e.strerror}", source=path_text(path)) from None
+        raise InputFileError(f"cannot write: {e.strerror}", source=path) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
             yield f
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise InputFileError(f"cannot write: {e.strerror}", source=path_text(path)) from None
+        raise InputFileError(f"cannot write: {e.strerror}", source=path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -92,6 +92,11 @@ def test_gradescope_results(mixed_folder, tmp_path):
     dz2 = tests["relu-softmax-rows: dZ2"]
     assert dz2["score"] == 0 and dz2["status"] == "failed" and "off by a factor of N = 4" in dz2["output"]
     assert tests["relu-softmax-rows: Z1"]["status"] == "passed"
+    # In a student's words: right, wrong with the mistake named, no answer.
+    assert tests["relu-softmax-rows: Z1"]["output"] == "right"
+    assert dz2["output"].startswith("wrong: off by a factor of N = 4: the loss is the MEAN over the samples")
+    assert dz2["output"].endswith("(12 of 12 entries wrong)")
+    assert tests["sigmoid-mse-single: loss"]["output"] == "no answer (expected a scalar)"
     assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]), abs=1e-3)
     assert results["score"] == pytest.approx(100 - 20 / 18 - 20 / 12, abs=1e-3)
 
