@@ -20,6 +20,7 @@ half-written gradebook.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -533,6 +534,8 @@ def atomic_writer(path: Path) -> Iterator[TextIO]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except FileExistsError:  # a file stands where the path needs a folder
+        raise InputFileError(f"cannot write: {os.strerror(errno.ENOTDIR)}", source=path) from None
     except OSError as e:
         raise InputFileError(f"cannot write: {e.strerror}", source=path) from None
     try:
