@@ -249,6 +249,8 @@ def test_roster_makes_one_secret_variant_per_student(tmp_path):
     ("id,name\ns1,Ada\ns1,Bob\n", "row 3: student id 's1' already on row 2"),
     ("id,name\n,Ada\n", "row 2: empty student id"),
     ("id,name\n", "roster lists no student"),
+    ("id,name\ns\x1b1,Ada\n", "row 2: student id holds a control character \\x1b at character 2"),
+    ("id,name\ns1,Eve\u202egnp.exe\n", "row 2: name holds a bidirectional-text control \\u202e at character 4"),
 ])
 def test_broken_rosters_fail_in_one_line(tmp_path, content, message):
     roster = tmp_path / "roster.csv"
