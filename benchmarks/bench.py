@@ -183,12 +183,13 @@ def write_submissions(generated: Path, folder: Path, count: int) -> Path:
     """
     subs = folder / "submissions"
     subs.mkdir()
-    keys = sorted(generated.glob("*/key.json"))
+    keys = sorted(generated.glob("instructor/*/key.json"))
     per_student = max(1, count // len(keys))
     for i in range(count):
         student = keys[min(i // per_student, len(keys) - 1)]
         key = json.loads(student.read_text(encoding="utf-8"))
-        template = json.loads((student.parent / "submission-template.json").read_text(encoding="utf-8"))
+        handout = generated / "handout" / student.parent.name
+        template = json.loads((handout / "submission-template.json").read_text(encoding="utf-8"))
         answers = {p["id"]: {q: e["value"] for q, e in p["quantities"].items()} for p in key["problems"]}
         kind = i % 10
         if kind in (6, 7, 8):
@@ -207,7 +208,7 @@ def bench_grade(generated: Path, folder: Path, count: int, repeats: int) -> None
     secret = folder / "course.key"
     runs = [run([*GRADEKIT, "grade", str(subs), "--secret-file", str(secret), "--format", "csv",
                  "-o", str(folder / f"gradebook-{r}.csv")]) for r in range(repeats)]
-    students = len(list(generated.glob("*/key.json")))
+    students = len(list(generated.glob("instructor/*/key.json")))
     report(f"grade: {count} submissions to CSV ({students} students)",
            f"{statistics.median(r.seconds for r in runs):.2f} s", "target <= 10 s")
     report_memory(runs)

@@ -78,6 +78,8 @@ def generate(refs: tuple[str, ...], seed: int, output: Path, roster: Path | None
     """Generate sheets, worked solutions, answer key and answer template.
 
     With no argument: the default sheet `backprop-basics`, seed 0, into ./gradekit-out.
+    What students receive goes to OUTPUT/handout (with --roster, a folder per student), the
+    keys and worked solutions to OUTPUT/instructor: hand out only the handout folder.
     """
     _check_roster(roster, secret_file)
     sheets = _sheets(refs)
@@ -101,7 +103,8 @@ def _generate_public(sheets, seed: int, output: Path, pdf: bool) -> None:
     for sheet in sheets:
         folder = output / sheet.id if len(sheets) > 1 else output
         written = write_variant(make_key(sheet, Variant(seed=seed)), folder, pdf=pdf)
-        click.echo(f"{sheet.id} (seed {seed}) -> {folder}/: {', '.join(written.files)}")
+        click.echo(f"{sheet.id} (seed {seed}) -> {folder}/: handout/ for students ({', '.join(written.handout)}); "
+                   f"instructor/ to keep ({', '.join(written.instructor)})")
 
 
 def _generate_roster(sheets, roster: Path, secret_file: Path, output: Path, pdf: bool, jobs: int) -> None:
@@ -116,7 +119,8 @@ def _generate_roster(sheets, roster: Path, secret_file: Path, output: Path, pdf:
         with click.progressbar(length=len(students), label=f"{sheet.id}: {len(students)} students",
                                file=sys.stderr) as bar:
             write_roster(sheet, students, secret, base, pdf, jobs, bar.update)
-        click.echo(f"{sheet.id} -> {base}/: one folder per student ({len(students)}), index in students.csv")
+        click.echo(f"{sheet.id} -> {base}/: handout/ for students, one folder each ({len(students)}); "
+                   "instructor/ to keep: keys, solutions and the index students.csv")
 
 
 @main.command()
