@@ -14,7 +14,7 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -238,6 +238,4 @@ def load(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:
         raise SubmissionError(f"cannot read: {e.strerror}") from None
     if len(raw) > max_bytes:
         raise SubmissionError(f"the file is over the limit of {max_bytes:,} bytes")
-    sub = from_document(parse_json(decode(raw)), path_text(path))
-    return Submission(sub.source, sub.sheet, sub.variant, sub.student_id, sub.student_name, sub.answers,
-                      sub.submitted, mtime)
+    return replace(from_document(parse_json(decode(raw)), path_text(path)), file_time=mtime)
