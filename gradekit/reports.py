@@ -406,25 +406,28 @@ def csv_pieces(chunks: Iterable[Sequence[Report]], tally: Tally) -> Iterator[str
             writer.writerows(rows)
         spool.seek(0)
         columns = list(problem_ids)
+        # A row with no grade (ungraded, missing) is out of what every graded file was, when they agree.
+        possible = tally.summary().possible
+        out_of = _round(possible) if possible is not None else ""
         yield _csv_rows([[*GRADEBOOK_FIXED, *columns, *GRADEBOOK_END]])
         rows = []
         for spooled in csv.reader(spool):
-            rows.append(_gradebook_row(spooled, columns, tally))
+            rows.append(_gradebook_row(spooled, columns, tally, out_of))
             if len(rows) >= 1000:
                 yield _csv_rows(rows)
                 rows = []
     for sid, name in tally.missing():
-        rows.append([sid, name, "", "", "", *(0 for _ in columns), 0, "", "missing", "on the roster; no file"])
+        rows.append([sid, name, "", "", "", *(0 for _ in columns), 0, out_of, "missing", "on the roster; no file"])
     yield _csv_rows(rows)
 
 
-def _gradebook_row(spooled: list[str], columns: list[str], tally: Tally) -> list[object]:
+def _gradebook_row(spooled: list[str], columns: list[str], tally: Tally, out_of: float | str) -> list[object]:
     row, sid, name, source, sheet, variant, graded, points, possible, error = spooled[:10]
     pairs = spooled[10:]
     by_id = dict(zip(pairs[0::2], pairs[1::2]))
     status, note = tally.status(int(row), sid, graded == "1")
     if status == "ungraded":
-        return [sid, name, source, sheet, variant, *(0 for _ in columns), 0, "", status, error]
+        return [sid, name, source, sheet, variant, *(0 for _ in columns), 0, out_of, status, error]
     scores = [_number(by_id[pid]) if pid in by_id else "" for pid in columns]
     return [sid, name, source, sheet, variant, *scores, _number(points), _number(possible), status, note]
 

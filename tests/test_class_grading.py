@@ -102,7 +102,8 @@ def test_roster_check_duplicates_and_missing_students_in_the_gradebook(class_fol
                                                  'written there)')
     assert by_file["mallory.json"]["total"] == "0" and by_file["mallory.json"][SHEET] == "0"
     carol = by_file["carol"]
-    assert (carol["student_name"], carol["total"], carol["status"]) == ("Carol Danvers", "0", "missing")
+    assert (carol["student_name"], carol["total"], carol["possible"], carol["status"]) == ("Carol Danvers", "0", "18.0",
+                                                                                          "missing")
     bobs = {name: by_file[name] for name in ("bob-1.json", "bob-2.json", "bob-3.json")}
     rule = {"latest": "latest of 3 files, by file time", "first": "first of 3 files, by file time",
             "best": "most points of 3 files (ties: the latest, by file time)"}[keep]

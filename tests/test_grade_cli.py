@@ -73,7 +73,7 @@ def test_mixed_folder_gives_a_correct_gradebook(mixed_folder, tmp_path):
     assert float(by_student["bob"]["sigmoid-mse-single"]) == pytest.approx(20 - 20 / 18, abs=1e-3)
     broken = by_student["broken.json"]
     assert broken["status"] == "ungraded" and broken["reason"].startswith("invalid JSON")
-    assert broken["total"] == "0" and broken["relu-softmax-rows"] == "0" and broken["possible"] == ""
+    assert broken["total"] == "0" and broken["relu-softmax-rows"] == "0" and broken["possible"] == "100.0"
     items = list(csv.DictReader((tmp_path / "book-items.csv").open(encoding="utf-8")))
     dz2 = next(r for r in items if r["problem"] == "relu-softmax-rows" and r["quantity"] == "dZ2")
     assert dz2["submissions"] == "2" and dz2["correct"] == "1" and dz2["share_correct"] == "0.5"
