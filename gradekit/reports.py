@@ -212,8 +212,7 @@ class Tally:
         return [(pid, name, c, common.get((pid, name), (0, ""))[1]) for (pid, name), c in counts.items()]
 
     def summary(self) -> Summary:
-        counted_rows = [self._row[i] for i in range(len(self._row)) if self.counted(self._row[i], self._row_student[i] or "")]
-        keep = set(counted_rows)
+        keep = {row for row, sid in zip(self._row, self._row_student) if self.counted(row, sid or "")}
         totals = [t for t, row in zip(self._total, self._row) if row in keep]
         possibles = {p for p, row in zip(self._possible, self._row) if row in keep}
         problems = []
@@ -428,12 +427,8 @@ def _gradebook_row(spooled: list[str], columns: list[str], tally: Tally, out_of:
     status, note = tally.status(int(row), sid, graded == "1")
     if status == "ungraded":
         return [sid, name, source, sheet, variant, *(0 for _ in columns), 0, out_of, status, error]
-    scores = [_number(by_id[pid]) if pid in by_id else "" for pid in columns]
-    return [sid, name, source, sheet, variant, *scores, _number(points), _number(possible), status, note]
-
-
-def _number(text: str) -> float:
-    return float(text)
+    scores = [float(by_id[pid]) if pid in by_id else "" for pid in columns]
+    return [sid, name, source, sheet, variant, *scores, float(points), float(possible), status, note]
 
 
 def item_rows(tally: Tally) -> list[list[object]]:
