@@ -98,7 +98,7 @@ def median_run(cmd: list[str], repeats: int, cwd: Path | None = None) -> Run:
 
 
 def report(name: str, value: str, target: str = "") -> None:
-    print(f"{name:48s} {value:>24s}   {target}")
+    print(f"{name:54s} {value:>18s}   {target}")
 
 
 def bench_cli_start(repeats: int) -> None:
@@ -175,20 +175,25 @@ def report_memory(runs: list[Run]) -> None:
     report("  peak memory, largest process", f"{max(r.peak_mb for r in runs):.0f} MB")
 
 
-def write_submissions(generated: Path, folder: Path, count: int) -> Path:
+def write_submissions(generated: Path, folder: Path, count: int, name: str = "submissions") -> Path:
     """count submissions from the generated keys: 60% right, 30% with a wrong answer, 10% broken.
 
     Files are named by student and attempt (s00042-3.json), as a class folder usually is, so
     one student's attempts sit together.
     """
-    subs = folder / "submissions"
+    subs = folder / name
     subs.mkdir()
-    keys = sorted(generated.glob("*/key.json"))
-    per_student = max(1, count // len(keys))
+    keys = sorted(generated.glob("instructor/*/key.json"))
+    per_student = max(1, -(-count // len(keys)))
+    loaded: tuple[Path, dict, str] | None = None
     for i in range(count):
         student = keys[min(i // per_student, len(keys) - 1)]
-        key = json.loads(student.read_text(encoding="utf-8"))
-        template = json.loads((student.parent / "submission-template.json").read_text(encoding="utf-8"))
+        if loaded is None or loaded[0] != student:  # each student's key and template read once
+            handout = generated / "handout" / student.parent.name
+            loaded = (student, json.loads(student.read_text(encoding="utf-8")),
+                      (handout / "submission-template.json").read_text(encoding="utf-8"))
+        _, key, template_text = loaded
+        template = json.loads(template_text)
         answers = {p["id"]: {q: e["value"] for q, e in p["quantities"].items()} for p in key["problems"]}
         kind = i % 10
         if kind in (6, 7, 8):
@@ -202,15 +207,19 @@ def write_submissions(generated: Path, folder: Path, count: int) -> Path:
     return subs
 
 
-def bench_grade(generated: Path, folder: Path, count: int, repeats: int) -> None:
-    subs = write_submissions(generated, folder, count)
+def bench_grade(generated: Path, folder: Path, count: int, repeats: int, name: str = "submissions",
+                target: str = "target <= 10 s", roster: Path | None = None) -> None:
+    subs = write_submissions(generated, folder, count, name)
     secret = folder / "course.key"
-    runs = [run([*GRADEKIT, "grade", str(subs), "--secret-file", str(secret), "--format", "csv",
-                 "-o", str(folder / f"gradebook-{r}.csv")]) for r in range(repeats)]
-    students = len(list(generated.glob("*/key.json")))
-    report(f"grade: {count} submissions to CSV ({students} students)",
-           f"{statistics.median(r.seconds for r in runs):.2f} s", "target <= 10 s")
+    check = ["--roster", str(roster)] if roster is not None else []
+    runs = [run([*GRADEKIT, "grade", str(subs), "--secret-file", str(secret), *check, "--format", "csv",
+                 "-o", str(folder / f"gradebook-{name}-{r}.csv")]) for r in range(repeats)]
+    students = len(list(generated.glob("instructor/*/key.json")))
+    with_roster = ", --roster" if roster is not None else ""
+    report(f"grade: {count} submissions to CSV ({students} students{with_roster})",
+           f"{statistics.median(r.seconds for r in runs):.2f} s", target)
     report_memory(runs)
+    shutil.rmtree(subs)
 
 
 def bench_verify(count: int) -> None:
@@ -221,12 +230,13 @@ def bench_verify(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: a smoke run of every benchmark")
-    parser.add_argument("--only", choices=["cli", "variants", "generate", "grade", "verify"], action="append")
+    parser.add_argument("--only", choices=["cli", "variants", "generate", "grade", "grade-large", "verify"],
+                        action="append")
     args = parser.parse_args()
     tiny = args.tiny
-    students, submissions = (5, 20) if tiny else (1000, 10_000)
+    students, submissions, large = (5, 20, 60) if tiny else (1000, 10_000, 100_000)
     repeats = 1 if tiny else 3
-    only = set(args.only or ["cli", "variants", "generate", "grade", "verify"])
+    only = set(args.only or ["cli", "variants", "generate", "grade", "grade-large", "verify"])
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     if "cli" in only:
         bench_cli_start(3 if tiny else 15)
@@ -234,10 +244,13 @@ def main() -> None:
         bench_variants(20 if tiny else 1000, repeats)
     with tempfile.TemporaryDirectory(prefix="gradekit-bench-") as tmp:
         folder = Path(tmp)
-        if only & {"generate", "grade"}:
+        if only & {"generate", "grade", "grade-large"}:
             generated = bench_generate(folder, students, repeats)
             if "grade" in only:
                 bench_grade(generated, folder, submissions, repeats)
+            if "grade-large" in only:  # memory must stay flat: reports stream out as chunks finish
+                bench_grade(generated, folder, large, 1, "large", "memory target <= 300 MB",
+                            folder / "roster.csv")
     if "verify" in only:
         bench_verify(1 if tiny else 20)
 

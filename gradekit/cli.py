@@ -78,6 +78,8 @@ def generate(refs: tuple[str, ...], seed: int, output: Path, roster: Path | None
     """Generate sheets, worked solutions, answer key and answer template.
 
     With no argument: the default sheet `backprop-basics`, seed 0, into ./gradekit-out.
+    What students receive goes to OUTPUT/handout (with --roster, a folder per student), the
+    keys and worked solutions to OUTPUT/instructor: hand out only the handout folder.
     """
     _check_roster(roster, secret_file)
     sheets = _sheets(refs)
@@ -101,7 +103,8 @@ def _generate_public(sheets, seed: int, output: Path, pdf: bool) -> None:
     for sheet in sheets:
         folder = output / sheet.id if len(sheets) > 1 else output
         written = write_variant(make_key(sheet, Variant(seed=seed)), folder, pdf=pdf)
-        click.echo(f"{sheet.id} (seed {seed}) -> {folder}/: {', '.join(written.files)}")
+        click.echo(f"{sheet.id} (seed {seed}) -> {folder}/: handout/ for students ({', '.join(written.handout)}); "
+                   f"instructor/ to keep ({', '.join(written.instructor)})")
 
 
 def _generate_roster(sheets, roster: Path, secret_file: Path, output: Path, pdf: bool, jobs: int) -> None:
@@ -116,7 +119,8 @@ def _generate_roster(sheets, roster: Path, secret_file: Path, output: Path, pdf:
         with click.progressbar(length=len(students), label=f"{sheet.id}: {len(students)} students",
                                file=sys.stderr) as bar:
             write_roster(sheet, students, secret, base, pdf, jobs, bar.update)
-        click.echo(f"{sheet.id} -> {base}/: one folder per student ({len(students)}), index in students.csv")
+        click.echo(f"{sheet.id} -> {base}/: handout/ for students, one folder each ({len(students)}); "
+                   "instructor/ to keep: keys, solutions and the index students.csv")
 
 
 @main.command()
@@ -138,6 +142,12 @@ def show(ref: str, seed: int, solutions: bool) -> None:
                 metavar="SUBMISSION_OR_FOLDER...")
 @click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
               help="The course secret: variants come from each student's id, never from a seed in the file.")
+@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV with columns id,name (as for generate): grade only ids on it, exactly as written; "
+                   "list its students with no file as missing.")
+@click.option("--keep", type=click.Choice(["latest", "best", "first"]), default="latest", show_default=True,
+              help="Which of a student's graded files counts: latest or first (by the file's \"submitted\" "
+                   "field, else its file time), or best (most points).")
 @click.option("--sheet", "sheet_refs", multiple=True, metavar="SHEET|PATH",
               help="A sheet or problem spec that is not built in (submissions name it by id). Repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv", "gradescope"]), default="text",
@@ -148,45 +158,69 @@ def show(ref: str, seed: int, solutions: bool) -> None:
               help="Refuse submission files larger than this.")
 @click.option("--jobs", default=None, type=click.IntRange(1, 64),
               help="Worker processes for large batches (default: all cores).")
-def grade(paths: tuple[Path, ...], secret_file: Path | None, sheet_refs: tuple[str, ...], fmt: str,
-          output: Path | None, max_bytes: int, jobs: int | None) -> None:
+def grade(paths: tuple[Path, ...], secret_file: Path | None, roster: Path | None, keep: str,
+          sheet_refs: tuple[str, ...], fmt: str, output: Path | None, max_bytes: int, jobs: int | None) -> None:
     """Grade submissions (files, or folders of *.json) against their regenerated keys.
 
     Exit 0 when every submission was graded, whatever the scores; 1 when some could not be
-    graded (each still reported with its reason).
+    graded (each still reported with its reason); 2 for a missing input or an unwritable output.
     """
     import os
 
     from gradekit import reports
     from gradekit.grade import grade_files, submission_files
+    from gradekit.roster import read_roster
     from gradekit.spec import resolve
+    from gradekit.untrusted import path_text
     from gradekit.variants import read_secret
 
     secret = read_secret(secret_file) if secret_file else None
+    students = read_roster(roster) if roster is not None else None
     files, skipped = submission_files(paths)
     extra = {s.id: s for s in (resolve(r) for r in sheet_refs)}
     if fmt == "gradescope" and len(files) != 1:
         from gradekit.errors import OptionsError
 
         raise OptionsError(f"--format gradescope writes the results of one submission; got {len(files)} .json files")
-    results = grade_files(files, extra, secret, max_bytes, jobs or os.cpu_count() or 1) + skipped
-    writers = {"text": reports.text, "json": reports.json_text, "csv": reports.gradebook_csv,
-               "gradescope": lambda rs: reports.gradescope_json(rs[0])}
-    content = writers[fmt](results)
-    if output is None:
-        click.echo(content, nl=False)
+    on_roster = {s.id: s.name for s in students} if students is not None else None
+    chunks = _chain(grade_files(files, extra, secret, max_bytes, jobs or os.cpu_count() or 1, on_roster), skipped)
+    if fmt == "gradescope":
+        results = [r for chunk in chunks for r in chunk]
+        ungraded = sum(not r.graded for r in results)
+        _emit([reports.gradescope_json(results[0])], output)
     else:
-        reports.write_atomic(output, content)
-        if fmt == "csv":
+        tally = reports.Tally(students, keep)
+        _emit(reports.PIECES[fmt](chunks, tally), output)
+        if fmt == "csv" and output is not None:
             items = output.with_name(output.stem + "-items.csv")
-            reports.write_atomic(items, reports.item_analysis_csv(results))
-            click.echo(f"wrote {output} and {items}")
-        else:
-            click.echo(f"wrote {output}")
-    ungraded = [r for r in results if not r.graded]
+            reports.write_atomic(items, reports.item_analysis_text(tally))
+            click.echo(f"wrote {path_text(output)} and {path_text(items)}")
+        elif output is not None:
+            click.echo(f"wrote {path_text(output)}")
+        ungraded = tally.rows - tally.graded
+    total = len(files) + len(skipped)
     if ungraded:
-        click.echo(f"gradekit: {len(ungraded)} of {len(results)} files could not be graded", err=True)
+        click.echo(f"gradekit: {ungraded} of {total} files could not be graded", err=True)
         click.get_current_context().exit(1)
+
+
+def _chain(chunks, last):  # noqa: ANN001, ANN202 - report chunks, then one more chunk
+    yield from chunks
+    if last:
+        yield last
+
+
+def _emit(pieces, output: Path | None) -> None:  # noqa: ANN001 - an iterable of text pieces
+    """Text pieces to standard output, or atomically into `output` (opened before the first piece)."""
+    if output is None:
+        for piece in pieces:
+            click.echo(piece, nl=False)
+        return
+    from gradekit.reports import atomic_writer
+
+    with atomic_writer(output) as f:
+        for piece in pieces:
+            f.write(piece)
 
 
 @main.group()
@@ -310,8 +344,9 @@ def export_qti(ref: str | None, seed: int, roster: Path | None, secret_file: Pat
               type=click.Path(dir_okay=False, path_type=Path), help="The autograder zip to write (mode 600).")
 @click.option("--wheel", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Bundle this gradekit wheel (from `python -m build`) instead of one made from this installation.")
-@click.option("--match-student", type=click.Choice(["sid", "email"]),
-              help="Refuse a file whose student id is not the Gradescope submitter's SID (or email).")
+@click.option("--match-student", type=click.Choice(["sid", "email", "none"]),
+              help="Refuse a file whose student id is not the Gradescope submitter's SID (or email); "
+                   "default: the SID, when Gradescope has one; none: grade whatever id the file claims.")
 def export_gradescope(ref: str | None, secret_file: Path, output: Path, wheel: Path | None,
                       match_student: str | None) -> None:
     """A Gradescope autograder zip (setup.sh, run_autograder) for per-student variants.

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gradekit.untrusted import escape
+
 
 class GradekitError(Exception):
     """Base of every error gradekit reports to a user."""
@@ -19,7 +21,7 @@ class GradekitError(Exception):
 
     def __init__(self, message: str, *, source: str | Path | None = None, field: str | None = None):
         self.message = message
-        self.source = str(source) if source is not None else None
+        self.source = escape(str(source)) if source is not None else None  # a file name may hold anything
         self.field = field
         super().__init__(self.one_line())
 

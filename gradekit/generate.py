@@ -1,5 +1,11 @@
 """Write a variant's files: sheet and solutions (LaTeX, Markdown), key.json, submission-template.json.
 
+What students receive and what the instructor keeps go to two folders, `handout/` and
+`instructor/`, side by side under the output folder (with a roster, each holds one folder per
+student), so that handing out `handout/` (or any glob inside it) can never hand out a key. A
+document goes to the handout only when it is named in HANDOUT_FILES: anything new is private
+until someone decides otherwise.
+
 Same spec and seed give byte-identical files: nothing here writes a date, a path or a random
 number of its own.
 """
@@ -24,12 +30,20 @@ from gradekit.roster import Student, folder_name
 from gradekit.spec import Sheet
 
 PDFLATEX_TIMEOUT = 120
+HANDOUT, INSTRUCTOR = "handout", "instructor"  # the two folders under an output folder
+HANDOUT_FILES = frozenset({"sheet.tex", "sheet.md", "submission-template.json"})  # and sheet.pdf
 
 
 @dataclass(frozen=True)
 class Written:
-    folder: Path
-    files: tuple[str, ...]
+    handout: tuple[str, ...]  # file names in the handout folder
+    instructor: tuple[str, ...]  # file names in the instructor's folder
+
+
+def split_documents(docs: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(what students receive, what the instructor keeps): only HANDOUT_FILES are handed out."""
+    handout = {name: text for name, text in docs.items() if name in HANDOUT_FILES}
+    return handout, {name: text for name, text in docs.items() if name not in HANDOUT_FILES}
 
 
 def variant_documents(key: AnswerKey, student_name: str | None = None) -> dict[str, str]:
@@ -49,14 +63,18 @@ def write_documents(folder: Path, docs: dict[str, str]) -> None:
         raise InputFileError(f"cannot write: {e.strerror}", source=e.filename or folder) from None
 
 
-def write_variant(key: AnswerKey, folder: Path, student_name: str | None = None, pdf: bool = False) -> Written:
-    docs = variant_documents(key, student_name)
-    write_documents(folder, docs)
-    names = list(docs)
+def write_variant(key: AnswerKey, base: Path, student_name: str | None = None, pdf: bool = False,
+                  folder: str = "") -> Written:
+    """The variant's handout into base/handout/FOLDER, its key and solutions into base/instructor/FOLDER."""
+    handout, private = split_documents(variant_documents(key, student_name))
+    out = {HANDOUT: base / HANDOUT / folder, INSTRUCTOR: base / INSTRUCTOR / folder}
+    write_documents(out[HANDOUT], handout)
+    write_documents(out[INSTRUCTOR], private)
+    names = {HANDOUT: list(handout), INSTRUCTOR: list(private)}
     if pdf:
-        for tex in ("sheet.tex", "solutions.tex"):
-            names.append(compile_pdf(folder / tex).name)
-    return Written(folder, tuple(names))
+        for where, tex in ((HANDOUT, "sheet.tex"), (INSTRUCTOR, "solutions.tex")):
+            names[where].append(compile_pdf(out[where] / tex).name)
+    return Written(tuple(names[HANDOUT]), tuple(names[INSTRUCTOR]))
 
 
 PARALLEL_MIN_STUDENTS = 40  # below this, starting worker processes costs more than it saves
@@ -72,13 +90,14 @@ def _write_students(students: list[Student]) -> int:
     assert _worker is not None
     sheet, secret, base, pdf = _worker
     for student, key in zip(students, student_keys(sheet, students, secret)):  # sampled together
-        write_variant(key, base / folder_name(student.id), student.name or None, pdf)
+        write_variant(key, base, student.name or None, pdf, folder_name(student.id))
     return len(students)
 
 
 def write_roster(sheet: Sheet, students: Sequence[Student], secret: bytes, base: Path, pdf: bool = False,
                  jobs: int = 1, progress: Callable[[int], None] = lambda done: None) -> None:
-    """One folder per student (each their own secret variant) and an index, students.csv.
+    """One folder per student (each their own secret variant) in base/handout and in base/instructor,
+    and an index for the instructor, base/instructor/students.csv.
 
     Students are independent, so large rosters are spread over `jobs` processes.
     """
@@ -90,7 +109,7 @@ def write_roster(sheet: Sheet, students: Sequence[Student], secret: bytes, base:
     rows = [["id", "name", "folder"], *([s.id, s.name, folder_name(s.id)] for s in students)]
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
-    write_documents(base, {"students.csv": buffer.getvalue()})
+    write_documents(base / INSTRUCTOR, {"students.csv": buffer.getvalue()})
 
 
 def pdflatex() -> str:

@@ -9,22 +9,24 @@ A file that cannot be graded at all becomes a report with its reason; nothing ra
 
 from __future__ import annotations
 
+import os
 from array import array
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from gradekit import parallel
 from gradekit.compare import NON_FINITE, Coerced, coerce, compare, shape_text
 from gradekit.diagnose import diagnose
-from gradekit.errors import GradekitError, SubmissionError
+from gradekit.errors import GradekitError, InputFileError, SubmissionError
 from gradekit.key import AnswerKey, ProblemKey, make_key, make_keys
 from gradekit.policy import World
 from gradekit.spec import Sheet, resolve_builtin
-from gradekit.submission import DEFAULT_MAX_BYTES, Submission, load, quoted
+from gradekit.submission import DEFAULT_MAX_BYTES, Submission, file_kind, load, quoted
+from gradekit.untrusted import path_text
 from gradekit.variants import Variant
 
 STATUSES = ("correct", "follow-through", "incorrect", "missing", "invalid")
@@ -39,6 +41,7 @@ class QuantityResult(NamedTuple):
     points: float
     possible: float
     feedback: str
+    mistake: str = ""  # the named mistake alone (also in feedback), for item analysis and student words
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +57,19 @@ class ProblemResult:
     scores: array  # points earned and possible, interleaved: two doubles per quantity
     feedback: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    mistakes: tuple[str, ...] = ()  # per quantity, "" where none is named
 
     @classmethod
     def of(cls, id: str, title: str, quantities: Sequence[QuantityResult], notes: tuple[str, ...] = ()) -> ProblemResult:
         return cls(id, title, tuple(q.name for q in quantities), tuple(q.status for q in quantities),
                    array("d", [x for q in quantities for x in (q.points, q.possible)]),
-                   tuple(q.feedback for q in quantities), notes)
+                   tuple(q.feedback for q in quantities), notes, tuple(q.mistake for q in quantities))
 
     @property
     def quantities(self) -> tuple[QuantityResult, ...]:
         s = self.scores
-        return tuple(map(QuantityResult, self.names, self.statuses, s[0::2], s[1::2], self.feedback))
+        mistakes = self.mistakes or ("",) * len(self.names)
+        return tuple(map(QuantityResult, self.names, self.statuses, s[0::2], s[1::2], self.feedback, mistakes))
 
     @property
     def points(self) -> float:
@@ -77,7 +82,12 @@ class ProblemResult:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """The grade of one submission file, or why it could not be graded (error)."""
+    """The grade of one submission file, or why it could not be graded (error).
+
+    Every text field is safe to show as it is: ids and names were checked and the file name
+    escaped where they entered (gradekit.untrusted). An ungraded file keeps its student id when
+    it was read, so that a roster does not count that student as missing.
+    """
 
     source: str
     student_id: str = ""
@@ -87,6 +97,8 @@ class Report:
     problems: tuple[ProblemResult, ...] = ()
     notes: tuple[str, ...] = ()
     error: str | None = None
+    time: float = 0.0  # when it was handed in (POSIX seconds), for --keep latest|first
+    time_from: str = ""  # "submitted" (the file's own field) or "file" (its modification time)
 
     @property
     def graded(self) -> bool:
@@ -197,7 +209,7 @@ def grade_quantity(pk: ProblemKey, name: str, answers: _Answers, world: World | 
             return QuantityResult(name, "missing", 0.0, possible, f"no answer (expected {shape_text(trace[name].shape)})")
         mistake = diagnose(problem, trace, name, coerced.raw, pk.allowance(name))
         text = coerced.problem + (f"; {mistake}" if mistake else "")
-        return QuantityResult(name, "invalid", 0.0, possible, text)
+        return QuantityResult(name, "invalid", 0.0, possible, text, mistake or "")
     if answers.correct[name]:
         if world is not None:
             guessable = name in pk.guessable
@@ -229,7 +241,7 @@ def _grade_wrong(pk: ProblemKey, name: str, answer: np.ndarray, world: World) ->
         text += f": {verdict.mistake}"
     if verdict.feedback:
         text += f"; {verdict.feedback}"
-    return QuantityResult(name, "incorrect", earned, possible, text)
+    return QuantityResult(name, "incorrect", earned, possible, text, verdict.mistake or "")
 
 
 _MISSING = Coerced(None, "missing")
@@ -336,34 +348,65 @@ def variant_for(sub: Submission, secret: bytes | None) -> Variant:
     return sub.variant
 
 
-def _failed(path: Path, error: GradekitError) -> Report:
-    return Report(str(path), error=" ".join(error.message.split()))  # one line, whatever it quotes
+def _failed(path: Path, error: GradekitError, sub: Submission | None = None) -> Report:
+    """The report of a file that cannot be graded; it keeps the (checked) student id when it was read."""
+    who = (sub.variant.student or sub.student_id, sub.student_name) if sub is not None else ("", "")
+    return Report(path_text(path), *who, error=" ".join(error.message.split()))  # one line, whatever it quotes
 
 
-def _open(path: Path, secret: bytes | None, max_bytes: int) -> tuple[Submission, Variant] | Report:
+Roster = Mapping[str, str]  # student id -> name, from the roster file (gradekit.roster)
+
+
+def _on_roster(sub: Submission, roster: Roster) -> Submission:
+    """The submission with the roster's name for its student; SubmissionError when the id is not on it."""
+    student = sub.variant.student or sub.student_id
+    if not student:
+        raise SubmissionError('no student id ("student.id"): with --roster every submission must name its student')
+    if student not in roster:
+        near = next((sid for sid in roster if sid.casefold() == student.casefold()), None)
+        hint = f"; the roster has {quoted(near)}" if near is not None else ""
+        raise SubmissionError(f"student id {quoted(student)} is not on the roster (ids match exactly as written "
+                              f"there){hint}")
+    return replace(sub, student_name=roster[student] or sub.student_name)
+
+
+def _open(path: Path, secret: bytes | None, max_bytes: int,
+          roster: Roster | None = None) -> tuple[Submission, Variant] | Report:
     """A submission and the variant to grade it against, or the report of why it cannot be graded."""
+    sub = None
     try:
         sub = load(path, max_bytes)
+        if roster is not None:
+            sub = _on_roster(sub, roster)
         return sub, variant_for(sub, secret)
     except GradekitError as e:
-        return _failed(path, e)
+        return _failed(path, e, sub)
 
 
-def grade_batch(files: Sequence[Path], keys: KeyCache, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Report]:
+def _timed(report: Report, sub: Submission) -> Report:
+    """The report with the time it was handed in: the file's own "submitted" field, else its file time."""
+    if sub.submitted is not None:
+        return replace(report, time=sub.submitted, time_from="submitted")
+    return replace(report, time=sub.file_time, time_from="file")
+
+
+def grade_batch(files: Sequence[Path], keys: KeyCache, max_bytes: int = DEFAULT_MAX_BYTES,
+                roster: Roster | None = None) -> list[Report]:
     """Reports for files, in order; every failure becomes Report.error, never an exception.
 
-    All files are read first, so that the keys they need are regenerated together.
+    All files are read first, so that the keys they need are regenerated together. With a
+    roster, a file whose student id is not on it is not graded.
     """
-    opened = [_open(f, keys.secret, max_bytes) for f in files]
+    opened = [_open(f, keys.secret, max_bytes, roster) for f in files]
     keys.prepare((item[0].sheet, item[1]) for item in opened if not isinstance(item, Report))
     reports = []
     for path, item in zip(files, opened):
         if not isinstance(item, Report):
             sub, variant = item
             try:
-                item = grade_submission(sub, keys.key(sub.sheet, variant))
+                item = _timed(grade_submission(sub, keys.key(sub.sheet, variant)), sub)
             except GradekitError as e:
-                item = _failed(path, e)
+                item = _failed(path, e, sub)
         reports.append(item)
     return reports
 
@@ -375,44 +418,85 @@ def grade_file(path: Path, keys: KeyCache, max_bytes: int = DEFAULT_MAX_BYTES) -
 
 PARALLEL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
 
-_worker: tuple[KeyCache, int] | None = None  # a worker's key cache and the size limit of a file
+_worker: tuple[KeyCache, int, Roster | None] | None = None  # a worker's key cache, file size limit, roster
 
 
-def _init_worker(extra: Mapping[str, Sheet], secret: bytes | None, max_bytes: int) -> None:
+def _init_worker(extra: Mapping[str, Sheet], secret: bytes | None, max_bytes: int, roster: Roster | None) -> None:
     global _worker
-    _worker = (KeyCache(sheet_lookup(extra), secret), max_bytes)
+    _worker = (KeyCache(sheet_lookup(extra), secret), max_bytes, roster)
 
 
-def _grade_chunk(files: list[Path]) -> list[Report]:
+def _grade_chunk(files: list[str]) -> list[Report]:
     assert _worker is not None
-    keys, max_bytes = _worker
-    return grade_batch(files, keys, max_bytes)
+    keys, max_bytes, roster = _worker
+    return grade_batch([Path(f) for f in files], keys, max_bytes, roster)
 
 
-def grade_files(files: list[Path], extra: Mapping[str, Sheet], secret: bytes | None,
-                max_bytes: int = DEFAULT_MAX_BYTES, jobs: int = 1) -> list[Report]:
-    """Reports for files, in their order; large batches are spread over `jobs` processes.
+def grade_files(files: Sequence[Path | str], extra: Mapping[str, Sheet], secret: bytes | None,
+                max_bytes: int = DEFAULT_MAX_BYTES, jobs: int = 1,
+                roster: Roster | None = None) -> Iterator[list[Report]]:
+    """Reports for files, in their order, a chunk at a time as the chunks are graded, so that a
+    caller can write them out and let them go: memory stays flat however large the batch.
 
-    Each worker keeps its own key cache, so it regenerates a variant once however many of its
-    files share it (a class folder keeps one student's attempts together).
+    Large batches are spread over `jobs` processes. Each worker keeps its own key cache, so it
+    regenerates a variant once however many of its files share it (a class folder keeps one
+    student's attempts together). Files travel as text (a Path costs several times more).
     """
     jobs = jobs if len(files) >= PARALLEL_MIN_FILES else 1
-    parts = parallel.run(_grade_chunk, parallel.chunks(files, jobs, largest=CHUNK_FILES), jobs, _init_worker,
-                         (dict(extra), secret, max_bytes))
-    return [r for part in parts for r in part]
+    names = [str(f) for f in files]
+    yield from parallel.run(_grade_chunk, parallel.chunks(names, jobs, largest=CHUNK_FILES), jobs, _init_worker,
+                            (dict(extra), secret, max_bytes, dict(roster) if roster is not None else None))
 
 
-def submission_files(paths: Iterable[Path]) -> tuple[list[Path], list[Report]]:
-    """Files to grade (folders expanded to their *.json), and reports for what cannot be read."""
-    files: list[Path] = []
+def _skipped(path: Path, reason: str) -> Report:
+    return Report(path_text(path), error=f"skipped: {reason}")
+
+
+def submission_files(paths: Iterable[Path]) -> tuple[list[str], list[Report]]:
+    """Files to grade (folders expanded to their *.json), and reports for what is skipped unread.
+
+    Named pipes, sockets and devices are never opened (reading one could hang or never end);
+    a path given that does not exist is an InputFileError (exit code 2), before anything is graded.
+    """
+    files: list[str] = []
     skipped: list[Report] = []
     for path in paths:
-        if path.is_dir():
-            for child in sorted(path.iterdir()):
-                if child.is_file() and child.suffix.lower() == ".json":
-                    files.append(child)
-                elif not child.name.startswith("."):
-                    skipped.append(Report(str(child), error="skipped: not a .json submission"))
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise InputFileError("no such file or folder", source=path) from None
+        except OSError as e:
+            raise InputFileError(f"cannot read: {e.strerror}", source=path) from None
+        kind = file_kind(mode)
+        if kind == "a folder":
+            _expand(path, files, skipped)
+        elif kind is not None:
+            skipped.append(_skipped(path, f"{kind}, not a submission file (never read)"))
         else:
-            files.append(path)
+            files.append(str(path))
     return files, skipped
+
+
+def _expand(folder: Path, files: list[str], skipped: list[Report]) -> None:
+    # Names (plain strings), not DirEntry or Path objects: a folder of 100,000 files costs a third.
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as e:
+        raise InputFileError(f"cannot read the folder: {e.strerror}", source=folder) from None
+    base = str(folder)
+    for name in names:
+        path = os.path.join(base, name)
+        try:
+            kind = file_kind(os.stat(path).st_mode)  # follows a symbolic link to what it names
+        except OSError:
+            kind = "a broken link"
+        if kind is None and name.lower().endswith(".json"):
+            files.append(path)
+        elif name.startswith("."):
+            continue
+        elif kind == "a folder":
+            skipped.append(_skipped(Path(path), "a folder (folders inside folders are not searched)"))
+        elif kind is None:
+            skipped.append(_skipped(Path(path), "not a .json submission"))
+        else:
+            skipped.append(_skipped(Path(path), f"{kind}, not a submission file (never read)"))

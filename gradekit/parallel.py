@@ -46,17 +46,36 @@ def _start_worker(setup: Callable[..., None], args: tuple[Any, ...]) -> None:
     setup(*args)
 
 
+AHEAD_PER_WORKER = 2  # parts handed out before their results are taken: enough to keep workers busy
+
+
 def run(work: Callable[[list[T]], R], parts: Sequence[list[T]], jobs: int,
         setup: Callable[..., None], args: tuple[Any, ...] = ()) -> Iterator[R]:
     """work(part) for every part, in order: in `jobs` worker processes (each set up once with
-    setup(*args)), or in this process when jobs <= 1."""
+    setup(*args)), or in this process when jobs <= 1.
+
+    Only a few parts per worker are in flight at a time (not all of them, as Executor.map does),
+    so results wait for the caller in a bounded queue and a large batch never piles up in memory.
+    """
     with relaxed_gc():
         if jobs <= 1 or len(parts) <= 1:
             setup(*args)
             for part in parts:
                 yield work(part)
             return
+        from collections import deque
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(setup, args)) as pool:
-            yield from pool.map(work, parts)
+            pending: deque = deque()
+            todo = iter(parts)
+            for part in todo:
+                pending.append(pool.submit(work, part))
+                if len(pending) >= jobs * AHEAD_PER_WORKER:
+                    break
+            while pending:
+                result = pending.popleft().result()
+                part = next(todo, None)
+                if part is not None:
+                    pending.append(pool.submit(work, part))
+                yield result

@@ -35,9 +35,9 @@ autograder and every export that grades use them through gradekit.grade.
    unless the problem has two or more unexplained errors; a root whose own inputs are missing
    is not one: nothing shows that it was computed.
 5. **Guessable answers need their work.** A right answer that could be guessed without any work
-   (class labels; a key that is trivial itself, such as a gradient that is 0 for a structural
-   reason, or whose entries are all within GUESS_UNITS units of the last decimal of 0) earns
-   its points only when the answers it is computed from are there and are right or credible.
+   (class labels; a key that is trivial itself: 0 within its margin, such as a gradient that is 0
+   for a structural reason, one repeated number, or a given value) earns its points only when
+   the answers it is computed from are there and are right or credible.
 6. **Right by chance is not right.** A right answer computed from wrong answers that earn
    nothing (not credible, rule 3) is a coincidence or copied (a constant 1 that happens to be
    the loss): it earns nothing either. One computed from answers left blank still counts,
@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 
 NEAR_ZERO = 0.01  # "near zero": every entry below 1% of the key's largest
 SLIP_SHARE = 0.5  # "a slip": at least half of the entries right
-GUESS_UNITS = 100  # a key whose entries are all within this many units of the last decimal of 0 is guessable
 DIGIT_SLIP = 0.1  # a single number may be off by a digit in its first decimal and still be a slip
 
 
@@ -106,12 +105,12 @@ def slip(value: np.ndarray, expected: np.ndarray, allow: np.ndarray) -> bool:
 
 def guessable(pk: ProblemKey) -> frozenset[str]:
     """Asked quantities whose right answer needs no work to guess (rule 5): class labels, and keys
-    that are trivial themselves (all zeros, one repeated number, a copy of a given value)."""
+    that are trivial themselves (0 within the margin, one repeated number, a given value)."""
     trace, given = pk.instance.trace, pk.instance.given
     out = set()
     for name in pk.problem.asked:
         key, allow = np.asarray(trace[name], dtype=float), pk.allowance(name)
-        if name == "pred" or float(np.max(np.abs(key))) <= GUESS_UNITS * 10.0 ** -pk.problem.decimals \
+        if name == "pred" or float(np.max(np.abs(key) - allow)) <= 0 \
                 or (key.size > 1 and np.ptp(key) <= float(np.min(allow))) \
                 or any(np.shape(g) == key.shape and np.all(close(key, g, allow)) for g in given.values()):
             out.add(name)
@@ -325,7 +324,7 @@ class World:
             seen.add(d)
             if guessable and d in self.unknown and d in asked:
                 return f"your {d} is missing or invalid"
-            if d in self.unearned:
+            if guessable and d in self.unearned:
                 return f"your {d} is unearned too"
             if d in self.wrong and not self._credible(d):
                 return f"your {d} is wrong and {self.why_not.get(d, 'earns nothing')}"

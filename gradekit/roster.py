@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gradekit.errors import InputFileError
 from gradekit.inputs import read_limited
+from gradekit.untrusted import unsafe_reason
 
 MAX_ROSTER_BYTES = 5 * 1024 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -41,8 +42,10 @@ def read_roster(path: Path) -> tuple[Student, ...]:
         name = (row.get("name") or "").strip()
         if not sid:
             raise InputFileError(f"row {row_number}: empty student id", source=path)
-        if any(ord(ch) < 32 for ch in sid):
-            raise InputFileError(f"row {row_number}: student id has a control character", source=path)
+        for what, text in (("student id", sid), ("name", name)):  # the rules of every report (untrusted.py)
+            reason = unsafe_reason(text)
+            if reason is not None:
+                raise InputFileError(f"row {row_number}: {what} {reason}", source=path)
         if sid in seen:
             raise InputFileError(f"row {row_number}: student id {sid!r} already on row {seen[sid]}", source=path)
         seen[sid] = row_number

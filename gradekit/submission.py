@@ -3,14 +3,19 @@
 Nothing here evaluates student text: JSON is parsed with hooks that refuse duplicate keys,
 bounded in size and nesting, and every value is checked for type before it is used. NaN,
 Infinity and overflowing numbers are kept as non-finite floats so that the grader can mark
-the one answer that holds them invalid instead of refusing the whole file.
+the one answer that holds them invalid instead of refusing the whole file. Ids and names are
+checked and file names escaped here, where they enter (gradekit.untrusted has the rules), and
+only regular files are ever opened: a named pipe or a device is refused unread.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -18,11 +23,11 @@ import numpy as np
 
 from gradekit.errors import SubmissionError
 from gradekit.key import FORMAT_VERSION, SUBMISSION_FORMAT
+from gradekit.untrusted import path_text, quoted, unsafe_reason
 from gradekit.variants import Variant
 
 DEFAULT_MAX_BYTES = 1_000_000
 MAX_NESTING = 32  # a template needs 4 (object, object, matrix rows, entries)
-MAX_ID_LENGTH = 200
 # The nesting pre-check reads only brackets and quotes: everything else is deleted first and
 # braces become brackets, with bytes.translate, which runs in C.
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
@@ -38,6 +43,8 @@ class Submission:
     student_id: str
     student_name: str
     answers: Mapping[str, Mapping[str, Any]]  # problem id -> quantity -> raw JSON value
+    submitted: float | None = None  # the file's own "submitted" time (POSIX seconds), when it has one
+    file_time: float = 0.0  # the file's modification time (POSIX seconds)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -106,17 +113,27 @@ def parse_json(text: str) -> Any:
 
 
 def _text(value: Any, what: str) -> str:
+    """An id or a name, refused when it is not text, too long, or holds an unsafe character (untrusted.py)."""
     if not isinstance(value, str):
         raise SubmissionError(f"{what} must be text, got {_json_type(value)}")
-    if len(value) > MAX_ID_LENGTH or any(ord(c) < 32 for c in value):
-        raise SubmissionError(f"{what} is not a valid id (too long or with control characters)")
+    reason = unsafe_reason(value)
+    if reason is not None:
+        raise SubmissionError(f"{what} {reason}")
     return value
 
 
-def quoted(text: str, limit: int = 60) -> str:
-    """Untrusted text for a one-line message: quoted, control characters escaped, cut short."""
-    shown = json.dumps(text[:limit], ensure_ascii=False)
-    return shown if len(text) <= limit else shown[:-1] + '..."'
+def _submitted(value: Any) -> float | None:
+    """The optional "submitted" field: an ISO 8601 date and time (UTC when it names no zone)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= 40:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+    raise SubmissionError('"submitted" must be a date and time such as "2026-03-01T17:30:00Z"')
 
 
 def _json_type(value: Any) -> str:
@@ -154,7 +171,7 @@ def from_document(doc: Any, source: str) -> Submission:
         raise SubmissionError('"student" must be an object with "id" and "name"')
     student_id = _text(student.get("id", ""), '"student.id"') if student.get("id") is not None else ""
     name = student.get("name", "")
-    student_name = name if isinstance(name, str) else ""
+    student_name = _text(name, '"student.name"') if isinstance(name, str) else ""
     if variant.student is not None:
         if student_id and student_id != variant.student:
             raise SubmissionError(f'"student.id" ({quoted(student_id)}) differs from "variant.student" '
@@ -166,17 +183,53 @@ def from_document(doc: Any, source: str) -> Submission:
     for pid, quantities in answers.items():
         if not isinstance(quantities, dict):
             raise SubmissionError(f'"answers" / {quoted(pid)} must be an object of quantities, got {_json_type(quantities)}')
-    return Submission(source, sheet, variant, student_id, student_name[:MAX_ID_LENGTH], answers)
+    return Submission(source, sheet, variant, student_id, student_name, answers, _submitted(doc.get("submitted")))
+
+
+def file_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is (a folder, a named pipe, ...), or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _not_regular(kind: str) -> SubmissionError:
+    return SubmissionError(f"skipped: {kind}, not a submission file (never read)")
+
+
+def _read(path: Path, max_bytes: int) -> tuple[bytes, float]:
+    """The bytes of a regular file and its modification time; anything else is refused unread."""
+    info = path.stat()
+    kind = file_kind(info.st_mode)
+    if kind is not None:
+        raise _not_regular(kind) if kind != "a folder" else SubmissionError("is a folder, not a file")
+    if info.st_size > max_bytes:
+        raise SubmissionError(f"the file is {info.st_size:,} bytes, over the limit of {max_bytes:,}")
+    # Non-blocking, so that a file swapped for a named pipe after the stat cannot hang the batch;
+    # fstat then checks what was really opened.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as f:
+        opened = file_kind(os.fstat(fd).st_mode)
+        if opened is not None:
+            raise _not_regular(opened)
+        return f.read(max_bytes + 1), info.st_mtime  # the file may grow between stat and read
 
 
 def load(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:
-    """A Submission from a file; SubmissionError (one line, no file name) says why not."""
+    """A Submission from a file; SubmissionError (one line, no file name) says why not.
+
+    Its source is the file name as reports show it (escaped: untrusted.path_text).
+    """
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise SubmissionError(f"the file is {size:,} bytes, over the limit of {max_bytes:,}")
-        with path.open("rb") as f:
-            raw = f.read(max_bytes + 1)  # the file may grow between stat and read
+        raw, mtime = _read(path, max_bytes)
     except FileNotFoundError:
         raise SubmissionError("no such file") from None
     except IsADirectoryError:
@@ -185,4 +238,4 @@ def load(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:
         raise SubmissionError(f"cannot read: {e.strerror}") from None
     if len(raw) > max_bytes:
         raise SubmissionError(f"the file is over the limit of {max_bytes:,} bytes")
-    return from_document(parse_json(decode(raw)), str(path))
+    return replace(from_document(parse_json(decode(raw)), path_text(path)), file_time=mtime)

@@ -122,8 +122,8 @@ def test_a_wrong_answer_costs_its_points(autograder):
 
 @needs_bash
 def test_another_students_variant_is_graded_as_that_students(autograder):
-    # Without --match-student the id in the file decides (as `gradekit grade` does); answers
-    # copied from s7 but claimed for s8 are wrong for s8.
+    # With no SID from Gradescope (no metadata here) the id in the file decides (as `gradekit
+    # grade` does); answers copied from s7 but claimed for s8 are wrong for s8.
     doc = perfect_submission("backprop-basics", "s7")
     doc["variant"] = {"student": "s8"}
     (autograder / "submission" / "submission.json").write_text(json.dumps(doc))
@@ -154,9 +154,14 @@ def test_a_file_for_another_sheet_is_refused(autograder):
 
 
 @needs_bash
-@pytest.mark.parametrize("submitter, graded", [("s7", True), ("s8", False)])
-def test_match_student_checks_the_gradescope_submitter(tmp_path, built_wheel, submitter, graded):
-    data = gradescope.autograder_zip(resolve("relu-softmax-rows"), SECRET, built_wheel, identity="sid")
+@pytest.mark.parametrize("identity, submitter, graded", [
+    ("sid", "s7", True), ("sid", "s8", False), ("sid", "", False),
+    (None, "s7", True), (None, "s8", False),  # the default matches the SID when Gradescope has one
+    (None, "", True),  # and grades the file's own id when it has none
+    ("none", "s8", True),
+])
+def test_match_student_checks_the_gradescope_submitter(tmp_path, built_wheel, identity, submitter, graded):
+    data = gradescope.autograder_zip(resolve("relu-softmax-rows"), SECRET, built_wheel, identity=identity)
     root = install(data, tmp_path / "autograder")
     (root / "submission" / "submission.json").write_text(json.dumps(perfect_submission("relu-softmax-rows", "s7")))
     metadata = {"users": [{"email": "x@example.edu", "id": 1, "name": "X", "sid": submitter}]}

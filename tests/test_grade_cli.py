@@ -71,7 +71,9 @@ def test_mixed_folder_gives_a_correct_gradebook(mixed_folder, tmp_path):
     per_quantity = 20 / len(key.problem("relu-softmax-rows").problem.asked)
     assert float(by_student["bob"]["relu-softmax-rows"]) == pytest.approx(20 - per_quantity, abs=1e-3)
     assert float(by_student["bob"]["sigmoid-mse-single"]) == pytest.approx(20 - 20 / 18, abs=1e-3)
-    assert by_student["broken.json"]["status"].startswith("not graded: invalid JSON")
+    broken = by_student["broken.json"]
+    assert broken["status"] == "ungraded" and broken["reason"].startswith("invalid JSON")
+    assert broken["total"] == "0" and broken["relu-softmax-rows"] == "0" and broken["possible"] == "100.0"
     items = list(csv.DictReader((tmp_path / "book-items.csv").open(encoding="utf-8")))
     dz2 = next(r for r in items if r["problem"] == "relu-softmax-rows" and r["quantity"] == "dZ2")
     assert dz2["submissions"] == "2" and dz2["correct"] == "1" and dz2["share_correct"] == "0.5"
@@ -90,6 +92,11 @@ def test_gradescope_results(mixed_folder, tmp_path):
     dz2 = tests["relu-softmax-rows: dZ2"]
     assert dz2["score"] == 0 and dz2["status"] == "failed" and "off by a factor of N = 4" in dz2["output"]
     assert tests["relu-softmax-rows: Z1"]["status"] == "passed"
+    # In a student's words: right, wrong with the mistake named, no answer.
+    assert tests["relu-softmax-rows: Z1"]["output"] == "right"
+    assert dz2["output"].startswith("wrong: off by a factor of N = 4: the loss is the MEAN over the samples")
+    assert dz2["output"].endswith("(12 of 12 entries wrong)")
+    assert tests["sigmoid-mse-single: loss"]["output"] == "no answer (expected a scalar)"
     assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]), abs=1e-3)
     assert results["score"] == pytest.approx(100 - 20 / 18 - 20 / 12, abs=1e-3)
 
@@ -112,7 +119,7 @@ def test_text_report_lists_status_and_feedback(mixed_folder):
     folder, _ = mixed_folder
     result, text = run_grade([folder / "bob.json"], "text")
     assert result.exit_code == 0
-    assert "bob, backprop-basics (seed 1):" in text
+    assert "Bob (bob), backprop-basics (seed 1):" in text
     assert "dZ2        incorrect" in text and "off by a factor of N = 4" in text
     assert "loss       missing" in text
 
@@ -142,8 +149,9 @@ def test_secret_variants_come_from_the_student_id_not_the_file(tmp_path):
 def test_missing_path_and_usage_errors():
     result = CliRunner().invoke(main, ["grade", "--format", "xml", "x.json"])
     assert result.exit_code == 2
-    result, report = run_grade([Path("/nonexistent/sub.json")])
-    assert result.exit_code == 1 and report["submissions"][0]["error"] == "no such file"
+    result = CliRunner().invoke(main, ["grade", "/nonexistent/sub.json", "--format", "json"])
+    assert result.exit_code == 2  # bad input, as README says: nothing is graded
+    assert result.output == "gradekit: error: /nonexistent/sub.json: no such file or folder\n"
 
 
 def test_parallel_grading_gives_the_same_reports_in_order(tmp_path, monkeypatch):

@@ -59,8 +59,8 @@ def test_every_builtin_problem_compiles(tmp_path, seed):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["generate", str(sheet), "--seed", str(seed), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    sheet_pdf, sheet_log = compile_once(out / "sheet.tex")
-    solutions_pdf, solutions_log = compile_once(out / "solutions.tex")
+    sheet_pdf, sheet_log = compile_once(out / "handout" / "sheet.tex")
+    solutions_pdf, solutions_log = compile_once(out / "instructor" / "solutions.tex")
     assert overfull_lines(sheet_log) == [] and overfull_lines(solutions_log) == []
     text = pdf_text(sheet_pdf)
     assert "Every built-in problem" in text and f"Problem {len(builtin_problem_paths())}:" in text
@@ -79,7 +79,7 @@ def test_wide_matrices_stay_inside_the_margins(tmp_path, write_toml, samples):
     spec = write_toml(WIDE_SPEC.format(samples=samples))
     out = tmp_path / "out"
     assert CliRunner().invoke(main, ["generate", str(spec), "-o", str(out)]).exit_code == 0
-    for name in ("sheet.tex", "solutions.tex"):
+    for name in ("handout/sheet.tex", "instructor/solutions.tex"):
         _, log = compile_once(out / name)
         assert overfull_lines(log) == [], name
 
@@ -125,17 +125,19 @@ def test_hostile_roster_names_compile_and_show_literally(tmp_path):
     result = runner.invoke(main, ["generate", "sigmoid-mse-single", "--roster", str(roster), "--secret-file",
                                   str(secret), "-o", str(out), "--pdf"])
     assert result.exit_code == 0, result.output
-    folders = {line.split(",")[0]: line.split(",")[-1] for line in (out / "students.csv").read_text().splitlines()[1:]}
-    hostile = pdf_text(out / folders["x_1"] / "sheet.pdf")
+    folders = {line.split(",")[0]: line.split(",")[-1] for line in (out / "instructor" / "students.csv").read_text().splitlines()[1:]}
+    hostile = pdf_text(out / "handout" / folders["x_1"] / "sheet.pdf")
+    assert sorted(p.name for p in (out / "instructor" / folders["x_1"]).glob("*.pdf")) == ["solutions.pdf"]
+    assert sorted(p.name for p in (out / "handout").rglob("*.pdf")) == ["sheet.pdf"] * 5  # no solutions handed out
     # Every character as typed (an apostrophe is set as one, ’); no -- en dash, no '' quote.
     assert "Name: \\input{/etc/passwd} $ % & # _ ~ ^ \\ {} | < > a--b ’’q’’ " in hostile
     assert "root:" not in hostile  # /etc/passwd was not read in
-    assert "Zoë Ångström" in pdf_text(out / folders["zoe"] / "sheet.pdf")
+    assert "Zoë Ångström" in pdf_text(out / "handout" / folders["zoe"] / "sheet.pdf")
     # pdflatex has no glyphs for CJK or for Ə: each shows as a boxed "?" and the sheet compiles,
     # with the student id beside it; letters with accents the fonts lack lose the accent.
-    assert "Name: ? ? Student ID: cjk" in " ".join(pdf_text(out / folders["cjk"] / "sheet.pdf").split())
-    assert "? liyev O’Brien – Łukasz" in pdf_text(out / folders["az"] / "sheet.pdf")
-    assert "Nguyen Thi" in pdf_text(out / folders["vi"] / "sheet.pdf")
+    assert "Name: ? ? Student ID: cjk" in " ".join(pdf_text(out / "handout" / folders["cjk"] / "sheet.pdf").split())
+    assert "? liyev O’Brien – Łukasz" in pdf_text(out / "handout" / folders["az"] / "sheet.pdf")
+    assert "Nguyen Thi" in pdf_text(out / "handout" / folders["vi"] / "sheet.pdf")
 
 
 def test_exported_fragments_compile_inside_a_course_document_and_roster_has_a_page_per_student(tmp_path):

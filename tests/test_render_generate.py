@@ -22,6 +22,8 @@ from gradekit.variants import Variant
 
 GOLDEN = Path(__file__).parent / "golden"
 FILES = ["sheet.tex", "solutions.tex", "sheet.md", "solutions.md", "key.json", "submission-template.json"]
+HANDOUT = ["sheet.md", "sheet.tex", "submission-template.json"]  # what students receive; the rest is the instructor's
+WHERE = {name: "handout" if name in HANDOUT else "instructor" for name in FILES}
 
 
 @pytest.mark.parametrize("value, decimals, text", [
@@ -186,9 +188,12 @@ def test_generate_without_arguments_writes_the_default_sheet(tmp_path, monkeypat
     result = CliRunner().invoke(main, ["generate"])
     assert result.exit_code == 0, result.output
     out = tmp_path / "gradekit-out"
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
-    assert "backprop-basics (seed 0) -> gradekit-out/" in result.output
-    key = json.loads((out / "key.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == ["handout", "instructor"]
+    assert sorted(p.name for p in (out / "handout").iterdir()) == HANDOUT
+    assert sorted(p.name for p in (out / "instructor").iterdir()) == ["key.json", "solutions.md", "solutions.tex"]
+    assert result.output == ("backprop-basics (seed 0) -> gradekit-out/: handout/ for students (sheet.tex, sheet.md, "
+                             "submission-template.json); instructor/ to keep (solutions.tex, solutions.md, key.json)\n")
+    key = json.loads((out / "instructor" / "key.json").read_text())
     assert key["sheet"] == "backprop-basics" and key["variant"] == {"seed": 0} and len(key["problems"]) == 5
 
 
@@ -200,8 +205,8 @@ def test_generate_is_byte_identical_and_matches_golden_files(tmp_path):
                                     "-o", str(out)]).exit_code == 0
     for sheet in ("relu-softmax-rows", "tanh-softmax-columns"):
         for name in FILES:
-            produced = (a / sheet / name).read_bytes()
-            assert produced == (b / sheet / name).read_bytes()
+            produced = (a / sheet / WHERE[name] / name).read_bytes()
+            assert produced == (b / sheet / WHERE[name] / name).read_bytes()
             golden = GOLDEN / sheet / name
             if os.environ.get("GRADEKIT_UPDATE_GOLDEN"):
                 golden.parent.mkdir(parents=True, exist_ok=True)
@@ -234,14 +239,20 @@ def test_roster_makes_one_secret_variant_per_student(tmp_path):
     assert result.exit_code == 0, result.output
     folders = [folder_name(sid) for sid, _ in HOSTILE]
     assert len(set(folders)) == 4 and all("/" not in f and ".." not in f for f in folders)
-    keys = [json.loads((out / f / "key.json").read_text()) for f in folders]
+    keys = [json.loads((out / "instructor" / f / "key.json").read_text()) for f in folders]
     assert [k["variant"] for k in keys] == [{"student": sid} for sid, _ in HOSTILE]
     xs = {json.dumps(k["problems"][0]["given"]) for k in keys}
     assert len(xs) == 4  # every student has their own numbers
-    tex = (out / folders[0] / "sheet.tex").read_text()
+    tex = (out / "handout" / folders[0] / "sheet.tex").read_text()
     assert r"\textbackslash{}input\{/etc/passwd\}" in tex and r"\input{/etc/passwd}" not in tex
-    assert "Zoë Ångström" in (out / folders[2] / "sheet.md").read_text()
-    assert (out / "students.csv").read_text().splitlines()[0] == "id,name,folder"
+    assert "Zoë Ångström" in (out / "handout" / folders[2] / "sheet.md").read_text()
+    assert (out / "instructor" / "students.csv").read_text().splitlines()[0] == "id,name,folder"
+    # Nothing the students receive holds a key or a solution, whatever glob picks it.
+    handed_out = sorted({p.name for p in (out / "handout").rglob("*") if p.is_file()})
+    assert handed_out == HANDOUT
+    assert sorted(p.name for p in (out / "handout" / folders[0]).iterdir()) == HANDOUT
+    assert sorted(p.name for p in (out / "instructor" / folders[0]).iterdir()) == ["key.json", "solutions.md",
+                                                                                   "solutions.tex"]
 
 
 @pytest.mark.parametrize("content, message", [
@@ -249,6 +260,8 @@ def test_roster_makes_one_secret_variant_per_student(tmp_path):
     ("id,name\ns1,Ada\ns1,Bob\n", "row 3: student id 's1' already on row 2"),
     ("id,name\n,Ada\n", "row 2: empty student id"),
     ("id,name\n", "roster lists no student"),
+    ("id,name\ns\x1b1,Ada\n", "row 2: student id holds a control character \\x1b at character 2"),
+    ("id,name\ns1,Eve\u202egnp.exe\n", "row 2: name holds a bidirectional-text control \\u202e at character 4"),
 ])
 def test_broken_rosters_fail_in_one_line(tmp_path, content, message):
     roster = tmp_path / "roster.csv"
@@ -345,6 +358,7 @@ def test_parallel_roster_writes_the_same_files_as_serial(tmp_path, monkeypatch):
         outs.append(out)
     files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
     assert len(files) == 6 * 6 + 1
+    assert sum(f.parts[0] == "handout" for f in files) == 6 * 3
     assert all((outs[0] / f).read_bytes() == (outs[1] / f).read_bytes() for f in files)
 
 

@@ -26,6 +26,7 @@ from gradekit.spec import Sheet, builtin_problem_paths, resolve_builtin
 
 ZIP_DATE = (2000, 1, 1, 0, 0, 0)  # fixed: the same inputs give a byte-identical zip
 IDENTITY_FIELDS = ("sid", "email")  # fields of Gradescope's submission_metadata.json users
+MATCH_CHOICES = (*IDENTITY_FIELDS, "none")  # --match-student; the default matches the SID when Gradescope has one
 
 SETUP_SH = r"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, while it builds the autograder image (this zip is
@@ -106,8 +107,8 @@ rm -f "$errors"
 exit 0
 """
 
-CHECK_SUBMISSION = '''"""Before gradekit grades a submission: is it for this assignment's sheet, and (when the
-autograder was made with --match-student) for a student who made this Gradescope submission?
+CHECK_SUBMISSION = '''"""Before gradekit grades a submission: is it for this assignment's sheet, and for a student who
+made this Gradescope submission (matched by the submitter's SID, or as --match-student said)?
 
 A student could otherwise hand in a file for another (easier) built-in sheet, or a classmate's
 file with the classmate's id: with a course secret the variant comes from the id in the file.
@@ -119,7 +120,13 @@ import sys
 
 SHEET = @SHEET@
 IDENTITY = @IDENTITY@  # "", or the field of Gradescope's users that holds the roster's student id
+REQUIRED = @REQUIRED@  # False: match only when Gradescope has that field for a submitter (the default)
 MAX_BYTES = 1_000_000
+
+
+def shown(text):
+    """A quoted id for a message, printable even when it holds a lone surrogate."""
+    return json.dumps(text[:60], ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def claimed_student(doc):
@@ -146,8 +153,7 @@ def main(path, metadata_path):
         return 0
     sheet = doc.get("sheet")
     if sheet != SHEET:
-        shown = json.dumps(str(sheet)[:60], ensure_ascii=False)
-        print(f"This assignment grades the sheet {json.dumps(SHEET)}, but your file is for {shown}. "
+        print(f"This assignment grades the sheet {json.dumps(SHEET)}, but your file is for {shown(str(sheet))}. "
               "Submit the submission.json of this assignment's worksheet or answer template.")
         return 1
     if IDENTITY:
@@ -155,11 +161,15 @@ def main(path, metadata_path):
         try:
             allowed = submitters(metadata_path)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            if not REQUIRED:
+                return 0
             print("Gradescope's submission metadata cannot be read, so this submission cannot be matched "
                   "to a student; ask your instructor.")
             return 1
+        if not allowed and not REQUIRED:
+            return 0  # Gradescope has no such id for these submitters: nothing to match against
         if (claimed.lower() if IDENTITY == "email" else claimed) not in allowed:
-            print(f"Your file is for student {json.dumps(claimed[:60], ensure_ascii=False)}, who is not "
+            print(f"Your file is for student {shown(claimed)}, who is not "
                   f"among this submission's submitters (matched by Gradescope's {IDENTITY}). "
                   "Submit your own worksheet's submission.json.")
             return 1
@@ -234,13 +244,19 @@ def sheet_files(sheet: Sheet) -> dict[str, bytes]:
 
 
 def members(sheet: Sheet, secret: bytes, wheel: wheels.Wheel, identity: str | None = None) -> list[Member]:
-    """Every file of the autograder zip, in order."""
-    if identity is not None and identity not in IDENTITY_FIELDS:
-        raise InputFileError(f"--match-student must be one of {', '.join(IDENTITY_FIELDS)}, got {identity!r}")
+    """Every file of the autograder zip, in order.
+
+    identity: None (the default) matches the file's student id with the submitter's SID when
+    Gradescope has one; "sid" or "email" always match (refusing when Gradescope has none);
+    "none" grades whatever id the file claims.
+    """
+    if identity is not None and identity not in MATCH_CHOICES:
+        raise InputFileError(f"--match-student must be one of {', '.join(MATCH_CHOICES)}, got {identity!r}")
     specs = sheet_files(sheet)
     option = f'--sheet "$source_dir/{next(iter(specs))}" ' if specs else ""
+    field = {None: "sid", "none": ""}.get(identity, identity)
     check = (CHECK_SUBMISSION.replace("@SHEET@", json.dumps(sheet.id))
-             .replace("@IDENTITY@", json.dumps(identity or "")))
+             .replace("@IDENTITY@", json.dumps(field)).replace("@REQUIRED@", str(identity in IDENTITY_FIELDS)))
     return [
         Member("setup.sh", SETUP_SH.replace("@WHEEL@", wheel.filename).encode("utf-8"), 0o755),
         Member("run_autograder", RUN_AUTOGRADER.replace("@SHEET_OPTION@", option).encode("utf-8"), 0o755),
