@@ -25,12 +25,12 @@ from gradekit.network import Architecture, BatchNorm
 MAX_LABELLED_UNITS = 4  # more units (or inputs) than this: matrix names instead of numbers on edges
 MAX_DRAWN_UNITS = 8  # a larger layer shows its first units, a vertical ellipsis and its last unit
 
-UNIT_SPACING = 1.4  # cm between two units of a column
-NODE_RADIUS = 0.42
+UNIT_SPACING = 1.2  # cm between two units of a column
+NODE_RADIUS = 0.36
 GAP_LABELLED = 4.0  # cm between columns whose edges carry numbers
 GAP_PLAIN = 2.6
 LOSS_GAP = 2.2
-LABEL_HEIGHT = 0.34  # an edge label's box (\scriptsize), for keeping labels apart
+LABEL_HEIGHT = 0.3  # an edge label's box (\scriptsize), for keeping labels apart
 LABEL_CHAR = 0.14
 LABEL_PAD = 0.1
 

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 from gradekit import parallel
 from gradekit.errors import GradekitError, InputFileError, ToolMissingError
 from gradekit.key import AnswerKey, dumps, key_document, student_keys, template_document
-from gradekit.render import render_variant
+from gradekit.render import RenderOptions, render_variant
 from gradekit.roster import Student, folder_name
 from gradekit.spec import Sheet
 
@@ -32,9 +32,10 @@ class Written:
     files: tuple[str, ...]
 
 
-def variant_documents(key: AnswerKey, student_name: str | None = None) -> dict[str, str]:
+def variant_documents(key: AnswerKey, student_name: str | None = None,
+                      options: RenderOptions = RenderOptions()) -> dict[str, str]:
     """Every file of one variant, by name."""
-    docs = render_variant(key, student_name)
+    docs = render_variant(key, student_name, options)
     docs["key.json"] = dumps(key_document(key))
     docs["submission-template.json"] = dumps(template_document(key))
     return docs
@@ -49,8 +50,9 @@ def write_documents(folder: Path, docs: dict[str, str]) -> None:
         raise InputFileError(f"cannot write: {e.strerror}", source=e.filename or folder) from None
 
 
-def write_variant(key: AnswerKey, folder: Path, student_name: str | None = None, pdf: bool = False) -> Written:
-    docs = variant_documents(key, student_name)
+def write_variant(key: AnswerKey, folder: Path, student_name: str | None = None, pdf: bool = False,
+                  options: RenderOptions = RenderOptions()) -> Written:
+    docs = variant_documents(key, student_name, options)
     write_documents(folder, docs)
     names = list(docs)
     if pdf:
@@ -60,24 +62,25 @@ def write_variant(key: AnswerKey, folder: Path, student_name: str | None = None,
 
 
 PARALLEL_MIN_STUDENTS = 40  # below this, starting worker processes costs more than it saves
-_worker: tuple[Sheet, bytes, Path, bool] | None = None
+_worker: tuple[Sheet, bytes, Path, bool, RenderOptions] | None = None
 
 
-def _init_worker(sheet: Sheet, secret: bytes, base: Path, pdf: bool) -> None:
+def _init_worker(sheet: Sheet, secret: bytes, base: Path, pdf: bool, options: RenderOptions) -> None:
     global _worker
-    _worker = (sheet, secret, base, pdf)
+    _worker = (sheet, secret, base, pdf, options)
 
 
 def _write_students(students: list[Student]) -> int:
     assert _worker is not None
-    sheet, secret, base, pdf = _worker
+    sheet, secret, base, pdf, options = _worker
     for student, key in zip(students, student_keys(sheet, students, secret)):  # sampled together
-        write_variant(key, base / folder_name(student.id), student.name or None, pdf)
+        write_variant(key, base / folder_name(student.id), student.name or None, pdf, options)
     return len(students)
 
 
 def write_roster(sheet: Sheet, students: Sequence[Student], secret: bytes, base: Path, pdf: bool = False,
-                 jobs: int = 1, progress: Callable[[int], None] = lambda done: None) -> None:
+                 jobs: int = 1, progress: Callable[[int], None] = lambda done: None,
+                 options: RenderOptions = RenderOptions()) -> None:
     """One folder per student (each their own secret variant) and an index, students.csv.
 
     Students are independent, so large rosters are spread over `jobs` processes.
@@ -85,7 +88,7 @@ def write_roster(sheet: Sheet, students: Sequence[Student], secret: bytes, base:
     jobs = jobs if len(students) >= PARALLEL_MIN_STUDENTS else 1
     # At most 20 students a chunk, so that the progress bar moves.
     for done in parallel.run(_write_students, parallel.chunks(students, jobs, largest=20), jobs, _init_worker,
-                             (sheet, secret, base, pdf)):
+                             (sheet, secret, base, pdf, options)):
         progress(done)
     rows = [["id", "name", "folder"], *([s.id, s.name, folder_name(s.id)] for s in students)]
     buffer = io.StringIO()
@@ -93,17 +96,39 @@ def write_roster(sheet: Sheet, students: Sequence[Student], secret: bytes, base:
     write_documents(base, {"students.csv": buffer.getvalue()})
 
 
-def pdflatex() -> str:
-    path = shutil.which("pdflatex")
+# What each engine needs from Debian, for the message when it is missing.
+_ENGINE_PACKAGES = {
+    "pdflatex": "texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-pictures",
+    "lualatex": "texlive-luatex texlive-latex-extra texlive-pictures fonts-noto-core fonts-noto-cjk",
+}
+
+
+def tex_program(engine: str = "pdflatex") -> str:
+    """The path of a TeX engine, or a ToolMissingError (exit 3) naming the Debian packages."""
+    path = shutil.which(engine)
     if path is None:
-        raise ToolMissingError("--pdf needs pdflatex, which is not installed (Debian: apt-get install "
-                               "texlive-latex-base texlive-latex-recommended texlive-latex-extra)")
+        raise ToolMissingError(f"--pdf needs {engine}, which is not installed (Debian: apt-get install "
+                               f"{_ENGINE_PACKAGES[engine]})")
     return path
 
 
+def pdflatex() -> str:
+    return tex_program("pdflatex")
+
+
+def document_engine(tex: str) -> str:
+    """The engine a .tex file of gradekit's names in its `% !TEX program = ...` line (pdflatex without one)."""
+    for line in tex.splitlines()[:10]:
+        if line.startswith("% !TEX program = "):
+            return line.split("=", 1)[1].strip()
+    return "pdflatex"
+
+
 def compile_pdf(tex_path: Path) -> Path:
-    """Compile a standalone .tex beside itself (twice, for 'page N of M'); returns the PDF."""
-    exe = pdflatex()
+    """Compile a standalone .tex beside itself (twice, for 'page N of M') with the engine it names;
+    returns the PDF. Characters its fonts lack are reported by the caller (glyphs.missing)."""
+    engine = document_engine(tex_path.read_text(encoding="utf-8"))
+    exe = tex_program(engine)
     with tempfile.TemporaryDirectory(prefix="gradekit-tex-") as tmp:
         # Compiled by relative name inside a scratch folder, with TeX's paranoid file access:
         # no shell escape, and no reading files outside that folder (an \input that slipped
@@ -116,10 +141,10 @@ def compile_pdf(tex_path: Path) -> Path:
                     cwd=tmp, capture_output=True, text=True, errors="replace", timeout=PDFLATEX_TIMEOUT,
                     env={**os.environ, "openin_any": "p", "openout_any": "p"})
             except subprocess.TimeoutExpired:
-                raise GradekitError(f"pdflatex took longer than {PDFLATEX_TIMEOUT} s", source=tex_path) from None
+                raise GradekitError(f"{engine} took longer than {PDFLATEX_TIMEOUT} s", source=tex_path) from None
             if result.returncode != 0:
                 first = next((l for l in result.stdout.splitlines() if l.startswith("!")), "see the log")
-                raise GradekitError(f"pdflatex failed: {first}", source=tex_path)
+                raise GradekitError(f"{engine} failed: {first}", source=tex_path)
         pdf = tex_path.with_suffix(".pdf")
         shutil.copyfile(Path(tmp) / pdf.name, pdf)
     return pdf

@@ -12,7 +12,7 @@ from gradekit.formatting import tex_escape
 MAX_WIDTH_CM = 16.5  # a wider picture is scaled to the line (A4, 2 cm margins: 17 cm)
 
 _SIZES = {"normal": r"\small", "small": r"\footnotesize", "tiny": r"\scriptsize"}
-_SHAPES = {"circle": "circle,draw,minimum size=0.84cm", "square": "rectangle,draw,minimum size=0.84cm",
+_SHAPES = {"circle": "circle,draw,minimum size=0.72cm", "square": "rectangle,draw,minimum size=0.72cm",
            "box": "rectangle,draw,minimum width=0.8cm,minimum height=0.7cm", "plain": ""}
 
 

@@ -31,6 +31,17 @@ if TYPE_CHECKING:
 
 MAX_TERMS = 8  # a longer sum shows its first terms, \cdots and its last term
 TERMS_PER_LINE = 4
+ONE_LINE = 64  # characters (as printed) that a worked entry may take on one line
+
+
+def _visible(tex: str) -> int:
+    """Roughly how many characters a bit of LaTeX math prints: commands and braces don't count,
+    sub- and superscripts count half, a fraction as its wider part."""
+    text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", lambda m: max(m[1], m[2], key=len), tex)
+    text = re.sub(r"\\(cdot|log|tanh|max|arg)\b", "x", text)
+    text = re.sub(r"\\[a-zA-Z]+", "", text)
+    scripts = sum(len(m) for m in re.findall(r"[_^]\{([^{}]*)\}", text))
+    return len(re.sub(r"[{}_^ ]", "", text)) - scripts // 2
 
 
 @dataclass(frozen=True)
@@ -52,9 +63,14 @@ class Worked:
     result: str
 
     def math(self) -> str:
-        """The worked entry as one aligned block of LaTeX math (for \\[ \\] and for $$ $$ alike)."""
+        """The worked entry as LaTeX math (for \\[ \\] and for $$ $$ alike): on one line when it
+        fits, else one aligned row per expression, long sums wrapped every TERMS_PER_LINE terms."""
+        lines = [e for e in self.lines if _join(e.terms, True) != self.result or e.before]  # no "= x = x"
+        flat = [self.entry, *(e.before + _join(e.terms, True) + e.after for e in lines), self.result]
+        if sum(_visible(x) for x in flat) + 3 * len(flat) <= ONE_LINE:
+            return " = ".join(flat)
         rows: list[str] = []
-        for k, expr in enumerate(self.lines):
+        for k, expr in enumerate(lines):
             chunks = [expr.terms[i:i + TERMS_PER_LINE] for i in range(0, len(expr.terms), TERMS_PER_LINE)] or [()]
             for c, chunk in enumerate(chunks):
                 text = _join(chunk, leading=c == 0)

@@ -124,7 +124,7 @@ def test_sheet_shows_givens_parts_and_points_but_no_answers():
     trace = key.problems[0].instance.trace
     sheet = docs["sheet.tex"]
     assert fmt.tex_matrix(trace["W1"], 4, given=True) in sheet
-    assert r"\item $dW^{[1]}$ \quad ($2\times 2$) \hfill [1 pt]" in sheet
+    assert r"\item $dW^{[1]}$ \quad ($2\times 2$) \gkpartpoints{1 pt}" in sheet
     assert fmt.tex_matrix(trace["dW1"], 4) not in sheet and fmt.tex_matrix(trace["dW1"], 4) not in docs["sheet.md"]
     assert "learning rate $\\eta = 0.5$" in sheet
     assert "Samples are the rows of $X$" in sheet
