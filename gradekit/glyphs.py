@@ -32,6 +32,18 @@ UNICODE_RANGES = (
 )
 _UNPRINTABLE = ("Cn", "Co", "Cs")  # unassigned, private use, surrogates: no font has them
 
+# LuaLaTeX's fallback fonts after Latin Modern, in order, with the characters each is loaded
+# for (None: always, they are small). A document loads only those its text needs: the CJK font
+# alone doubles a compile's time.
+FALLBACK_FONTS: tuple[tuple[str, tuple[tuple[int, int], ...] | None], ...] = (
+    ("NotoSerif:mode=harf;", None),  # Greek, Cyrillic, Latin that Latin Modern lacks
+    ("NotoSansCJKsc:mode=harf;", ((0x1100, 0x11FF), (0x3000, 0x30FF), (0x3131, 0x318E), (0x3400, 0x4DBF),
+                                  (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xFF01, 0xFFEE))),
+    ("NotoNaskhArabic:mode=harf;script=arab;", ((0x0600, 0x06FF), (0x0750, 0x077F))),
+    ("NotoSerifHebrew:mode=harf;script=hebr;", ((0x0591, 0x05FF),)),
+    ("NotoSans:mode=harf;", None),  # punctuation and symbols
+)
+
 
 @lru_cache(maxsize=8192)
 def lualatex_has(ch: str) -> bool:
@@ -63,6 +75,16 @@ def engine_for(texts: Iterable[str]) -> str:
         if text and not all(pdflatex_has(ch) for ch in clean_text(text)):
             return LUALATEX
     return PDFLATEX
+
+
+def fallback_fonts(texts: Iterable[str] | None = None) -> list[str]:
+    """The fallback fonts a LuaLaTeX document of these texts needs (all of them for None)."""
+    used = None if texts is None else {ord(ch) for text in texts for ch in text if ord(ch) > 0x7F}
+    out = []
+    for font, ranges in FALLBACK_FONTS:
+        if ranges is None or used is None or any(lo <= c <= hi for c in used for lo, hi in ranges):
+            out.append(font)
+    return out
 
 
 def missing(text: str, engine: str) -> list[str]:

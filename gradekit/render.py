@@ -316,14 +316,15 @@ def _user_texts(view: SheetView) -> list[str]:
     return texts
 
 
-def tex_engine(views: list[SheetView], options: RenderOptions) -> str:
-    """The engine of a LaTeX document of these sheets: the option's, or for "auto" pdflatex when
-    it can set every character people wrote, else LuaLaTeX."""
-    from gradekit.glyphs import engine_for
+def tex_engine(views: list[SheetView], options: RenderOptions) -> tuple[str, dict[str, object]]:
+    """The engine of a LaTeX document of these sheets, and what its preamble needs to know: the
+    option's engine, or for "auto" pdflatex when it can set every character people wrote, else
+    LuaLaTeX with the fallback fonts those characters need."""
+    from gradekit.glyphs import engine_for, fallback_fonts
 
-    if options.engine != "auto":
-        return options.engine
-    return engine_for(text for view in views for text in _user_texts(view))
+    texts = [text for view in views for text in _user_texts(view)]
+    engine = options.engine if options.engine != "auto" else engine_for(texts)
+    return engine, {"fallbacks": fallback_fonts(texts)}
 
 
 def render_text(key: AnswerKey, solutions: bool = False) -> str:
@@ -338,7 +339,7 @@ def latex_fragments(key: AnswerKey, options: RenderOptions = RenderOptions()) ->
     a \\section): a fragment starts with the problem's title in bold and prints neither.
     """
     view = sheet_view(key, options=options)
-    engine = tex_engine([view], options)
+    engine, _ = tex_engine([view], options)  # no preamble: the host document sets the fonts
     out = {}
     for problem in view.problems:
         for kind in ("exercise", "solution"):
@@ -352,16 +353,17 @@ def latex_roster(keys: list[tuple[AnswerKey, str]], title: str, options: RenderO
     """One document with every student's sheet, each starting on a right-hand page (printed
     two-sided, no sheet of paper carries two students): (key, student name) pairs."""
     sheets = [sheet_view(key, name or None, options) for key, name in keys]
-    return render("latex", "roster.tex.j2", tex_engine(sheets, options), sheets=sheets, title=title,
-                  numbered=True, work_space=options.work_space)
+    engine, fonts = tex_engine(sheets, options)
+    return render("latex", "roster.tex.j2", engine, sheets=sheets, title=title, numbered=True,
+                  work_space=options.work_space, **fonts)
 
 
 def render_variant(key: AnswerKey, student_name: str | None = None,
                    options: RenderOptions = RenderOptions()) -> dict[str, str]:
     """The four documents of one variant, by file name."""
     view = sheet_view(key, student_name, options)
-    engine = tex_engine([view], options)
-    latex = {"numbered": True, "work_space": options.work_space}
+    engine, fonts = tex_engine([view], options)
+    latex = {"numbered": True, "work_space": options.work_space, **fonts}
     return {
         "sheet.tex": render("latex", "sheet.tex.j2", engine, sheet=view, solutions=False, **latex),
         "solutions.tex": render("latex", "sheet.tex.j2", engine, sheet=view, solutions=True, **latex),
