@@ -15,7 +15,8 @@ textbook figures; otherwise each bundle of edges is labelled with its matrix nam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal, Mapping
 
 import numpy as np
@@ -167,10 +168,32 @@ def labelled(arch: Architecture, given: Mapping[str, np.ndarray] | None) -> bool
     return given is not None and max(arch.inputs, *(layer.units for layer in arch.layers)) <= MAX_LABELLED_UNITS
 
 
+# Where a number goes before it is known: labels are placed for a number this wide, so that the
+# layout depends on the architecture alone and is made once (a roster draws one network 1,000
+# times with different numbers).
+_SLOT = Label("-0.000")
+
+
 def build(arch: Architecture, given: Mapping[str, np.ndarray] | None = None) -> Diagram:
     """The diagram of an architecture, with the given values on the edges when it is small enough."""
     numbers = labelled(arch, given)
+    d, slots = _layout(arch, numbers)
+    if not numbers:
+        return d
+    assert given is not None
+    edges = list(d.edges)
+    for index, (kind, l, i, j) in slots:
+        value = _weight(arch, given, l, i, j) if kind == "W" else _bias(given, l, j)
+        edges[index] = replace(edges[index], label=number_label(value))
+    return replace(d, edges=tuple(edges))
+
+
+@lru_cache(maxsize=256)
+def _layout(arch: Architecture, numbers: bool) -> tuple[Diagram, tuple[tuple[int, tuple[str, int, int, int]], ...]]:
+    """The picture with a slot for each number, and which given value fills each slot (edge index,
+    (W or b, layer, from unit, to unit))."""
     xs = column_positions(arch, numbers)
+    slots: list[tuple[int, tuple[str, int, int, int]]] = []
     nodes: list[Node] = _column(0.0, arch.inputs, "x", lambda i: Label("x", sub=str(i)), "circle")
     edges: list[Edge] = []
     frames: list[Frame] = []
@@ -195,11 +218,10 @@ def build(arch: Architecture, given: Mapping[str, np.ndarray] | None = None) -> 
                 for b in column:
                     if a.shape == "plain" or b.shape == "plain":
                         continue
-                    label = None
                     if numbers:
                         i, j = int(a.id.rsplit("-", 1)[1]) - 1, int(b.id.rsplit("-", 1)[1]) - 1
-                        label = number_label(_weight(arch, given, l, i, j))  # type: ignore[arg-type]
-                    edges.append(Edge(a.id, b.id, label))
+                        slots.append((len(edges), ("W", l, i, j)))
+                    edges.append(Edge(a.id, b.id, _SLOT if numbers else None))
             if layer.bias != "none":
                 top = max(n.y for n in previous)
                 bias = Node(f"b{l}", Label("1"), previous[0].x, top + UNIT_SPACING, "plain")
@@ -207,11 +229,9 @@ def build(arch: Architecture, given: Mapping[str, np.ndarray] | None = None) -> 
                 for b in column:
                     if b.shape == "plain":
                         continue
-                    label = None
                     if numbers:
-                        j = int(b.id.rsplit("-", 1)[1]) - 1
-                        label = number_label(_bias(given, l, j))  # type: ignore[arg-type]
-                    edges.append(Edge(bias.id, b.id, label))
+                        slots.append((len(edges), ("b", l, 0, int(b.id.rsplit("-", 1)[1]) - 1)))
+                    edges.append(Edge(bias.id, b.id, _SLOT if numbers else None))
             if layer.activation == "softmax":
                 ys = [n.y for n in column]
                 pad = NODE_RADIUS + 0.18
@@ -227,7 +247,7 @@ def build(arch: Architecture, given: Mapping[str, np.ndarray] | None = None) -> 
     reduction = "(mean)" if arch.loss.reduction == "mean" else "(sum)"
     captions.append([Label("loss", math=False), Label(LOSS_CAPTION[arch.loss.kind], math=False),
                      Label(reduction, math=False)])
-    return _finish(arch, nodes, edges, captions, frames, xs, numbers)
+    return _finish(arch, nodes, edges, captions, frames, xs, numbers), tuple(slots)
 
 
 def column_positions(arch: Architecture, numbers: bool) -> list[float]:

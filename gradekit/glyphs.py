@@ -69,12 +69,14 @@ def is_rtl(ch: str) -> bool:
 
 def engine_for(texts: Iterable[str]) -> str:
     """pdflatex when it can set every character of these texts as typed, else LuaLaTeX."""
-    from gradekit.formatting import clean_text
+    return PDFLATEX if all(_pdflatex_sets(text) for text in texts) else LUALATEX
 
-    for text in texts:
-        if text and not all(pdflatex_has(ch) for ch in clean_text(text)):
-            return LUALATEX
-    return PDFLATEX
+
+@lru_cache(maxsize=4096)  # titles and statements repeat on every sheet
+def _pdflatex_sets(text: str) -> bool:
+    from gradekit.formatting import LATEX_CHARS, clean_text
+
+    return text.isascii() or all(" " <= ch <= "~" or ch in LATEX_CHARS for ch in clean_text(text))
 
 
 def fallback_fonts(texts: Iterable[str] | None = None) -> list[str]:

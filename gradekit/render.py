@@ -116,7 +116,7 @@ class ProblemView:
         assert self.source is not None
         return worked_steps(self.source, [s.name for s in self.steps])
 
-    @property
+    @cached_property
     def part_points_shown(self) -> bool:
         """Whether each part shows its points: they are whole or half points (key.split_points);
         finer shares would only add noise, so then only the problem's total is shown."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -34,14 +35,21 @@ TERMS_PER_LINE = 4
 ONE_LINE = 64  # characters (as printed) that a worked entry may take on one line
 
 
+_FRAC = re.compile(r"\\frac\{([^{}]*)\}\{([^{}]*)\}")
+_OPERATOR = re.compile(r"\\(cdot|log|tanh|max|arg)\b")
+_COMMAND = re.compile(r"\\[a-zA-Z]+")
+_SCRIPT = re.compile(r"[_^]\{([^{}]*)\}")
+_SILENT = re.compile(r"[{}_^ ]")
+
+
+@lru_cache(maxsize=4096)  # symbolic lines repeat for every variant of a problem
 def _visible(tex: str) -> int:
     """Roughly how many characters a bit of LaTeX math prints: commands and braces don't count,
     sub- and superscripts count half, a fraction as its wider part."""
-    text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", lambda m: max(m[1], m[2], key=len), tex)
-    text = re.sub(r"\\(cdot|log|tanh|max|arg)\b", "x", text)
-    text = re.sub(r"\\[a-zA-Z]+", "", text)
-    scripts = sum(len(m) for m in re.findall(r"[_^]\{([^{}]*)\}", text))
-    return len(re.sub(r"[{}_^ ]", "", text)) - scripts // 2
+    text = _FRAC.sub(lambda m: max(m[1], m[2], key=len), tex)
+    text = _COMMAND.sub("", _OPERATOR.sub("x", text))
+    scripts = sum(len(m) for m in _SCRIPT.findall(text))
+    return len(_SILENT.sub("", text)) - scripts // 2
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class Worked:
     lines: tuple[Expr, ...]
     result: str
 
+    @cached_property
     def math(self) -> str:
         """The worked entry as LaTeX math (for \\[ \\] and for $$ $$ alike): on one line when it
         fits, else one aligned row per expression, long sums wrapped every TERMS_PER_LINE terms."""
@@ -147,8 +156,7 @@ class _Context:
 
     @staticmethod
     def _per_unit(name: str) -> bool:
-        m = _LAYER.match(name)
-        return bool(m) and m["kind"] in _PER_UNIT
+        return _per_unit(name)
 
     def sub(self, name: str, r: int = 0, c: int = 0) -> str:
         """The entry's subscript in the problem's layout, 1-based: '1,2', '2' or '' (a scalar)."""
@@ -222,6 +230,13 @@ class _Context:
         return rf"\frac{{{num}}}{{{den}}}"
 
 
+@lru_cache(maxsize=1024)
+def _per_unit(name: str) -> bool:
+    m = _LAYER.match(name)
+    return bool(m) and m["kind"] in _PER_UNIT
+
+
+@lru_cache(maxsize=8192)
 def with_sub(base: str, sub: str) -> str:
     """base_{sub}; a base that already has a subscript (W_new) is parenthesized first."""
     if not sub:
