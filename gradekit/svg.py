@@ -9,6 +9,7 @@ diagram's centimetres at SCALE pixels each, y flipped.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import TYPE_CHECKING, Mapping
 from xml.sax.saxutils import escape
 
@@ -31,10 +32,12 @@ def svg(problem: Problem, given: Mapping[str, np.ndarray] | None = None) -> str:
     return write(dg.build(problem.arch, given), f"Network of {problem.title}")
 
 
+@lru_cache(maxsize=8192)  # a roster draws the same network with other numbers
 def _n(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
+@lru_cache(maxsize=8192)  # a roster draws the same network with other numbers
 def _text(label: dg.Label, x: float, y: float, px: int) -> str:
     """A label centred at (x, y): italic single letters as in TeX's math, sub- and superscripts raised."""
     base = dg.UNICODE.get(label.base, label.base)
@@ -97,6 +100,7 @@ def write(d: dg.Diagram, title: str) -> str:
     return "\n".join(out)
 
 
+@lru_cache(maxsize=8192)  # a roster draws the same network with other numbers
 def _arrowhead(x0: float, y0: float, x1: float, y1: float, length: float = 7.0, half: float = 2.6) -> str:
     """A filled triangle at the end of a line, pointing along it."""
     dx, dy = x1 - x0, y1 - y0

@@ -6,6 +6,8 @@ It needs \\usepackage{tikz} and nothing else (no TikZ library).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from gradekit.diagram import Diagram, Label, Node
 from gradekit.formatting import tex_escape
 
@@ -16,6 +18,7 @@ _SHAPES = {"circle": "circle,draw,minimum size=0.72cm", "square": "rectangle,dra
            "box": "rectangle,draw,minimum width=0.8cm,minimum height=0.7cm", "plain": ""}
 
 
+@lru_cache(maxsize=8192)
 def label_tex(label: Label) -> str:
     """A label as LaTeX: $x_{1}$, $a_{2}^{[1]}$, $-0.3$, or escaped plain text."""
     if not label.math:
@@ -28,10 +31,12 @@ def label_tex(label: Label) -> str:
     return f"${body}$"
 
 
+@lru_cache(maxsize=8192)
 def _xy(x: float, y: float) -> str:
     return f"({x:g},{y:g})"
 
 
+@lru_cache(maxsize=8192)
 def _node(n: Node) -> str:
     style = ",".join(s for s in (_SHAPES[n.shape], r"inner sep=0pt,font=\small") if s)
     return rf"\node[{style}] at {_xy(n.x, n.y)} {{{label_tex(n.label)}}};"
