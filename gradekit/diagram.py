@@ -31,6 +31,7 @@ NODE_RADIUS = 0.36
 GAP_LABELLED = 4.0  # cm between columns whose edges carry numbers
 GAP_PLAIN = 2.6
 LOSS_GAP = 2.2
+BIAS_RISE = 1.0  # cm from the top unit of a column up to the bias node above it
 LABEL_HEIGHT = 0.3  # an edge label's box (\scriptsize), for keeping labels apart
 LABEL_CHAR = 0.14
 LABEL_PAD = 0.1
@@ -224,7 +225,7 @@ def _layout(arch: Architecture, numbers: bool) -> tuple[Diagram, tuple[tuple[int
                     edges.append(Edge(a.id, b.id, _SLOT if numbers else None))
             if layer.bias != "none":
                 top = max(n.y for n in previous)
-                bias = Node(f"b{l}", Label("1"), previous[0].x, top + UNIT_SPACING, "plain")
+                bias = Node(f"b{l}", Label("1"), previous[0].x, top + BIAS_RISE, "plain")
                 nodes.append(bias)
                 for b in column:
                     if b.shape == "plain":
@@ -240,7 +241,7 @@ def _layout(arch: Architecture, numbers: bool) -> tuple[Diagram, tuple[tuple[int
     # The loss, fed by every output unit, and its target.
     loss_x = xs[-1]
     loss = Node("loss", Label("L"), loss_x, 0.0, "box")
-    target = Node("target", Label("Y" if arch.loss.kind == "mse" else "y"), loss_x, -1.6, "plain")
+    target = Node("target", Label("Y" if arch.loss.kind == "mse" else "y"), loss_x, -1.25, "plain")
     nodes += [loss, target]
     edges += [Edge(n.id, loss.id) for n in columns[-1] if n.shape != "plain"]
     edges.append(Edge(target.id, loss.id))
@@ -268,7 +269,7 @@ def _finish(arch: Architecture, nodes: list[Node], edges: list[Edge], captions: 
     lines = max(len(c) for c in captions)
     for x, caption in zip(xs, captions):
         for row, label in enumerate(caption):
-            texts.append(Text(label, x, top + 0.35 + (lines - row - 0.5) * 0.42, "small" if row else "normal"))
+            texts.append(Text(label, x, top + 0.2 + (lines - row - 0.5) * 0.38, "small" if row else "normal"))
     by_id = {n.id: n for n in nodes}
     placed: list[tuple[float, float, float, float]] = [_box_of(n) for n in nodes]
     done: list[Edge] = []
