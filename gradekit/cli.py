@@ -48,6 +48,56 @@ def _roster_options(command):  # noqa: ANN001, ANN202 - a click decorator
                         help="CSV with columns id,name: one secret variant per student (needs --secret-file).")(command)
 
 
+def _typeset_options(command):  # noqa: ANN001, ANN202 - a click decorator
+    """--work-space and --tex-engine, for every command that writes LaTeX sheets."""
+    command = click.option("--tex-engine", type=click.Choice(["auto", "pdflatex", "lualatex"]), default="auto",
+                           show_default=True,
+                           help="TeX engine the LaTeX is written for: auto uses pdflatex when every name and "
+                                "title is in a Latin script it can set, LuaLaTeX (Noto fonts) for any other "
+                                "script.")(command)
+    return click.option("--work-space", type=click.FloatRange(0, 25), default=0, show_default=True, metavar="CM",
+                        help="Blank space (cm) under each asked quantity on the LaTeX sheets, for working "
+                             "by hand.")(command)
+
+
+def _render_options(work_space: float, tex_engine: str):  # noqa: ANN202 - a RenderOptions
+    from gradekit.render import RenderOptions
+
+    return RenderOptions(work_space=work_space, engine=tex_engine)
+
+
+def _warn_missing_glyphs(students, sheet, options, roster: Path) -> None:  # noqa: ANN001
+    """A warning per student whose name or id has characters no font of their sheet has
+    (they are printed as a boxed ?); the documents are written all the same."""
+    from gradekit import glyphs
+    from gradekit.submission import quoted
+
+    texts = [sheet.title, sheet.instructions, *(t for e in sheet.entries
+                                                for t in (e.problem.title, e.problem.statement, e.instructions))]
+    for s in students:
+        engine = options.engine if options.engine != "auto" else glyphs.engine_for([*texts, s.name, s.id])
+        chars = glyphs.missing(s.name, engine) + [c for c in glyphs.missing(s.id, engine)
+                                                  if c not in glyphs.missing(s.name, engine)]
+        if chars:
+            click.echo(f"gradekit: warning: {roster}: student {quoted(s.id)}: the {engine} sheets have no glyph for "
+                       f"{glyphs.describe(chars)}; printed as a boxed ?", err=True)
+
+
+def _check_engines(sheets, students, options) -> None:  # noqa: ANN001
+    """Fail before writing anything when --pdf needs an engine that is not installed."""
+    from gradekit import glyphs
+    from gradekit.generate import tex_program
+
+    if options.engine != "auto":
+        tex_program(options.engine)
+        return
+    texts = [t for sheet in sheets for t in (sheet.title, sheet.instructions)]
+    texts += [t for sheet in sheets for e in sheet.entries for t in (e.problem.title, e.problem.statement, e.instructions)]
+    engines = {glyphs.engine_for(texts)} if not students else {glyphs.engine_for([*texts, s.name, s.id]) for s in students}
+    for engine in sorted(engines):
+        tex_program(engine)
+
+
 def _check_roster(roster: Path | None, secret_file: Path | None) -> None:
     """A roster needs the course secret (each student's variant comes from it); a secret alone means nothing."""
     from gradekit.errors import OptionsError
@@ -70,11 +120,13 @@ def _sheets(refs: tuple[str, ...]):
 @click.option("-o", "--output", default=Path("gradekit-out"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Folder to write into.")
 @_roster_options
-@click.option("--pdf", is_flag=True, help="Also compile sheet.pdf and solutions.pdf with pdflatex.")
+@click.option("--pdf", is_flag=True,
+              help="Also compile sheet.pdf and solutions.pdf (pdflatex, or LuaLaTeX for names in other scripts).")
+@_typeset_options
 @click.option("--jobs", default=None, type=click.IntRange(1, 64),
               help="Worker processes for a roster (default: all cores).")
 def generate(refs: tuple[str, ...], seed: int, output: Path, roster: Path | None, secret_file: Path | None,
-             pdf: bool, jobs: int | None) -> None:
+             pdf: bool, work_space: float, tex_engine: str, jobs: int | None) -> None:
     """Generate sheets, worked solutions, answer key and answer template.
 
     With no argument: the default sheet `backprop-basics`, seed 0, into ./gradekit-out.
@@ -83,49 +135,52 @@ def generate(refs: tuple[str, ...], seed: int, output: Path, roster: Path | None
     """
     _check_roster(roster, secret_file)
     sheets = _sheets(refs)
-    if pdf:
-        from gradekit.generate import pdflatex
-
-        pdflatex()  # fail before writing anything when pdflatex is missing
+    options = _render_options(work_space, tex_engine)
     if roster is None:
-        _generate_public(sheets, seed, output, pdf)
+        if pdf:
+            _check_engines(sheets, (), options)  # fail before writing anything when the engine is missing
+        _generate_public(sheets, seed, output, pdf, options)
     else:
         import os
 
-        _generate_roster(sheets, roster, secret_file, output, pdf, jobs or os.cpu_count() or 1)
+        _generate_roster(sheets, roster, secret_file, output, pdf, jobs or os.cpu_count() or 1, options)
 
 
-def _generate_public(sheets, seed: int, output: Path, pdf: bool) -> None:
+def _generate_public(sheets, seed: int, output: Path, pdf: bool, options) -> None:  # noqa: ANN001
     from gradekit.generate import write_variant
     from gradekit.key import make_key
     from gradekit.variants import Variant
 
     for sheet in sheets:
         folder = output / sheet.id if len(sheets) > 1 else output
-        written = write_variant(make_key(sheet, Variant(seed=seed)), folder, pdf=pdf)
+        written = write_variant(make_key(sheet, Variant(seed=seed)), folder, pdf=pdf, options=options)
         click.echo(f"{sheet.id} (seed {seed}) -> {folder}/: handout/ for students ({', '.join(written.handout)}); "
                    f"instructor/ to keep ({', '.join(written.instructor)})")
 
 
-def _generate_roster(sheets, roster: Path, secret_file: Path, output: Path, pdf: bool, jobs: int) -> None:
+def _generate_roster(sheets, roster: Path, secret_file: Path, output: Path, pdf: bool, jobs: int,  # noqa: ANN001
+                     options) -> None:  # noqa: ANN001
+    from gradekit import progress
     from gradekit.generate import write_roster
     from gradekit.roster import read_roster
     from gradekit.variants import read_secret
 
     students = read_roster(roster)
     secret = read_secret(secret_file)
+    if pdf:
+        _check_engines(sheets, students, options)
     for sheet in sheets:
+        _warn_missing_glyphs(students, sheet, options, roster)
         base = output / sheet.id if len(sheets) > 1 else output
-        with click.progressbar(length=len(students), label=f"{sheet.id}: {len(students)} students",
-                               file=sys.stderr) as bar:
-            write_roster(sheet, students, secret, base, pdf, jobs, bar.update)
+        with progress.bar(len(students), f"{sheet.id}: {len(students)} students") as update:
+            write_roster(sheet, students, secret, base, pdf, jobs, update, options)
         click.echo(f"{sheet.id} -> {base}/: handout/ for students, one folder each ({len(students)}); "
                    "instructor/ to keep: keys, solutions and the index students.csv")
 
 
 @main.command()
 @click.argument("ref", metavar="PROBLEM|SHEET|PATH")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the (public) variant.")
 @click.option("--solutions", is_flag=True, help="Show the worked solution too.")
 def show(ref: str, seed: int, solutions: bool) -> None:
     """Print a problem (or sheet) in the terminal."""
@@ -230,17 +285,20 @@ def export() -> None:
 
 @export.command("latex")
 @click.argument("refs", nargs=-1, metavar="[SHEET|PROBLEM|PATH]...")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the (public) variant of the fragments.")
 @_roster_options
 @click.option("-o", "--output", default=Path("gradekit-latex"), show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
+              type=click.Path(file_okay=False, path_type=Path), help="Folder to write the .tex files into.")
+@_typeset_options
 def export_latex(refs: tuple[str, ...], seed: int, roster: Path | None, secret_file: Path | None,
-                 output: Path) -> None:
+                 output: Path, work_space: float, tex_engine: str) -> None:
     """Body-only LaTeX fragments (no preamble) to \\input into your own documents.
 
-    Writes PROBLEM-exercise.tex and PROBLEM-solution.tex per problem (seed variant); with
-    --roster, one roster-sheets.tex with every student's sheet, name and id in the header.
+    Writes PROBLEM-exercise.tex and PROBLEM-solution.tex per problem (seed variant), without
+    problem numbers or points headings (your document numbers its questions); with --roster,
+    one roster-sheets.tex with every student's sheet, each starting on a right-hand page.
     """
+    from gradekit import progress
     from gradekit.generate import write_documents
     from gradekit.key import make_key, student_keys
     from gradekit.render import latex_fragments, latex_roster
@@ -248,14 +306,19 @@ def export_latex(refs: tuple[str, ...], seed: int, roster: Path | None, secret_f
     from gradekit.variants import Variant, read_secret
 
     _check_roster(roster, secret_file)
+    options = _render_options(work_space, tex_engine)
     for sheet in _sheets(refs):
         folder = output / sheet.id if len(refs) > 1 else output
-        docs = latex_fragments(make_key(sheet, Variant(seed=seed)))
+        docs = latex_fragments(make_key(sheet, Variant(seed=seed)), options)
         if roster is not None:
             secret = read_secret(secret_file)
             students = read_roster(roster)
-            keys = [(key, s.name) for key, s in zip(student_keys(sheet, students, secret), students)]
-            docs["roster-sheets.tex"] = latex_roster(keys, sheet.title)
+            _warn_missing_glyphs(students, sheet, options, roster)
+            with progress.bar(len(students), f"{sheet.id}: {len(students)} students") as update:
+                keys = [(key, s.name) for key, s in zip(student_keys(sheet, students, secret), students)]
+                update(len(students) // 2)  # the keys are about half the work, the document the rest
+                docs["roster-sheets.tex"] = latex_roster(keys, sheet.title, options)
+                update(len(students) - len(students) // 2)
         write_documents(folder, docs)
         click.echo(f"{sheet.id} -> {folder}/: {', '.join(docs)}")
 
@@ -284,6 +347,14 @@ def _export_keys(ref: str | None, seed: int, roster: Path | None, secret_file: P
     return roster_keys(sheet, read_roster(roster), read_secret(secret_file))
 
 
+def _write_tracked(write, variants, *args):  # noqa: ANN001, ANN202
+    """Run an export's writer with a progress bar that moves as it walks the variants."""
+    from gradekit import progress
+
+    with progress.bar(len(variants), f"{variants[0].key.sheet.id}: {len(variants)} variant(s)") as update:
+        return write(progress.Tracked(variants, update), *args)
+
+
 @export.command("notebook")
 @_variant_options
 @click.option("-o", "--output", default=Path("gradekit-notebooks"), show_default=True,
@@ -297,7 +368,7 @@ def export_notebook(ref: str | None, seed: int, roster: Path | None, secret_file
     from gradekit.exports import notebook
 
     variants = _export_keys(ref, seed, roster, secret_file)
-    written = notebook.write(variants, output)
+    written = _write_tracked(notebook.write, variants, output)
     index = " and students.csv" if roster is not None else ""
     click.echo(f"{variants[0].key.sheet.id} -> {output}/: {len(written)} worksheet(s){index}")
 
@@ -315,7 +386,7 @@ def export_moodle(ref: str | None, seed: int, roster: Path | None, secret_file: 
     from gradekit.exports import moodle
 
     variants = _export_keys(ref, seed, roster, secret_file)
-    moodle.write(variants, output)
+    _write_tracked(moodle.write, variants, output)
     count = sum(len(vk.key.problems) for vk in variants)
     click.echo(f"wrote {output}: {count} Cloze question(s) in $course$/gradekit/{variants[0].key.sheet.id}")
 
@@ -332,7 +403,7 @@ def export_qti(ref: str | None, seed: int, roster: Path | None, secret_file: Pat
     from gradekit.exports import qti
 
     variants = _export_keys(ref, seed, roster, secret_file)
-    qti.write(variants, output)
+    _write_tracked(qti.write, variants, output)
     click.echo(f"wrote {output}: {len(variants)} quiz(zes) of {variants[0].key.sheet.id}")
 
 
@@ -396,8 +467,12 @@ def verify(count: int, seed: int, sympy_count: int | None, engine_set: bool, job
     from gradekit import proof
     from gradekit.errors import VerificationError
 
+    from gradekit import progress
+
     configs = proof.engine_configurations() if engine_set else proof.builtin_configurations(seed)
-    rows = proof.verify(configs, count, seed, sympy_count=sympy_count, jobs=jobs or os.cpu_count() or 1)
+    with progress.bar(len(configs), f"checking {len(configs)} configurations") as update:
+        rows = proof.verify(configs, count, seed, sympy_count=sympy_count, jobs=jobs or os.cpu_count() or 1,
+                            progress=update)
     width = max(len(r.label) for r in rows)
     click.echo(f"{'configuration':{width}s}  instances  finite-diff error  sympy error  verdict")
     for r in rows:

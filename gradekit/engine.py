@@ -16,15 +16,16 @@ import numpy as np
 from gradekit import layers as L
 from gradekit import losses
 from gradekit.network import Architecture, BatchNorm, Dense
-from gradekit.notation import layer_input, tex, transposed
+from gradekit.formatting import tex_constant
+from gradekit.notation import INDICATOR, layer_input, tex, transposed
 from gradekit.trace import Step, Trace, evaluate_steps, in_layout
 
 Array = np.ndarray
 
 
 def _num(x: float) -> str:
-    """A constant as it appears in a formula: 0.5, 1e-05."""
-    return f"{x:g}"
+    """A constant as it appears in a formula: 0.5, 0.01, 10^{-5} (never 1e-05)."""
+    return tex_constant(x)
 
 
 class _Builder:
@@ -140,7 +141,7 @@ def _add_output_gradient(b: _Builder) -> None:
     if loss.kind == "mse":
         formula = rf"{tex(da)} = {_loss_scale_tex(arch, 2)} \left({a} - Y\right)"
     elif loss.kind == "cross_entropy":
-        formula = rf"{tex(da)}_{{{b.entry('n', 'k')}}} = -{_loss_scale_tex(arch)} \frac{{[k = y_n]}}{{{a}_{{{b.entry('n', 'k')}}}}}"
+        formula = rf"{tex(da)}_{{{b.entry('n', 'k')}}} = -{_loss_scale_tex(arch)} \frac{{{INDICATOR}[k = y_n]}}{{{a}_{{{b.entry('n', 'k')}}}}}"
     else:
         formula = rf"{tex(da)} = {_loss_scale_tex(arch)} \frac{{{a} - y}}{{{a} \odot (1 - {a})}}"
     b.add(da, "backward", (out, "Y"), formula,
@@ -162,9 +163,9 @@ def _activation_backward_formula(b: _Builder, l: int, act: str, slope: float) ->
     if act == "tanh":
         return rf"{dz} = {da} \odot (1 - {a} \odot {a})"
     if act == "relu":
-        return rf"{dz} = {da} \odot \mathbb{{1}}[{z} > 0]"
+        return rf"{dz} = {da} \odot {INDICATOR}[{z} > 0]"
     if act == "leaky_relu":
-        return rf"{dz} = {da} \odot \left(\mathbb{{1}}[{z} > 0] + {_num(slope)}\,\mathbb{{1}}[{z} \le 0]\right)"
+        return rf"{dz} = {da} \odot \left({INDICATOR}[{z} > 0] + {_num(slope)}\,{INDICATOR}[{z} \le 0]\right)"
     nk, nj = b.entry("n", "k"), b.entry("n", "j")
     return rf"{dz}_{{{nk}}} = {a}_{{{nk}}} \left({da}_{{{nk}}} - \sum_{{j}} {da}_{{{nj}}} {a}_{{{nj}}}\right)"
 
@@ -266,7 +267,7 @@ def steps_for(arch: Architecture) -> tuple[Step, ...]:
     if arch.classifies:
         out = tex(f"A{depth}")
         if loss.kind == "binary_cross_entropy":
-            formula = rf"\hat{{y}}_n = \mathbb{{1}}[{out}_{{n}} \ge 0.5]"
+            formula = rf"\hat{{y}}_n = {INDICATOR}[{out}_{{n}} \ge 0.5]"
         else:
             formula = rf"\hat{{y}}_n = \arg\max_{{k}} {out}_{{{b.entry('n', 'k')}}}"
         b.add("pred", "predict", (f"A{depth}",), formula, lambda a_: losses.predict(loss, a_),
@@ -284,7 +285,7 @@ def steps_for(arch: Architecture) -> tuple[Step, ...]:
     for p in params:
         b.add(f"{p}_new", "update", (p, f"d{p}"),
               rf"{tex(f'{p}_new')} = {tex(p)} - {_num(lr)}\, {tex(f'd{p}')}",
-              lambda v, g: v - lr * g, f"{p} after one SGD step (learning rate {_num(lr)})")
+              lambda v, g: v - lr * g, f"{p} after one SGD step (learning rate {lr:g})")
     new = tuple(f"{p}_new" for p in params)
     # Like every step function this one works in the rows layout, so it runs the forward steps
     # of the rows twin of the architecture (looked up once here, not on every evaluation).

@@ -216,38 +216,73 @@ def clean_text(text: str) -> str:
     return "".join(out)
 
 
-def _settable(text: str) -> bool:
-    return all(" " <= ch <= "~" or ch in LATEX_CHARS for ch in text)
+def _settable(text: str, engine: str = "pdflatex") -> bool:
+    from gradekit.glyphs import has
+
+    return all(has(ch, engine) for ch in text)
 
 
-def _tex_char(ch: str) -> str:
-    """One character of clean text as LaTeX that pdflatex sets literally (or MISSING_GLYPH)."""
+def _tex_char(ch: str, engine: str = "pdflatex") -> str:
+    """One character of clean text as LaTeX that the engine sets literally (or MISSING_GLYPH)."""
+    from gradekit.glyphs import has
+
     if ch in _TEX_SPECIALS:
         return _TEX_SPECIALS[ch]
-    if " " <= ch <= "~" or ch in LATEX_CHARS:
+    if has(ch, engine):
         return ch
     # A compatibility form of a settable text (fullwidth letters, ligatures, circled digits).
     compat = unicodedata.normalize("NFKC", ch)
-    if compat != ch and _settable(compat):
-        return "".join(_tex_char(c) for c in compat)
-    # A letter with accents the fonts lack (Vietnamese, for one): the letter without them
-    # reads better than a box.
+    if compat != ch and _settable(compat, engine):
+        return "".join(_tex_char(c, engine) for c in compat)
+    # A letter with accents the fonts lack (Vietnamese under pdflatex, for one): the letter
+    # without them reads better than a box.
     base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
-    if base and base != ch and _settable(base):
-        return "".join(_tex_char(c) for c in base)
+    if base and base != ch and _settable(base, engine):
+        return "".join(_tex_char(c, engine) for c in base)
     return MISSING_GLYPH
 
 
+def tex_escape_chars(text: str, engine: str = "pdflatex") -> list[str]:
+    """The characters of clean text that tex_escape shows as MISSING_GLYPH."""
+    return [ch for ch in text if _tex_char(ch, engine) == MISSING_GLYPH]
+
+
+def _rtl_runs(chars: str) -> list[tuple[int, int]]:
+    """(start, end) of each right-to-left run: RTL letters with the spaces and marks between them."""
+    from gradekit.glyphs import is_rtl
+
+    runs, i, n = [], 0, len(chars)
+    while i < n:
+        if not is_rtl(chars[i]):
+            i += 1
+            continue
+        last = j = i
+        while j + 1 < n and (is_rtl(chars[j + 1]) or unicodedata.bidirectional(chars[j + 1])
+                             in ("NSM", "WS", "CS", "ON", "AN", "BN")):
+            j += 1
+            if is_rtl(chars[j]) or unicodedata.bidirectional(chars[j]) in ("NSM", "AN"):
+                last = j
+        runs.append((i, last))
+        i = last + 1
+    return runs
+
+
 @lru_cache(maxsize=4096)  # step descriptions and titles repeat on every sheet
-def tex_escape(text: str) -> str:
-    """Untrusted text (student names, ids, titles) as literal LaTeX: nothing in it can run,
-    and pdflatex can set every character of the result."""
+def tex_escape(text: str, engine: str = "pdflatex") -> str:
+    """Untrusted text (student names, ids, titles) as literal LaTeX: nothing in it can run, and
+    the engine can set every character of the result (glyphs.py says which it has)."""
     chars = clean_text(text)
-    out = []
+    out = []  # one piece per character
     for i, ch in enumerate(chars):
-        out.append(_tex_char(ch))
+        piece = _tex_char(ch, engine)
         if ch in _LIGATURE_FIRST and chars[i + 1:i + 2] and chars[i + 1] in _LIGATURE_SECOND:
-            out.append("{}")
+            piece += "{}"
+        out.append(piece)
+    if engine == "lualatex":
+        # Right-to-left names (Arabic, Hebrew) are set right to left inside the line: LuaTeX
+        # does not reorder on its own, HarfBuzz then joins the letters.
+        for start, end in reversed(_rtl_runs(chars)):
+            out[start:end + 1] = [r"{\textdir TRT " + "".join(out[start:end + 1]) + "}"]
     return "".join(out)
 
 
@@ -255,16 +290,16 @@ def tex_escape(text: str) -> str:
 _MATH = re.compile(r"((?<!\\)\$\$.+?(?<!\\)\$\$|(?<!\\)\$.+?(?<!\\)\$)", re.S)
 
 
-def tex_text(text: str) -> str:
+def tex_text(text: str, engine: str = "pdflatex") -> str:
     """Instructor prose with $math$: the prose is escaped (an escaped \\$ stays a dollar sign),
     the math is kept as written, and blank lines still separate paragraphs."""
     paragraphs = re.split(r"\n\s*\n", str(text).strip())
-    return "\n\n".join(_tex_paragraph(p.strip()) for p in paragraphs)
+    return "\n\n".join(_tex_paragraph(p.strip(), engine) for p in paragraphs)
 
 
-def _tex_paragraph(text: str) -> str:
+def _tex_paragraph(text: str, engine: str = "pdflatex") -> str:
     parts = _MATH.split(text)
-    return "".join(p if _MATH.fullmatch(p) else tex_escape(p.replace("\\$", "$")) for p in parts)
+    return "".join(p if _MATH.fullmatch(p) else tex_escape(p.replace("\\$", "$"), engine) for p in parts)
 
 
 # Characters that start Markdown markup, HTML or math anywhere in a line. Parentheses stay

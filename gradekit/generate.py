@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 from gradekit import parallel
 from gradekit.errors import GradekitError, InputFileError, ToolMissingError
 from gradekit.key import AnswerKey, dumps, key_document, student_keys, template_document
-from gradekit.render import render_variant
+from gradekit.render import RenderOptions, render_variant
 from gradekit.roster import Student, folder_name
 from gradekit.spec import Sheet
 
@@ -46,9 +46,10 @@ def split_documents(docs: dict[str, str]) -> tuple[dict[str, str], dict[str, str
     return handout, {name: text for name, text in docs.items() if name not in HANDOUT_FILES}
 
 
-def variant_documents(key: AnswerKey, student_name: str | None = None) -> dict[str, str]:
+def variant_documents(key: AnswerKey, student_name: str | None = None,
+                      options: RenderOptions = RenderOptions()) -> dict[str, str]:
     """Every file of one variant, by name."""
-    docs = render_variant(key, student_name)
+    docs = render_variant(key, student_name, options)
     docs["key.json"] = dumps(key_document(key))
     docs["submission-template.json"] = dumps(template_document(key))
     return docs
@@ -64,9 +65,9 @@ def write_documents(folder: Path, docs: dict[str, str]) -> None:
 
 
 def write_variant(key: AnswerKey, base: Path, student_name: str | None = None, pdf: bool = False,
-                  folder: str = "") -> Written:
+                  folder: str = "", options: RenderOptions = RenderOptions()) -> Written:
     """The variant's handout into base/handout/FOLDER, its key and solutions into base/instructor/FOLDER."""
-    handout, private = split_documents(variant_documents(key, student_name))
+    handout, private = split_documents(variant_documents(key, student_name, options))
     out = {HANDOUT: base / HANDOUT / folder, INSTRUCTOR: base / INSTRUCTOR / folder}
     write_documents(out[HANDOUT], handout)
     write_documents(out[INSTRUCTOR], private)
@@ -78,24 +79,25 @@ def write_variant(key: AnswerKey, base: Path, student_name: str | None = None, p
 
 
 PARALLEL_MIN_STUDENTS = 40  # below this, starting worker processes costs more than it saves
-_worker: tuple[Sheet, bytes, Path, bool] | None = None
+_worker: tuple[Sheet, bytes, Path, bool, RenderOptions] | None = None
 
 
-def _init_worker(sheet: Sheet, secret: bytes, base: Path, pdf: bool) -> None:
+def _init_worker(sheet: Sheet, secret: bytes, base: Path, pdf: bool, options: RenderOptions) -> None:
     global _worker
-    _worker = (sheet, secret, base, pdf)
+    _worker = (sheet, secret, base, pdf, options)
 
 
 def _write_students(students: list[Student]) -> int:
     assert _worker is not None
-    sheet, secret, base, pdf = _worker
+    sheet, secret, base, pdf, options = _worker
     for student, key in zip(students, student_keys(sheet, students, secret)):  # sampled together
-        write_variant(key, base, student.name or None, pdf, folder_name(student.id))
+        write_variant(key, base, student.name or None, pdf, folder_name(student.id), options)
     return len(students)
 
 
 def write_roster(sheet: Sheet, students: Sequence[Student], secret: bytes, base: Path, pdf: bool = False,
-                 jobs: int = 1, progress: Callable[[int], None] = lambda done: None) -> None:
+                 jobs: int = 1, progress: Callable[[int], None] = lambda done: None,
+                 options: RenderOptions = RenderOptions()) -> None:
     """One folder per student (each their own secret variant) in base/handout and in base/instructor,
     and an index for the instructor, base/instructor/students.csv.
 
@@ -104,7 +106,7 @@ def write_roster(sheet: Sheet, students: Sequence[Student], secret: bytes, base:
     jobs = jobs if len(students) >= PARALLEL_MIN_STUDENTS else 1
     # At most 20 students a chunk, so that the progress bar moves.
     for done in parallel.run(_write_students, parallel.chunks(students, jobs, largest=20), jobs, _init_worker,
-                             (sheet, secret, base, pdf)):
+                             (sheet, secret, base, pdf, options)):
         progress(done)
     rows = [["id", "name", "folder"], *([s.id, s.name, folder_name(s.id)] for s in students)]
     buffer = io.StringIO()
@@ -112,17 +114,39 @@ def write_roster(sheet: Sheet, students: Sequence[Student], secret: bytes, base:
     write_documents(base / INSTRUCTOR, {"students.csv": buffer.getvalue()})
 
 
-def pdflatex() -> str:
-    path = shutil.which("pdflatex")
+# What each engine needs from Debian, for the message when it is missing.
+_ENGINE_PACKAGES = {
+    "pdflatex": "texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-pictures",
+    "lualatex": "texlive-luatex texlive-latex-extra texlive-pictures fonts-noto-core fonts-noto-cjk",
+}
+
+
+def tex_program(engine: str = "pdflatex") -> str:
+    """The path of a TeX engine, or a ToolMissingError (exit 3) naming the Debian packages."""
+    path = shutil.which(engine)
     if path is None:
-        raise ToolMissingError("--pdf needs pdflatex, which is not installed (Debian: apt-get install "
-                               "texlive-latex-base texlive-latex-recommended texlive-latex-extra)")
+        raise ToolMissingError(f"--pdf needs {engine}, which is not installed (Debian: apt-get install "
+                               f"{_ENGINE_PACKAGES[engine]})")
     return path
 
 
+def pdflatex() -> str:
+    return tex_program("pdflatex")
+
+
+def document_engine(tex: str) -> str:
+    """The engine a .tex file of gradekit's names in its `% !TEX program = ...` line (pdflatex without one)."""
+    for line in tex.splitlines()[:10]:
+        if line.startswith("% !TEX program = "):
+            return line.split("=", 1)[1].strip()
+    return "pdflatex"
+
+
 def compile_pdf(tex_path: Path) -> Path:
-    """Compile a standalone .tex beside itself (twice, for 'page N of M'); returns the PDF."""
-    exe = pdflatex()
+    """Compile a standalone .tex beside itself (twice, for 'page N of M') with the engine it names;
+    returns the PDF. Characters its fonts lack are reported by the caller (glyphs.missing)."""
+    engine = document_engine(tex_path.read_text(encoding="utf-8"))
+    exe = tex_program(engine)
     with tempfile.TemporaryDirectory(prefix="gradekit-tex-") as tmp:
         # Compiled by relative name inside a scratch folder, with TeX's paranoid file access:
         # no shell escape, and no reading files outside that folder (an \input that slipped
@@ -135,10 +159,10 @@ def compile_pdf(tex_path: Path) -> Path:
                     cwd=tmp, capture_output=True, text=True, errors="replace", timeout=PDFLATEX_TIMEOUT,
                     env={**os.environ, "openin_any": "p", "openout_any": "p"})
             except subprocess.TimeoutExpired:
-                raise GradekitError(f"pdflatex took longer than {PDFLATEX_TIMEOUT} s", source=tex_path) from None
+                raise GradekitError(f"{engine} took longer than {PDFLATEX_TIMEOUT} s", source=tex_path) from None
             if result.returncode != 0:
                 first = next((l for l in result.stdout.splitlines() if l.startswith("!")), "see the log")
-                raise GradekitError(f"pdflatex failed: {first}", source=tex_path)
+                raise GradekitError(f"{engine} failed: {first}", source=tex_path)
         pdf = tex_path.with_suffix(".pdf")
         shutil.copyfile(Path(tmp) / pdf.name, pdf)
     return pdf

@@ -81,13 +81,46 @@ class AnswerKey:
 
 
 def _points(entry: SheetEntry) -> dict[str, float]:
-    """Each asked quantity's points, scaled so the problem is worth the sheet's points for it."""
+    """Each asked quantity's points, scaled so the problem is worth the sheet's points for it.
+
+    Scaled points are whole or half points that add up to the problem's total exactly (18
+    quantities on 20 points: fourteen of 1 and four of 1.5, not eighteen of 1.11 that add up to
+    19.98). Halves are exact in binary floating point, so every sum of them (the sheet's total,
+    Gradescope's max scores) is exact too. A problem with more quantities than half points
+    falls back to quarters, eighths, ... so that no quantity is worth nothing.
+    """
     problem = entry.problem
     raw = {q: problem.grading.for_quantity(q).points for q in problem.asked}
     total = sum(raw.values())
     if entry.points is None or total == 0:
         return raw
-    return {q: p * entry.points / total for q, p in raw.items()}
+    return split_points(raw, entry.points)
+
+
+def split_points(weights: Mapping[str, float], total: float) -> dict[str, float]:
+    """`total` shared in proportion to `weights` in steps of 1/2 (or finer, see _points), exactly.
+
+    Largest remainders: each share is rounded down to a step, and the steps left go to the
+    largest remainders; ties go to the later quantities (the backward pass is the harder part).
+    """
+    step = 0.5
+    while True:
+        units = round(total / step)
+        if abs(units * step - total) > 1e-9 or units >= sum(1 for w in weights.values() if w > 0) or step < 1e-3:
+            break
+        step /= 2
+    if abs(units * step - total) > 1e-9:  # a total that is not a multiple of any step: plain proportions
+        scale = total / sum(weights.values())
+        return {q: w * scale for q, w in weights.items()}
+    weight_sum = sum(weights.values())
+    quotas = {q: units * w / weight_sum for q, w in weights.items()}
+    shares = {q: math.floor(x + 1e-9) for q, x in quotas.items()}
+    order = list(weights)
+    left = units - sum(shares.values())
+    by_remainder = sorted(order, key=lambda q: (-(quotas[q] - shares[q]), -order.index(q)))
+    for q in by_remainder[:left]:
+        shares[q] += 1
+    return {q: shares[q] * step for q in order}
 
 
 def make_key(sheet: Sheet, variant: Variant, secret: bytes | None = None) -> AnswerKey:

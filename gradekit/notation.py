@@ -10,6 +10,11 @@ from __future__ import annotations
 import re
 from functools import cache
 
+# The indicator function, 1 where the condition holds and 0 elsewhere. Bold 1 rather than
+# \mathbb{1}: amssymb has no blackboard 1 (the page showed "⊮"), and bbm/dsfont are not part
+# of the TeX packages the sheets need.
+INDICATOR = r"\mathbf{1}"
+
 _SYMBOLS = {
     "gamma": r"\gamma",
     "beta": r"\beta",

@@ -556,7 +556,8 @@ def _check_group(tasks: Sequence[tuple[str, Architecture, Sequence[Mapping[str, 
 
 
 def verify(configs: Iterable[Configuration], count: int, seed: int = 0, *,
-           sympy_count: int | None = None, jobs: int = 1) -> list[VerifyRow]:
+           sympy_count: int | None = None, jobs: int = 1,
+           progress: Callable[[int], None] = lambda done: None) -> list[VerifyRow]:
     """Check `count` instances of each configuration with finite differences, and with SymPy
     the first `sympy_count` of them (default: all).
 
@@ -564,6 +565,7 @@ def verify(configs: Iterable[Configuration], count: int, seed: int = 0, *,
     (label, Architecture, instance function) for instances drawn elsewhere (the built-in
     problems' own sampler). With jobs > 1 the configurations are spread over worker processes,
     those sharing a symbolic model (same network in either layout) in the same worker.
+    `progress` is told how many more configurations are done, as they finish.
     """
     symbolic = count if sympy_count is None else min(sympy_count, count)
     sourced = [_instances(c, seed) for c in configs]
@@ -577,9 +579,15 @@ def verify(configs: Iterable[Configuration], count: int, seed: int = 0, *,
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            done = list(pool.map(_check_group, [[tasks[i] for i in g] for g in order], chunksize=1))
+            done = []
+            for rows_of_group in pool.map(_check_group, [[tasks[i] for i in g] for g in order], chunksize=1):
+                done.append(rows_of_group)
+                progress(len(rows_of_group))
     else:
-        done = [_check_group([tasks[i] for i in g]) for g in order]
+        done = []
+        for g in order:
+            done.append(_check_group([tasks[i] for i in g]))
+            progress(len(g))
     rows: dict[int, VerifyRow] = {i: row for g, group_rows in zip(order, done) for i, row in zip(g, group_rows)}
     return [rows[i] for i in range(len(tasks))]
 

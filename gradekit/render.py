@@ -9,8 +9,8 @@ TeX's braces are left alone, and every user-supplied text goes through an escape
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -64,6 +64,14 @@ class SolutionStep:
 
 
 @dataclass(frozen=True)
+class RenderOptions:
+    """How a variant is typeset, beyond its numbers."""
+
+    work_space: float = 0.0  # cm of blank space under each asked quantity on printed sheets
+    engine: str = "auto"  # TeX engine of the LaTeX documents: auto | pdflatex | lualatex (gradekit.glyphs)
+
+
+@dataclass(frozen=True)
 class ProblemView:
     number: int
     id: str
@@ -76,6 +84,43 @@ class ProblemView:
     given: tuple[Shown, ...]
     parts: tuple[Part, ...]
     steps: tuple[SolutionStep, ...]
+    # The key this view shows: diagrams and worked steps are made from it when a template asks
+    # (exports that only list the given values never pay for them).
+    source: ProblemKey | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def diagram(self):  # noqa: ANN201 - a gradekit.diagram.Diagram
+        """The network's diagram, with the given numbers on its edges when it is small enough."""
+        from gradekit import diagram
+
+        assert self.source is not None
+        return diagram.build(self.source.problem.arch, self.source.instance.given)
+
+    @cached_property
+    def diagram_tex(self) -> str:
+        from gradekit.tikz import picture
+
+        return picture(self.diagram)
+
+    @cached_property
+    def diagram_svg(self) -> str:
+        from gradekit.svg import write
+
+        return write(self.diagram, f"Network of {fmt.clean_text(self.title)}")
+
+    @cached_property
+    def worked(self):  # noqa: ANN201 - dict[str, gradekit.worked.WorkedStep]
+        """Each solution step's worked entry and structural notes, by step name."""
+        from gradekit.worked import worked_steps
+
+        assert self.source is not None
+        return worked_steps(self.source, [s.name for s in self.steps])
+
+    @cached_property
+    def part_points_shown(self) -> bool:
+        """Whether each part shows its points: they are whole or half points (key.split_points);
+        finer shares would only add noise, so then only the problem's total is shown."""
+        return all(float(p.points * 2).is_integer() for p in self.parts)
 
     @property
     def answers(self) -> tuple[tuple[Part, Shown], ...]:
@@ -100,6 +145,7 @@ class SheetView:
     student_name: str | None
     points: float
     problems: tuple[ProblemView, ...]
+    options: RenderOptions = RenderOptions()
 
 
 def _is_labels(problem: Problem, name: str) -> bool:
@@ -127,7 +173,7 @@ def part_labels(count: int) -> list[str]:
     return [letters[i] if i < 26 else f"{letters[i // 26 - 1]}{letters[i % 26]}" for i in range(count)]
 
 
-def network_sentences(problem: Problem, loss_formula: str) -> tuple[str, ...]:
+def network_sentences(problem: Problem, loss_formula: str, pred_formula: str = "") -> tuple[str, ...]:
     """The network described in words and $math$, valid in LaTeX and Markdown alike."""
     arch = problem.arch
     n = arch.samples
@@ -156,6 +202,16 @@ def network_sentences(problem: Problem, loss_formula: str) -> tuple[str, ...]:
         out.append(f"$Y$ holds the true class of each sample (0 to {arch.outputs - 1}).")
     elif arch.loss.kind == "binary_cross_entropy":
         out.append("$Y$ holds the true label of each sample (0 or 1).")
+    if pred_formula and "pred" in problem.asked:
+        # Defined here, not only in the solutions: for a sigmoid output the prediction is a label,
+        # and a student could otherwise read it as the probability.
+        out_tex = tex(f"A{arch.depth}")
+        if arch.loss.kind == "binary_cross_entropy":
+            out.append(rf"Prediction: ${pred_formula}$, the predicted label of each sample (1 when the "
+                       rf"probability ${out_tex}$ of class 1 is at least 0.5, else 0; not the probability itself).")
+        else:
+            out.append(rf"Prediction: ${pred_formula}$, the predicted class of each sample (the class with the "
+                       rf"largest probability in ${out_tex}$, numbered from 0).")
     if any(q.endswith("_new") for q in problem.asked):
         out.append(rf"Update: one step of gradient descent, $\theta_{{\text{{new}}}} = \theta - \eta\, d\theta$, "
                    rf"with learning rate $\eta = {fmt.tex_constant(arch.learning_rate)}$.")
@@ -191,16 +247,17 @@ def problem_view(number: int, pk: ProblemKey) -> ProblemView:
         steps.append(SolutionStep(name, tex(name), step.formula, step.description, inputs, shown[name],
                                   labels.get(name, "")))
     given = tuple(_shown(problem, n, v) for n, v in pk.instance.given.items())
+    pred = trace.step("pred").formula if "pred" in trace else ""
     return ProblemView(number, problem.id, problem.title, problem.statement.strip(), pk.entry.instructions.strip(),
-                       network_sentences(problem, trace.step("loss").formula), problem.decimals, pk.total,
-                       given, parts, tuple(steps))
+                       network_sentences(problem, trace.step("loss").formula, pred), problem.decimals, pk.total,
+                       given, parts, tuple(steps), pk)
 
 
-def sheet_view(key: AnswerKey, student_name: str | None = None) -> SheetView:
+def sheet_view(key: AnswerKey, student_name: str | None = None, options: RenderOptions = RenderOptions()) -> SheetView:
     v = key.variant
     label = f"Variant for student {v.student}" if v.student is not None else f"Variant: seed {v.seed}"
     return SheetView(key.sheet.id, key.sheet.title, key.sheet.instructions.strip(), label, v.student, student_name,
-                     key.total, tuple(problem_view(i, pk) for i, pk in enumerate(key.problems, start=1)))
+                     key.total, tuple(problem_view(i, pk) for i, pk in enumerate(key.problems, start=1)), options)
 
 
 # --- environments ---------------------------------------------------------------------------
@@ -212,8 +269,8 @@ def _common_filters(env: jinja2.Environment) -> None:
 
 
 @cache
-def environment(kind: str) -> jinja2.Environment:
-    """The strict Jinja environment of one output format, built once per process."""
+def environment(kind: str, engine: str = "pdflatex") -> jinja2.Environment:
+    """The strict Jinja environment of one output format (and TeX engine), built once per process."""
     import jinja2
 
     from gradekit.resources import templates_dir
@@ -225,8 +282,9 @@ def environment(kind: str) -> jinja2.Environment:
             block_start_string=r"\BLOCK{", block_end_string="}", variable_start_string=r"\VAR{",
             variable_end_string="}", comment_start_string=r"\#{", comment_end_string="}",
             line_comment_prefix="%#", trim_blocks=True, lstrip_blocks=True)
-        env.filters["esc"] = fmt.tex_escape
-        env.filters["text"] = fmt.tex_text
+        env.filters["esc"] = lambda text: fmt.tex_escape(str(text), engine)
+        env.filters["text"] = lambda text: fmt.tex_text(str(text), engine)
+        env.globals["engine"] = engine
         # On paper a line has a width: wide matrices get a smaller font instead of running off.
         env.filters["mat"] = lambda shown, decimals: fmt.tex_matrix_fit(shown.value, decimals, shown.integers,
                                                                         shown.given)
@@ -244,9 +302,29 @@ def environment(kind: str) -> jinja2.Environment:
     return env
 
 
-def render(output_format: str, template: str, **context: object) -> str:
+def render(output_format: str, template: str, engine: str = "pdflatex", **context: object) -> str:
     """A template's text, ending in exactly one newline whatever its last block left."""
-    return environment(output_format).get_template(template).render(**context).rstrip("\n") + "\n"
+    env = environment(output_format, engine if output_format == "latex" else "pdflatex")
+    return env.get_template(template).render(**context).rstrip("\n") + "\n"
+
+
+def _user_texts(view: SheetView) -> list[str]:
+    """Every text of a sheet that comes from people (specs, rosters): what decides its TeX engine."""
+    texts = [view.title, view.instructions, view.student_name or "", view.student_id or ""]
+    for p in view.problems:
+        texts += [p.title, p.statement, p.instructions]
+    return texts
+
+
+def tex_engine(views: list[SheetView], options: RenderOptions) -> tuple[str, dict[str, object]]:
+    """The engine of a LaTeX document of these sheets, and what its preamble needs to know: the
+    option's engine, or for "auto" pdflatex when it can set every character people wrote, else
+    LuaLaTeX with the fallback fonts those characters need."""
+    from gradekit.glyphs import engine_for, fallback_fonts
+
+    texts = [text for view in views for text in _user_texts(view)]
+    engine = options.engine if options.engine != "auto" else engine_for(texts)
+    return engine, {"fallbacks": fallback_fonts(texts)}
 
 
 def render_text(key: AnswerKey, solutions: bool = False) -> str:
@@ -254,29 +332,41 @@ def render_text(key: AnswerKey, solutions: bool = False) -> str:
     return render("text", "sheet.txt.j2", sheet=sheet_view(key), solutions=solutions)
 
 
-def latex_fragments(key: AnswerKey) -> dict[str, str]:
-    """Body-only exercise and solution fragments per problem, for \\input into a course's own files."""
-    view = sheet_view(key)
+def latex_fragments(key: AnswerKey, options: RenderOptions = RenderOptions()) -> dict[str, str]:
+    """Body-only exercise and solution fragments per problem, for \\input into a course's own files.
+
+    The host document numbers the problems and states their points (an exam-class \\question[20],
+    a \\section): a fragment starts with the problem's title in bold and prints neither.
+    """
+    view = sheet_view(key, options=options)
+    engine, _ = tex_engine([view], options)  # no preamble: the host document sets the fonts
     out = {}
     for problem in view.problems:
         for kind in ("exercise", "solution"):
-            out[f"{problem.id}-{kind}.tex"] = render("latex", "fragment.tex.j2", problem=problem, kind=kind,
-                                                    variant=view.variant)
+            out[f"{problem.id}-{kind}.tex"] = render("latex", "fragment.tex.j2", engine, problem=problem, kind=kind,
+                                                    variant=view.variant, numbered=False,
+                                                    work_space=options.work_space)
     return out
 
 
-def latex_roster(keys: list[tuple[AnswerKey, str]], title: str) -> str:
-    """One document with every student's sheet on its own pages: (key, student name) pairs."""
-    sheets = [sheet_view(key, name or None) for key, name in keys]
-    return render("latex", "roster.tex.j2", sheets=sheets, title=title)
+def latex_roster(keys: list[tuple[AnswerKey, str]], title: str, options: RenderOptions = RenderOptions()) -> str:
+    """One document with every student's sheet, each starting on a right-hand page (printed
+    two-sided, no sheet of paper carries two students): (key, student name) pairs."""
+    sheets = [sheet_view(key, name or None, options) for key, name in keys]
+    engine, fonts = tex_engine(sheets, options)
+    return render("latex", "roster.tex.j2", engine, sheets=sheets, title=title, numbered=True,
+                  work_space=options.work_space, **fonts)
 
 
-def render_variant(key: AnswerKey, student_name: str | None = None) -> dict[str, str]:
+def render_variant(key: AnswerKey, student_name: str | None = None,
+                   options: RenderOptions = RenderOptions()) -> dict[str, str]:
     """The four documents of one variant, by file name."""
-    view = sheet_view(key, student_name)
+    view = sheet_view(key, student_name, options)
+    engine, fonts = tex_engine([view], options)
+    latex = {"numbered": True, "work_space": options.work_space, **fonts}
     return {
-        "sheet.tex": render("latex", "sheet.tex.j2", sheet=view, solutions=False),
-        "solutions.tex": render("latex", "sheet.tex.j2", sheet=view, solutions=True),
+        "sheet.tex": render("latex", "sheet.tex.j2", engine, sheet=view, solutions=False, **latex),
+        "solutions.tex": render("latex", "sheet.tex.j2", engine, sheet=view, solutions=True, **latex),
         "sheet.md": render("markdown", "sheet.md.j2", sheet=view, solutions=False),
         "solutions.md": render("markdown", "sheet.md.j2", sheet=view, solutions=True),
     }

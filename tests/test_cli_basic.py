@@ -68,3 +68,46 @@ def test_verify_exits_1_when_a_check_disagrees(monkeypatch):
     assert result.exit_code == 1
     assert "DISAGREE" in result.output
     assert "gradekit: error: the engine disagrees with the independent checks on:" in result.output
+
+
+def _commands(group, path=("gradekit",)):
+    import click
+
+    for name, command in group.commands.items():
+        yield (*path, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+
+
+def test_every_option_of_every_command_has_help_text():
+    import click
+
+    missing = [f"{' '.join(path)} {'/'.join(p.opts)}" for path, command in _commands(main)
+               for p in command.params if isinstance(p, click.Option) and not p.help]
+    assert missing == []
+
+
+def test_progress_is_quiet_when_not_on_a_terminal_and_shown_on_one(tmp_path, monkeypatch):
+    """Progress goes to a terminal only: a pipe or a file gets the command's own output alone."""
+    from gradekit import progress
+
+    runner = CliRunner()
+    secret = tmp_path / "course.key"
+    runner.invoke(main, ["keygen", str(secret)])
+    roster = tmp_path / "r.csv"
+    roster.write_text("id,name\ns1,Ada\ns2,Alan\n", encoding="utf-8")
+    args = ["export", "qti", "relu-softmax-rows", "--roster", str(roster), "--secret-file", str(secret)]
+    quiet = runner.invoke(main, [*args, "-o", str(tmp_path / "a.zip")])
+    assert quiet.exit_code == 0 and quiet.output == f"wrote {tmp_path / 'a.zip'}: 2 quiz(zes) of relu-softmax-rows\n"
+    monkeypatch.setattr(progress, "shown", lambda: True)
+    shown = runner.invoke(main, [*args, "-o", str(tmp_path / "b.zip")])
+    assert shown.exit_code == 0 and "relu-softmax-rows: 2 variant(s)" in shown.output
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+
+
+def test_tracked_sequence_counts_what_was_walked():
+    from gradekit.progress import Tracked
+
+    done = []
+    items = Tracked([1, 2, 3], done.append)
+    assert len(items) == 3 and items[0] == 1 and list(items) == [1, 2, 3] and done == [1, 1, 1]

@@ -68,9 +68,9 @@ def test_mixed_folder_gives_a_correct_gradebook(mixed_folder, tmp_path):
     by_student = {r["student_id"] or Path(r["file"]).name: r for r in rows}
     assert set(by_student) == {"ada", "bob", "broken.json"}
     assert float(by_student["ada"]["total"]) == 100 and by_student["ada"]["status"] == "graded"
-    per_quantity = 20 / len(key.problem("relu-softmax-rows").problem.asked)
-    assert float(by_student["bob"]["relu-softmax-rows"]) == pytest.approx(20 - per_quantity, abs=1e-3)
-    assert float(by_student["bob"]["sigmoid-mse-single"]) == pytest.approx(20 - 20 / 18, abs=1e-3)
+    dz2, loss = key.problem("relu-softmax-rows").points["dZ2"], key.problem("sigmoid-mse-single").points["loss"]
+    assert float(by_student["bob"]["relu-softmax-rows"]) == pytest.approx(20 - dz2, abs=1e-3)
+    assert float(by_student["bob"]["sigmoid-mse-single"]) == pytest.approx(20 - loss, abs=1e-3)
     broken = by_student["broken.json"]
     assert broken["status"] == "ungraded" and broken["reason"].startswith("invalid JSON")
     assert broken["total"] == "0" and broken["relu-softmax-rows"] == "0" and broken["possible"] == "100.0"
@@ -98,7 +98,8 @@ def test_gradescope_results(mixed_folder, tmp_path):
     assert dz2["output"].endswith("(12 of 12 entries wrong)")
     assert tests["sigmoid-mse-single: loss"]["output"] == "no answer (expected a scalar)"
     assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]), abs=1e-3)
-    assert results["score"] == pytest.approx(100 - 20 / 18 - 20 / 12, abs=1e-3)
+    lost = key.problem("sigmoid-mse-single").points["loss"] + key.problem("relu-softmax-rows").points["dZ2"]
+    assert results["score"] == pytest.approx(100 - lost, abs=1e-3)
 
 
 def test_gradescope_results_describe_exactly_one_submission(mixed_folder, tmp_path):

@@ -67,6 +67,16 @@ def test_every_builtin_problem_compiles(tmp_path, seed):
     solutions = pdf_text(solutions_pdf)
     assert "worked solutions" in solutions and "Solution 1:" in solutions
     assert solutions.count("Answers") == len(builtin_problem_paths())
+    # The indicator of ReLU and BCE steps is a bold 1 (amssymb has no blackboard 1: it showed "⊮").
+    assert "⊮" not in solutions and "𝟙" not in solutions
+    assert "One entry worked out" in solutions
+    # Every problem is drawn: its inputs, layers and loss, as the TikZ picture's captions.
+    assert text.count("inputs") >= len(builtin_problem_paths()) and "layer 1" in text
+    # A step never starts a page without its heading: no page opens with its inputs, its worked
+    # entry or its result.
+    for page in [p for p in solutions.split("\f")[1:] if p.strip()]:
+        body = [line.strip() for line in page.splitlines() if line.strip()][1:]  # after the running header
+        assert body and not body[0].startswith(("using", "One entry", "With the numbers", "=")), body[:2]
 
 
 @pytest.mark.parametrize("samples", [12, 32])
@@ -117,13 +127,14 @@ def course(tmp_path: Path, roster_csv: str) -> tuple[CliRunner, Path, Path]:
     return runner, secret, roster
 
 
-def test_hostile_roster_names_compile_and_show_literally(tmp_path):
+def test_hostile_roster_names_compile_and_show_literally_with_pdflatex(tmp_path):
+    """pdflatex stays supported: asked for, it sets Latin names as typed and boxes what it cannot."""
     runner, secret, roster = course(
         tmp_path, 'id,name\nx_1,"\\input{/etc/passwd} $ % & # _ ~ ^ \\ {} | < > a--b \'\'q\'\'"\nzoe,Zoë Ångström\n'
                   'cjk,李雷\naz,Əliyev O’Brien – Łukasz\nvi,Nguyễn Thị\n')
     out = tmp_path / "out"
     result = runner.invoke(main, ["generate", "sigmoid-mse-single", "--roster", str(roster), "--secret-file",
-                                  str(secret), "-o", str(out), "--pdf"])
+                                  str(secret), "-o", str(out), "--pdf", "--tex-engine", "pdflatex"])
     assert result.exit_code == 0, result.output
     folders = {line.split(",")[0]: line.split(",")[-1] for line in (out / "instructor" / "students.csv").read_text().splitlines()[1:]}
     hostile = pdf_text(out / "handout" / folders["x_1"] / "sheet.pdf")
@@ -138,26 +149,53 @@ def test_hostile_roster_names_compile_and_show_literally(tmp_path):
     assert "Name: ? ? Student ID: cjk" in " ".join(pdf_text(out / "handout" / folders["cjk"] / "sheet.pdf").split())
     assert "? liyev O’Brien – Łukasz" in pdf_text(out / "handout" / folders["az"] / "sheet.pdf")
     assert "Nguyen Thi" in pdf_text(out / "handout" / folders["vi"] / "sheet.pdf")
+    # Each boxed name is a warning naming the student and the characters.
+    assert 'student "cjk": the pdflatex sheets have no glyph for U+674E (CJK UNIFIED IDEOGRAPH-674E)' in result.output
 
 
-def test_exported_fragments_compile_inside_a_course_document_and_roster_has_a_page_per_student(tmp_path):
-    runner, secret, roster = course(tmp_path, "id,name\ns1,Ada Lovelace\ns2,Alan & Co\n")
+def test_exported_fragments_compile_inside_a_course_document_and_roster_starts_students_on_recto(tmp_path):
+    runner, secret, roster = course(tmp_path, "id,name\ns1,Ada Lovelace\ns2,Alan & Co\ns3,Grace Hopper\n")
     out = tmp_path / "lx"
     result = runner.invoke(main, ["export", "latex", "relu-batchnorm-softmax-rows", "--roster", str(roster),
                                   "--secret-file", str(secret), "-o", str(out)])
     assert result.exit_code == 0, result.output
     (out / "course.tex").write_text(
-        "\\documentclass{article}\n\\usepackage{amsmath,amssymb}\n\\usepackage{enumitem}\n\\begin{document}\n"
-        "Week 5 homework.\n\\input{relu-batchnorm-softmax-rows-exercise}\n"
+        "\\documentclass{article}\n\\usepackage{amsmath,amssymb}\n\\usepackage{enumitem}\n\\usepackage{tikz}\n"
+        "\\begin{document}\nWeek 5 homework.\n\\input{relu-batchnorm-softmax-rows-exercise}\n"
         "\\input{relu-batchnorm-softmax-rows-solution}\n\\end{document}\n", encoding="utf-8")
     for name in ("course.tex", "roster-sheets.tex"):
         for _ in range(2):
             done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", name], cwd=out,
                                   capture_output=True, text=True)
             assert done.returncode == 0, done.stdout[-2000:]
-    assert "Week 5 homework." in pdf_text(out / "course.pdf")
+    course_text = pdf_text(out / "course.pdf")
+    assert "Week 5 homework." in course_text and "Problem 1" not in course_text and "points]" not in course_text
     pages = pdf_text(out / "roster-sheets.pdf").split("\f")
-    assert any("Ada Lovelace" in p and "ID s1" in p for p in pages)
-    assert any("Alan & Co" in p and "ID s2" in p for p in pages)
-    first_s2 = next(i for i, p in enumerate(pages) if "ID s2" in p)
-    assert "ID s1" not in pages[first_s2]  # each student starts on a page of their own
+    for sid, name in (("s1", "Ada Lovelace"), ("s2", "Alan & Co"), ("s3", "Grace Hopper")):
+        first = next(i for i, p in enumerate(pages) if f"ID {sid}" in p)
+        assert name in pages[first]
+        assert first % 2 == 0  # page 1, 3, 5, ...: a right-hand page when printed two-sided
+    blank = [p for p in pages[:-1] if not p.strip()]
+    assert all("ID" not in p for p in blank)  # the pages left blank carry no header
+
+
+def readme_block(marker: str) -> str:
+    """The fenced block after `<!-- marker -->` in README.md."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    after = readme.split(f"<!-- {marker} -->", 1)[1]
+    return after.split("```", 2)[1].split("\n", 1)[1]
+
+
+def test_readme_exam_class_example_compiles(tmp_path):
+    """README's exam-class example: the host numbers the questions and states their points."""
+    require("pdflatex")
+    require("pdftotext")
+    out = tmp_path / "fragments"
+    result = CliRunner().invoke(main, ["export", "latex", "backprop-basics", "--seed", "2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    (out / "exam.tex").write_text(readme_block("test:exam-example"), encoding="utf-8")
+    _, log = compile_once(out / "exam.tex")
+    text = pdf_text(out / "exam.pdf")
+    flat = " ".join(text.split())
+    assert "1. (20 points) ReLU hidden layer, softmax cross-entropy" in flat
+    assert "2. (20 points) Tanh hidden layer" in flat and "Problem" not in flat

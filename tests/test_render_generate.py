@@ -126,7 +126,7 @@ def test_sheet_shows_givens_parts_and_points_but_no_answers():
     trace = key.problems[0].instance.trace
     sheet = docs["sheet.tex"]
     assert fmt.tex_matrix(trace["W1"], 4, given=True) in sheet
-    assert r"\item $dW^{[1]}$ \quad ($2\times 2$) \hfill [1 pt]" in sheet
+    assert r"\item $dW^{[1]}$ \quad ($2\times 2$) \gkpartpoints{1 pt}" in sheet
     assert fmt.tex_matrix(trace["dW1"], 4) not in sheet and fmt.tex_matrix(trace["dW1"], 4) not in docs["sheet.md"]
     assert "learning rate $\\eta = 0.5$" in sheet
     assert "Samples are the rows of $X$" in sheet
@@ -404,3 +404,53 @@ X = {{ min = -1.0, max = 1.0, step = 0.25, nonzero = true }}
 Y = {{ min = -1.0, max = 1.0, step = 0.5 }}
 W = {{ min = -1.0, max = 1.0, step = 0.1, nonzero = true }}
 """
+
+
+def test_constants_are_powers_of_ten_in_formulas_too():
+    docs = render_variant(make_key(resolve("relu-batchnorm-softmax-rows"), Variant(seed=0)))
+    assert r"\sqrt{\sigma^{2\,[2]} + 10^{-5}}" in docs["solutions.tex"]
+    assert all("1e-05" not in text and "e-0" not in text for text in docs.values())
+
+
+def test_the_loss_has_one_name_and_the_prediction_is_defined_on_the_sheet():
+    sheet = render_variant(make_key(resolve("sigmoid-mse-single"), Variant(seed=0)))["sheet.tex"]
+    assert r"The loss is $L = \frac{1}{2}(A^{[2]} - Y)^2$" in sheet and "$E" not in sheet
+    bce = render_variant(make_key(resolve("bce-classifier-columns"), Variant(seed=0)))
+    for name in ("sheet.tex", "sheet.md"):
+        assert r"Prediction: $\hat{y}_n = \mathbf{1}[A^{[2]}_{n} \ge 0.5]$" in bce[name]
+        assert "not the probability itself" in bce[name]
+
+
+def test_work_space_under_each_part_on_request(tmp_path):
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, ["generate", "relu-softmax-rows", "--work-space", "3.5", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    sheet = (out / "handout" / "sheet.tex").read_text()
+    assert sheet.count(r"\vspace{3.5cm}") == len(resolve("relu-softmax-rows").entries[0].problem.asked)
+    assert r"\vspace" not in (out / "instructor" / "solutions.tex").read_text()
+    assert r"\vspace{" not in render_variant(make_key(resolve("relu-softmax-rows"), Variant(seed=0)))["sheet.tex"]
+
+
+def test_markdown_sheet_has_name_and_id_fields():
+    md = render_variant(make_key(resolve("relu-softmax-rows"), Variant(seed=0)))["sheet.md"]
+    assert "**Name:** \\_\\_\\_" in md and "**Student ID:** \\_\\_\\_" in md
+    student = render_variant(make_key(resolve("relu-softmax-rows"), Variant(student="s1"), b"k" * 32), "Ada L")
+    assert "**Name:** Ada L · **Student ID:** s1" in student["sheet.md"]
+    assert "**Name:**" not in student["solutions.md"]
+
+
+def test_fragments_carry_no_numbering_and_no_points_heading():
+    from gradekit.render import latex_fragments
+
+    frags = latex_fragments(make_key(resolve("backprop-basics"), Variant(seed=3)))
+    for name, text in frags.items():
+        body = "\n".join(line for line in text.splitlines() if not line.startswith("%%"))
+        assert "Problem" not in body and "Solution 1" not in body and "points]" not in body, name
+        assert r"\providecommand{\gkpartpoints}" in body and r"\section" not in body
+
+
+def test_sheet_shows_a_diagram_in_both_formats():
+    docs = render_variant(make_key(resolve("relu-softmax-rows"), Variant(seed=0)))
+    assert docs["sheet.tex"].count(r"\begin{tikzpicture}") == 1 and r"\usepackage{tikz}" in docs["sheet.tex"]
+    md = docs["sheet.md"]
+    assert md.count("<svg xmlns=") == 1 and "\n\n<svg xmlns=" in md and "</svg>\n\n" in md

@@ -95,3 +95,36 @@ def test_dumps_is_valid_json_with_one_line_matrices():
     text = dumps({"a": {"m": [[1.0, 2.0], [3.0, 4.0]], "s": None}, "list": [{"x": 1}]})
     assert '"m": [[1.0, 2.0], [3.0, 4.0]]' in text
     assert json.loads(text) == {"a": {"m": [[1.0, 2.0], [3.0, 4.0]], "s": None}, "list": [{"x": 1}]}
+
+
+@pytest.mark.parametrize("count, total", [(18, 20), (13, 20), (12, 20), (7, 20), (19, 20), (3, 10), (50, 20)])
+def test_points_are_whole_or_half_and_add_up_exactly(count, total):
+    from gradekit.key import split_points
+
+    points = split_points({f"q{i}": 1.0 for i in range(count)}, total)
+    assert sum(points.values()) == total  # exactly, not 19.98
+    step = 0.5 if 2 * total >= count else 0.25
+    assert all(p > 0 and (p / step).is_integer() for p in points.values())
+    assert max(points.values()) - min(points.values()) <= step  # equal weights: shares differ by one step at most
+
+
+def test_weighted_points_keep_their_proportions():
+    from gradekit.key import split_points
+
+    assert split_points({"a": 1, "b": 2, "c": 1}, 20) == {"a": 5.0, "b": 10.0, "c": 5.0}
+
+
+def test_default_sheet_points_add_up_to_100_in_the_key_and_for_gradescope(tmp_path):
+    from click.testing import CliRunner
+
+    from gradekit.cli import main
+
+    key = make_key(resolve("backprop-basics"), Variant(seed=0))
+    assert key.total == 100 and all(pk.total == 20 for pk in key.problems)
+    assert all((2 * p).is_integer() for pk in key.problems for p in pk.points.values())
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["generate", "-o", str(out)]).exit_code == 0
+    result = CliRunner().invoke(main, ["grade", str(out / "handout" / "submission-template.json"), "--format",
+                                       "gradescope"])
+    tests = json.loads(result.output)["tests"]
+    assert sum(t["max_score"] for t in tests) == 100  # exactly: Gradescope adds them up
