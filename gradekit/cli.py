@@ -375,20 +375,39 @@ def export_notebook(ref: str | None, seed: int, roster: Path | None, secret_file
 
 @export.command("moodle")
 @_variant_options
+@click.option("--count", type=click.IntRange(1, 100_000), default=None, metavar="N",
+              help="A pool of N public variants per problem: seeds S, S+1, ..., S+N-1 with S = --seed, "
+                   "for a quiz that draws one random question per problem category.")
 @click.option("-o", "--output", default=Path("gradekit-moodle.xml"), show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The Moodle XML file to write.")
-def export_moodle(ref: str | None, seed: int, roster: Path | None, secret_file: Path | None, output: Path) -> None:
+def export_moodle(ref: str | None, seed: int, roster: Path | None, secret_file: Path | None, count: int | None,
+                  output: Path) -> None:
     """Moodle XML: one Cloze question per problem and variant, a NUMERICAL field per entry.
 
-    Import it in Moodle's question bank (format: Moodle XML); the questions land in the
-    category $course$/gradekit/SHEET.
+    Import it in Moodle's question bank (format: Moodle XML); each problem's questions land in
+    the category $course$/gradekit/SHEET/PROBLEM. Field weights follow the sheet's points, with
+    one multiple for every question, so each question's mark (their sum) is proportional to
+    its problem's points.
     """
+    from gradekit import progress
     from gradekit.exports import moodle
+    from gradekit.exports.common import public_keys
 
-    variants = _export_keys(ref, seed, roster, secret_file)
-    _write_tracked(moodle.write, variants, output)
-    count = sum(len(vk.key.problems) for vk in variants)
-    click.echo(f"wrote {output}: {count} Cloze question(s) in $course$/gradekit/{variants[0].key.sheet.id}")
+    if count is not None and roster is not None:
+        raise click.UsageError("--count makes a pool of public variants; --roster makes one per student: use one")
+    if count is None:
+        variants = _export_keys(ref, seed, roster, secret_file)
+    else:
+        variants = public_keys(_sheets((ref,) if ref else ())[0], range(seed, seed + count))
+    key = variants[0].key
+    problems = len(key.problems)
+    with progress.bar(len(variants) * problems, f"{key.sheet.id}: {len(variants)} variant(s)") as update:
+        moodle.write(progress.Tracked(variants, update), output, pool=count is not None)
+    weights = moodle.sheet_weights(key)
+    seeds = f" (seeds {seed} to {seed + count - 1})" if count is not None else ""
+    click.echo(f"wrote {output}: {len(variants) * problems} Cloze question(s){seeds}, "
+               f"{len(variants)} per category $course$/gradekit/{key.sheet.id}/PROBLEM; "
+               f"field weights {weights.per_point} per point{'' if weights.exact else ' (rounded)'}")
 
 
 @export.command("qti")

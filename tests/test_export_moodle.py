@@ -60,11 +60,9 @@ def parse(data: bytes) -> ET.Element:
 def test_one_cloze_question_per_problem_with_every_entry_and_its_margin():
     vk = public_keys(resolve("backprop-basics"), [0])[0]
     root = parse(moodle.document([vk]))
-    assert root[0].get("type") == "category"
-    assert root[0].findtext("category/text") == "$course$/gradekit/backprop-basics"
-    questions = root[1:]
-    assert [q.get("type") for q in questions] == ["cloze"] * 5
-    for q, pk in zip(questions, vk.key.problems):
+    assert [q.get("type") for q in root] == ["category", "cloze"] * 5
+    for cat, q, pk in zip(root[0::2], root[1::2], vk.key.problems):
+        assert cat.findtext("category/text") == f"$course$/gradekit/backprop-basics/{pk.problem.id}"
         assert q.findtext("name/text") == f"backprop-basics · {pk.problem.id} · seed 0"
         got = fields(q.findtext("questiontext/text"))
         expected = [(e, name) for name in pk.problem.asked for e in entries(pk, name)]
@@ -77,13 +75,51 @@ def test_one_cloze_question_per_problem_with_every_entry_and_its_margin():
             assert weight >= 1
 
 
-def test_weights_share_each_quantitys_points_among_its_entries():
-    vk = public_keys(resolve("backprop-basics"), [0])[0]
-    pk = vk.key.problem("relu-batchnorm-softmax-rows")  # equal points, entries from 1 to 6
-    weights = moodle.entry_weights(pk)
-    per_quantity = {q: weights[q] * int(np.prod(pk.instance.trace[q].shape)) for q in pk.problem.asked}
-    assert set(per_quantity.values()) == {12}  # every quantity weighs the same in total: 1 point each
-    assert weights["loss"] == 12 and weights["Z1"] == 2
+def _question_weights(question: ET.Element, pk) -> dict[str, list[int]]:
+    """A question's field weights by quantity, in the order the fields appear (the grader's order)."""
+    got = [w for w, _, _ in fields(question.findtext("questiontext/text"))]
+    out, at = {}, 0
+    for name in pk.problem.asked:
+        n = int(np.prod(pk.instance.trace[name].shape))
+        out[name], at = got[at:at + n], at + n
+    assert at == len(got)
+    return out
+
+
+def test_a_pool_has_one_category_per_problem_and_marks_proportional_to_the_sheets_points():
+    """Moodle takes a Cloze question's mark from the sum of its weights: every question's sum is one
+    multiple (24 per point on the default sheet) of its problem's points, and inside a problem each
+    quantity weighs its points, shared equally by its entries."""
+    sheet = resolve("backprop-basics")
+    pool = public_keys(sheet, [5, 6, 7])
+    root = parse(moodle.document(pool, pool=True))
+    assert [q.get("type") for q in root] == (["category"] + ["cloze"] * 3) * 5
+    for p, pk0 in enumerate(pool[0].key.problems):
+        block = root[4 * p:4 * p + 4]
+        assert block[0].findtext("category/text") == f"$course$/gradekit/backprop-basics/{pk0.problem.id}"
+        for i, (q, vk) in enumerate(zip(block[1:], pool)):
+            pk = vk.key.problems[p]
+            assert q.findtext("name/text") == f"backprop-basics · {pk.problem.id} · seed {5 + i}"
+            text = q.findtext("questiontext/text")
+            assert f"Variant {i + 1} of 3" in text and "seed" not in text  # a public seed would give the key away
+            weights = _question_weights(q, pk)
+            assert sum(map(sum, weights.values())) == 24 * pk.total == 480
+            for name, w in weights.items():
+                assert set(w) == {w[0]} and sum(w) == 24 * pk.points[name]
+            values = [v for _, v, _ in fields(text)]
+            margins = [t for _, _, t in fields(text)]
+            want = [e for name in pk.problem.asked for e in entries(pk, name)]
+            assert values == pytest.approx([e.value for e in want], rel=1e-11, abs=1e-15)
+            assert margins == pytest.approx([float(pk.allowance(n)[e.index]) for n in pk.problem.asked
+                                             for e in entries(pk, n)], rel=1e-9)
+
+
+def test_sheet_weights_of_the_built_in_sheet():
+    weights = moodle.sheet_weights(public_keys(resolve("backprop-basics"), [0])[0].key)
+    assert weights.per_point == 24 and weights.exact
+    assert {pid: weights.total(pid) for pid in weights.fields} == dict.fromkeys(weights.fields, 480)
+    bn = weights.fields["relu-batchnorm-softmax-rows"]  # 1 point over 6, 2 and 1 entries
+    assert bn["Z1"] == (4,) * 6 and bn["mu2"] == (12, 12) and bn["loss"] == (24,)
 
 
 def test_weights_follow_per_quantity_points(write_toml):
@@ -104,18 +140,29 @@ def test_weights_follow_per_quantity_points(write_toml):
         [grading.quantities.dW1]
         points = 2.5
     """)
-    pk = public_keys(resolve(str(path)), [0])[0].key.problems[0]
-    weights = moodle.entry_weights(pk)
+    weights = moodle.sheet_weights(public_keys(resolve(str(path)), [0])[0].key)
     # Z1: 1 point over 6 entries, loss: 1 over 1, dW1: 5/2 over 4; shares 1/6, 1, 5/8, times lcm 24.
-    assert weights == {"Z1": 4, "loss": 24, "dW1": 15}
+    assert weights.fields["weighted"] == {"Z1": (4,) * 6, "loss": (24,), "dW1": (15,) * 4}
+    assert weights.total("weighted") == 24 * 4.5
 
 
-def test_roster_variants_are_separate_questions_in_one_category():
+def test_weights_are_rounded_with_exact_totals_when_the_common_multiple_is_too_large():
+    key = public_keys(resolve("backprop-basics"), [0])[0].key
+    weights = moodle.sheet_weights(key, limit=100)  # the exact multiple, 24, would make marks of 480
+    assert not weights.exact and weights.per_point == 5  # marks of 100 at most: 100 / 20 points
+    for pk in key.problems:
+        assert weights.total(pk.problem.id) == 5 * pk.total == 100
+        for name, w in weights.fields[pk.problem.id].items():
+            share = 5 * pk.points[name] / len(w)
+            assert all(abs(x - share) < 1 for x in w), (name, w, share)
+
+
+def test_roster_variants_are_separate_questions_in_the_problems_category():
     students = [Student("s1", "Ada"), Student("s2", "")]
     variants = roster_keys(resolve("relu-softmax-rows"), students, SECRET)
     root = parse(moodle.document(variants))
     assert [q.get("type") for q in root] == ["category", "cloze", "cloze"]
-    assert root[0].findtext("category/text") == "$course$/gradekit/relu-softmax-rows"
+    assert root[0].findtext("category/text") == "$course$/gradekit/relu-softmax-rows/relu-softmax-rows"
     names = [q.findtext("name/text") for q in root[1:]]
     assert names == ["relu-softmax-rows · relu-softmax-rows · Ada (s1)", "relu-softmax-rows · relu-softmax-rows · s2"]
     first, second = (fields(q.findtext("questiontext/text")) for q in root[1:])
@@ -211,9 +258,31 @@ def test_cli_writes_the_file(tmp_path):
     out = tmp_path / "quiz.xml"
     result = CliRunner().invoke(main, ["export", "moodle", "tanh-softmax-columns", "--seed", "3", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"wrote {out}: 1 Cloze question(s) in $course$/gradekit/tanh-softmax-columns"
+    assert result.output.strip() == (f"wrote {out}: 1 Cloze question(s), 1 per category "
+                                     "$course$/gradekit/tanh-softmax-columns/PROBLEM; field weights 36 per point")
     root = parse(out.read_bytes())
     pk = public_keys(resolve("tanh-softmax-columns"), [3])[0].key.problems[0]
     got = [v for _, v, _ in fields(root[1].findtext("questiontext/text"))]
     want = [e.value for q in pk.problem.asked for e in entries(pk, q)]
     assert got == pytest.approx(want, rel=1e-11, abs=1e-15)
+
+
+def test_cli_writes_a_pool_of_consecutive_seeds(tmp_path):
+    out = tmp_path / "pool.xml"
+    result = CliRunner().invoke(main, ["export", "moodle", "--count", "4", "--seed", "100", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "20 Cloze question(s) (seeds 100 to 103), 4 per category" in result.output
+    root = parse(out.read_bytes())
+    names = [q.findtext("name/text") for q in root if q.get("type") == "cloze"]
+    assert names[:4] == [f"backprop-basics · sigmoid-mse-single · seed {s}" for s in range(100, 104)]
+    assert moodle.document(public_keys(resolve("backprop-basics"), range(100, 104)), pool=True) == out.read_bytes()
+
+
+def test_cli_refuses_a_pool_with_a_roster(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns1,Ada\n")
+    key = tmp_path / "course.key"
+    key.write_bytes(SECRET)
+    result = CliRunner().invoke(main, ["export", "moodle", "--count", "3", "--roster", str(roster),
+                                       "--secret-file", str(key), "-o", str(tmp_path / "x.xml")])
+    assert result.exit_code == 2 and "--count" in result.output

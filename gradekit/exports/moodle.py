@@ -1,9 +1,13 @@
 """Moodle XML: one Cloze (embedded answers) question per problem and variant, one field per entry.
 
 Each entry of each asked quantity is a NUMERICAL subquestion `{w:NUMERICAL:=value:margin}` whose
-margin is the grader's own (atol + rtol |value|), so Moodle accepts exactly what `gradekit grade`
-accepts. All questions of a sheet go into one category, `$course$/gradekit/<sheet id>`; with a
-roster, each student's variant is its own question, named after the student.
+margin is the grader's own (gradekit.tolerance), so Moodle accepts exactly what `gradekit grade`
+accepts. Moodle sets a Cloze question's mark to the sum of its field weights (it ignores
+<defaultgrade>), so the weights of every question of a sheet add up to one common multiple of its
+problem's points (sheet_weights): a quiz then weighs the problems as the sheet does. Each problem
+has its own category, `$course$/gradekit/<sheet id>/<problem id>`, holding its variants (a pool of
+public seeds, or each student's variant with a roster), so that a quiz can draw one random
+question per problem category.
 
 Moodle's Cloze parser (question/type/multianswer) starts a field wherever the question text holds
 `{N:TYPE:`; our fields hold only numbers, and in every text from instructors or rosters such an
@@ -15,17 +19,18 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from gradekit.errors import InputFileError
 from gradekit.exports import markup
 from gradekit.exports.common import Entry, VariantKey, entries, plain_number, points_text, shape_words
-from gradekit.key import ProblemKey
+from gradekit.key import AnswerKey, ProblemKey
 from gradekit.render import problem_view
 
-MAX_WEIGHT = 1000  # beyond this, exact integer weights are replaced by rounded ones
+QUESTION_MARK_LIMIT = 99_999  # the largest mark; Moodle stores a question's mark as DECIMAL(12,7): below 100,000
 NAME_LIMIT = 255  # Moodle's question name column
 # The opening of a Cloze field as Moodle's parser finds it (qtype_multianswer ANSWER_START_REGEX).
 _FIELD_START = re.compile(r"\{(?=[0-9]*:[A-Z_]+:)")  # any type name: a superset is harmless
@@ -46,29 +51,81 @@ def numerical(entry: Entry, weight: int) -> str:
     return f"{{{weight}:NUMERICAL:={plain_number(entry.value)}:{plain_number(entry.margin)}}}"
 
 
-def entry_weights(pk: ProblemKey) -> dict[str, int]:
-    """The integer weight of one entry of each asked quantity.
+@dataclass(frozen=True)
+class SheetWeights:
+    """The integer weight of every Cloze field of a sheet's questions.
 
-    Cloze weights are whole numbers; a quantity's points are shared by its entries, so a 2-point
-    2×3 matrix weighs each entry 1/3 of a point. Scaling every share by the least common multiple
-    of their denominators keeps the spec's proportions exactly (when that stays small enough).
+    Every question's weights add up to `per_point` times its problem's points, so that the
+    questions' marks (which Moodle takes from these sums) weigh the problems as the sheet does.
+    `fields[problem][quantity]` holds each entry's weight in row-major order. With `exact`, each
+    entry weighs exactly its quantity's points shared among its entries; without it (a common
+    multiple that would pass QUESTION_MARK_LIMIT), the weights are rounded as sheet_weights says.
     """
-    shares = {q: Fraction(pk.problem.quantity_grading[q].points).limit_denominator(1000)
-              / max(1, math.prod(pk.instance.trace[q].shape)) for q in pk.problem.asked}
-    if all(s == 0 for s in shares.values()):
-        return {q: 1 for q in shares}
-    scale = math.lcm(*(s.denominator for s in shares.values() if s))
-    weights = {q: int(s * scale) for q, s in shares.items()}
-    if max(weights.values()) > MAX_WEIGHT:
-        top = max(shares.values())
-        weights = {q: max(1, round(float(s / top) * 100)) if s else 0 for q, s in shares.items()}
-    return weights
+
+    per_point: int
+    exact: bool
+    fields: Mapping[str, Mapping[str, tuple[int, ...]]]
+
+    def total(self, problem_id: str) -> int:
+        """A question's mark in Moodle: the sum of its field weights."""
+        return sum(sum(w) for w in self.fields[problem_id].values())
 
 
-def _grid(pk: ProblemKey, name: str, weight: int) -> str:
+def _shares(pk: ProblemKey) -> dict[str, tuple[Fraction, int]]:
+    """Each asked quantity's share of a point per entry (its points over its entries), and its entry count."""
+    out = {}
+    for q in pk.problem.asked:
+        count = max(1, math.prod(pk.instance.trace[q].shape))
+        out[q] = (Fraction(pk.points[q]).limit_denominator(1000) / count, count)
+    return out
+
+
+def sheet_weights(key: AnswerKey, limit: int = QUESTION_MARK_LIMIT) -> SheetWeights:
+    """Integer field weights proportional to the grader's points, with one multiple for the whole sheet.
+
+    The points of a quantity are shared equally by its entries (Moodle grades each field alone).
+    The smallest common multiple of every share's denominator makes every weight a whole number
+    and every question's total `per_point` times its problem's points. Shapes and points are the
+    same in every variant of a sheet, so one variant's key decides for all. When that multiple
+    would give a question a mark above `limit`, `per_point` is the largest multiple of the
+    problems' own point denominators that does not, and each question's `per_point * points`
+    units are shared by largest remainders: the totals stay exact, and entries of one quantity
+    may differ by one unit (with the real limit, about 1,000 units per point of a 100-point
+    problem, that is below 1% of a field's weight for quantities of up to 10 points).
+    """
+    shares = {pk.problem.id: _shares(pk) for pk in key.problems}
+    totals = {pid: sum((s * n for s, n in q.values()), Fraction(0)) for pid, q in shares.items()}
+    top = max(totals.values())
+    if top == 0:  # nothing is worth a point: every field weighs the same
+        return SheetWeights(1, True, {pid: {name: (1,) * n for name, (_, n) in q.items()} for pid, q in shares.items()})
+    exact = math.lcm(*(s.denominator for q in shares.values() for s, _ in q.values() if s))
+    if exact * top <= limit:
+        fields = {pid: {name: (int(s * exact),) * n for name, (s, n) in q.items()} for pid, q in shares.items()}
+        return SheetWeights(exact, True, fields)
+    step = math.lcm(*(t.denominator for t in totals.values()))
+    per_point = max(step, int(limit / top) // step * step)
+    return SheetWeights(per_point, False, {pid: _rounded(q, per_point) for pid, q in shares.items()})
+
+
+def _rounded(shares: Mapping[str, tuple[Fraction, int]], per_point: int) -> dict[str, tuple[int, ...]]:
+    """One question's entry weights: per_point * share each, rounded by largest remainders so
+    that they add up to per_point times the problem's points exactly."""
+    quotas = [(name, s * per_point) for name, (s, n) in shares.items() for _ in range(n)]
+    units = int(sum(q for _, q in quotas))
+    weights = [math.floor(q) for _, q in quotas]
+    order = sorted(range(len(quotas)), key=lambda i: (-(quotas[i][1] - weights[i]), i))
+    for i in order[:units - sum(weights)]:
+        weights[i] += 1
+    out: dict[str, list[int]] = {}
+    for (name, _), w in zip(quotas, weights):
+        out.setdefault(name, []).append(w)
+    return {name: tuple(w) for name, w in out.items()}
+
+
+def _grid(pk: ProblemKey, name: str, weights: Sequence[int]) -> str:
     """The fields of one quantity laid out like the value: a row, or a table of rows and columns."""
     shape = pk.instance.trace[name].shape
-    fields = [numerical(e, weight) for e in entries(pk, name)]
+    fields = [numerical(e, w) for e, w in zip(entries(pk, name), weights)]
     if not shape:
         return fields[0]
     columns = shape[-1]
@@ -77,9 +134,8 @@ def _grid(pk: ProblemKey, name: str, weight: int) -> str:
     return f'<table class="gradekit-matrix">{body}</table>'
 
 
-def question_text(pk: ProblemKey, number: int, variant: str) -> str:
+def question_text(pk: ProblemKey, number: int, variant: str, weights: Mapping[str, Sequence[int]]) -> str:
     view = problem_view(number, pk)
-    weights = entry_weights(pk)
     items = [f"<li>{markup.math(part.tex)}, {shape_words(pk.instance.trace[part.name].shape)} "
              f"({points_text(part.points)}): {_grid(pk, part.name, weights[part.name])}</li>"
              for part in view.parts]
@@ -107,47 +163,56 @@ def category(path: str) -> ET.Element:
     return question
 
 
-def cloze_question(vk: VariantKey, pk: ProblemKey, number: int) -> ET.Element:
-    key = vk.key
-    name = f"{key.sheet.id} · {pk.problem.id} · {vk.label}"[:NAME_LIMIT]
+def cloze_question(vk: VariantKey, pk: ProblemKey, number: int, weights: SheetWeights, shown: str) -> ET.Element:
+    """One problem of one variant; `shown` is the variant as the question text names it."""
+    name = f"{vk.key.sheet.id} · {pk.problem.id} · {vk.label}"[:NAME_LIMIT]
     question = ET.Element("question", {"type": "cloze"})
     _text(question, "name", name)
-    _text(question, "questiontext", question_text(pk, number, f"Variant: {vk.label}"), "html")
+    _text(question, "questiontext", question_text(pk, number, shown, weights.fields[pk.problem.id]), "html")
     _text(question, "generalfeedback", general_feedback(pk), "html")
     ET.SubElement(question, "penalty").text = "0.3333333"
     ET.SubElement(question, "hidden").text = "0"
     return question
 
 
-def questions(variants: Sequence[VariantKey]) -> Iterator[ET.Element]:
-    """Every question of the file in order: a category before the first question of each sheet."""
-    current = None
-    for vk in variants:
-        path = f"$course$/gradekit/{vk.key.sheet.id}"
-        if path != current:
-            yield category(path)
-            current = path
-        for number, pk in enumerate(vk.key.problems, start=1):
-            yield cloze_question(vk, pk, number)
+def category_path(sheet_id: str, problem_id: str) -> str:
+    """Where a problem's questions go in the question bank: one category per problem."""
+    return f"$course$/gradekit/{sheet_id}/{problem_id}"
 
 
-def chunks(variants: Sequence[VariantKey]) -> Iterator[bytes]:
-    """The Moodle XML file, UTF-8 and indented, one question at a time (a roster's file can be large)."""
+def questions(variants: Sequence[VariantKey], pool: bool = False) -> Iterator[ET.Element]:
+    """Every question of the file, problem by problem: the problem's category, then its question
+    of every variant. In a pool, the question text says "Variant 7 of 200", not the seed: a public
+    seed would let a student regenerate the key with gradekit."""
+    key = variants[0].key
+    weights = sheet_weights(key)
+    for number, first in enumerate(key.problems, start=1):
+        pid = first.problem.id
+        yield category(category_path(key.sheet.id, pid))
+        for index, vk in enumerate(variants, start=1):
+            shown = f"Variant {index} of {len(variants)}" if pool else f"Variant: {vk.label}"
+            yield cloze_question(vk, vk.key.problem(pid), number, weights, shown)
+
+
+def chunks(variants: Sequence[VariantKey], pool: bool = False) -> Iterator[bytes]:
+    """The Moodle XML file, UTF-8 and indented, one question at a time (a roster's file can be large).
+
+    The variants are walked once per problem (a progress bar over them counts problems × variants)."""
     yield b"<?xml version='1.0' encoding='utf-8'?>\n<quiz>\n"
-    for question in questions(variants):
+    for question in questions(variants, pool):
         ET.indent(question, level=1)
         yield b"  " + ET.tostring(question, encoding="utf-8") + b"\n"
     yield b"</quiz>\n"
 
 
-def document(variants: Sequence[VariantKey]) -> bytes:
-    return b"".join(chunks(variants))
+def document(variants: Sequence[VariantKey], pool: bool = False) -> bytes:
+    return b"".join(chunks(variants, pool))
 
 
-def write(variants: Sequence[VariantKey], path: Path) -> None:
+def write(variants: Sequence[VariantKey], path: Path, pool: bool = False) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as f:
-            f.writelines(chunks(variants))
+            f.writelines(chunks(variants, pool))
     except OSError as e:
         raise InputFileError(f"cannot write: {e.strerror}", source=path) from None
