@@ -426,6 +426,34 @@ def export_qti(ref: str | None, seed: int, roster: Path | None, secret_file: Pat
     click.echo(f"wrote {output}: {len(variants)} quiz(zes) of {variants[0].key.sheet.id}")
 
 
+@export.command("prairielearn")
+@click.argument("ref", required=False, metavar="[SHEET|PROBLEM|PATH]")
+@click.option("--count", default=100, show_default=True, type=click.IntRange(1, 100_000), metavar="N",
+              help="Variants per question: public seeds S, S+1, ..., S+N-1 with S = --seed.")
+@click.option("--seed", default=0, show_default=True, type=int, help="The pool's first seed.")
+@click.option("-o", "--output", default=Path("gradekit-prairielearn"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write questions/ and serverFilesCourse/ into (a course's root, or a copy).")
+def export_prairielearn(ref: str | None, count: int, seed: int, output: Path) -> None:
+    """PrairieLearn questions, one per problem, each with a pool of N variants.
+
+    PrairieLearn's variant seed picks one of the N; server.py grades a submission with gradekit's
+    own grader (bundled under serverFilesCourse/, NumPy only): each entry within its margin,
+    follow-through credit and named mistakes as `gradekit grade` gives them.
+    """
+    from gradekit import progress
+    from gradekit.exports import prairielearn
+    from gradekit.exports.common import public_keys
+
+    sheet = _sheets((ref,) if ref else ())[0]
+    variants = public_keys(sheet, range(seed, seed + count))
+    with progress.bar(len(variants), f"{sheet.id}: {len(variants)} variant(s)") as update:
+        written = prairielearn.write(progress.Tracked(variants, update), output)
+    bundle, _ = prairielearn.bundle_files()
+    click.echo(f"wrote {output}: {len(written)} question(s) in questions/gradekit/{sheet.id}/, {count} variant(s) "
+               f"each (seeds {seed} to {seed + count - 1}); grader in serverFilesCourse/gradekit-bundles/{bundle}/")
+
+
 @export.command("gradescope")
 @click.argument("ref", required=False, metavar="[SHEET|PROBLEM|PATH]")
 @click.option("--secret-file", required=True, type=click.Path(dir_okay=False, path_type=Path),

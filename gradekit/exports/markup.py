@@ -36,22 +36,35 @@ def math(tex: str, display: bool = False) -> str:
     return f"$${body}$$" if display else rf"\({body}\)"
 
 
+def given_tex(shown: Shown, decimals: int) -> str:
+    """`X = [matrix]` as LaTeX, numbers written as the problem states them."""
+    return f"{shown.tex} = {fmt.tex_matrix(shown.value, decimals, shown.integers, shown.given)}"
+
+
 def given_value(shown: Shown, decimals: int) -> str:
-    """`X = [matrix]` as display math, numbers written as the problem states them."""
-    return math(f"{shown.tex} = {fmt.tex_matrix(shown.value, decimals, shown.integers, shown.given)}", display=True)
+    """`X = [matrix]` as display math."""
+    return math(given_tex(shown, decimals), display=True)
 
 
-def problem(view: ProblemView, variant: str) -> str:
-    """Title, statement, instructions, the network in words, and the given values."""
-    parts = [f"<h3>Problem {view.number}: {html.escape(view.title)} ({points_text(view.points)})</h3>",
-             f"<p><em>{html.escape(variant)}</em></p>"]
+def problem(view: ProblemView, variant: str, figure: str = "", given: str | None = None) -> str:
+    """Title, statement, instructions, the network in words (and `figure`, HTML of its picture),
+    and the given values (or `given`, HTML that stands for them, as a template that fills them
+    per variant). An empty `variant` is not shown."""
+    parts = [f"<h3>Problem {view.number}: {html.escape(view.title)} ({points_text(view.points)})</h3>"]
+    if variant:
+        parts.append(f"<p><em>{html.escape(variant)}</em></p>")
     if view.statement:
         parts.append(f"<p>{text(view.statement)}</p>")
     if view.instructions:
         parts.append(f"<p><em>{text(view.instructions)}</em></p>")
     parts.append("<ul>" + "".join(f"<li>{text(s)}</li>" for s in view.network) + "</ul>")
+    if figure:
+        parts.append(figure)
     parts.append("<p><strong>Given.</strong></p>")
-    parts.extend(f"<p>{given_value(g, view.decimals)}</p>" for g in view.given)
+    if given is None:
+        parts.extend(f"<p>{given_value(g, view.decimals)}</p>" for g in view.given)
+    else:
+        parts.append(given)
     parts.append(f"<p>Give every number to at least {view.decimals} decimals, in the layout of the problem. "
                  r"\(dW\) means the partial derivative of the loss with respect to \(W\).</p>")
     return "\n".join(parts)

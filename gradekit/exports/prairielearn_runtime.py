@@ -1,0 +1,219 @@
+"""What runs inside PrairieLearn: a question's generate, grade and test, with gradekit's own grader.
+
+`gradekit export prairielearn` copies this module, with the part of gradekit it needs (the
+engine, tolerances, the grading policy: NumPy and the standard library only), into the course's
+serverFilesCourse/, and each question's server.py calls it (see gradekit.exports.prairielearn).
+A question's folder holds `gradekit-question.json`: the problem spec, the sheet's points, and
+the given values of its variants. Nothing is sampled here: a variant's key is rebuilt by running
+the engine on its given values, exactly as `gradekit grade` rebuilds it, and a submission is
+graded by the same function (gradekit.grade.grade_problem), so follow-through, named mistakes and
+the rules of gradekit.policy apply as they do there.
+
+PrairieLearn's side of the contract (its `server.py` documentation and element code):
+- generate(data) sets data["params"] and data["correct_answers"]; data["variant_seed"] picks
+  the variant (any integer from 0 to 2**32 - 1).
+- pl-matrix-component-input posts a matrix's cells as NAME + k (k = columns * i + j + 1) and
+  parses them into data["submitted_answers"][NAME] (a matrix, possibly in pl.to_json's
+  {"_type": "ndarray", "_value": ...} form); pl-number-input posts one number.
+- grade(data) runs after the elements graded; it may rewrite data["partial_scores"] and must
+  then set data["score"] itself. An entry's "feedback" in partial_scores of a matrix element is
+  a dict of every cell's name to "correct" or "incorrect".
+- test(data) runs after the elements wrote test answers (data["test_type"]); it sets the scores
+  PrairieLearn should expect from grading them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from functools import lru_cache
+from typing import Any, Mapping
+
+import numpy as np
+
+QUESTION_FILE = "gradekit-question.json"
+QUESTION_FORMAT = "gradekit-prairielearn"
+
+
+@lru_cache(maxsize=16)
+def _read(path: str, mtime_ns: int) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def question(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The question's gradekit file, from the folder PrairieLearn runs it in (read once per worker)."""
+    path = os.path.join(data["options"]["question_path"], QUESTION_FILE)
+    doc = _read(path, os.stat(path).st_mtime_ns)
+    if doc.get("format") != QUESTION_FORMAT:
+        raise ValueError(f"{path}: not a gradekit PrairieLearn question file")
+    return doc
+
+
+@lru_cache(maxsize=16)
+def _problem(spec_json: str, source: str):  # noqa: ANN202 - a gradekit.spec.Problem
+    from gradekit.spec import parse_problem
+
+    return parse_problem(json.loads(spec_json), source)
+
+
+def problem_key(doc: Mapping[str, Any], index: int):  # noqa: ANN201 - a gradekit.key.ProblemKey
+    """The key of variant `index`: the engine run on its given values, with the grader's allowances."""
+    from gradekit import engine
+    from gradekit.key import ProblemKey
+    from gradekit.sampler import Instance
+    from gradekit.spec import SheetEntry
+    from gradekit.tolerance import key_allowances
+
+    problem = _problem(json.dumps(doc["spec"], sort_keys=True), doc["source"])
+    variant = doc["variants"][index]
+    given = {name: np.asarray(value) for name, value in variant["given"].items()}
+    trace = engine.run(problem.arch, given)
+    allow = key_allowances(problem, [trace])[0]
+    entry = SheetEntry(problem, doc["total"], "")
+    return ProblemKey(entry, Instance(problem, variant["seed"], trace, 0), dict(doc["points"]), allow)
+
+
+def variant_index(doc: Mapping[str, Any], data: Mapping[str, Any]) -> int:
+    """The variant of this PrairieLearn variant: set by generate, else from the variant seed."""
+    chosen = data.get("params", {}).get("gradekit", {}).get("variant")
+    if isinstance(chosen, int) and 0 <= chosen < len(doc["variants"]):
+        return chosen
+    return int(data["variant_seed"]) % len(doc["variants"])
+
+
+def as_matrix(value: np.ndarray) -> list[list[float]]:
+    """A value as pl-matrix-component-input shows it: a matrix; a vector becomes one row."""
+    value = np.asarray(value, dtype=float)
+    return (value.reshape(1, -1) if value.ndim < 2 else value).tolist()
+
+
+def _plain(x: float) -> str:
+    """A tolerance as an attribute: a plain decimal when short enough, else Python's shortest repr."""
+    return repr(float(x))
+
+
+# --- generate --------------------------------------------------------------------------------
+
+
+def generate(data: dict[str, Any]) -> None:
+    """Pick the variant, show its given values and figure, and set the correct answers."""
+    doc = question(data)
+    index = int(data["variant_seed"]) % len(doc["variants"])
+    pk = problem_key(doc, index)
+    variant = doc["variants"][index]
+    names = doc["names"]
+    data["params"]["gradekit"] = {
+        "variant": index,
+        "figure": variant["figure"],
+        "given": [{"tex": tex} for tex in variant["shown"]],
+        # One tolerance per element: the smallest of the quantity's margins, so that the element
+        # never accepts an entry the grader refuses; grade() then applies each entry's own.
+        "atol": {names[q]: _plain(np.min(pk.allowance(q))) for q in pk.problem.asked},
+    }
+    for q in pk.problem.asked:
+        value = pk.instance.trace[q]
+        data["correct_answers"][names[q]] = float(value) if np.ndim(value) == 0 else as_matrix(value)
+
+
+# --- grade -----------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> Any:
+    """A submitted answer as plain numbers: pl.to_json's {"_type": ..., "_value": ...} unwrapped."""
+    if isinstance(value, dict):
+        if value.get("_type") == "complex" or "_value" not in value:
+            return None
+        return _number(value["_value"])
+    return value
+
+
+def submitted(doc: Mapping[str, Any], pk: Any, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The problem's answers in gradekit's shapes, from PrairieLearn's parsed answers by element name.
+
+    Answers that are missing stay out (gradekit's `missing`); anything that is not numbers of the
+    right shape is passed on as it is, and gradekit's grader reports it `invalid`.
+    """
+    out: dict[str, Any] = {}
+    for q in pk.problem.asked:
+        value = _number(answers.get(doc["names"][q]))
+        if value is None:
+            continue
+        shape = np.shape(pk.instance.trace[q])
+        try:
+            array = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            out[q] = value
+            continue
+        out[q] = array.reshape(shape).tolist() if array.size == math.prod(shape) else value
+    return out
+
+
+def _cells(name: str, ok: np.ndarray) -> dict[str, str]:
+    """pl-matrix-component-input's per-cell feedback: NAME + k, k = columns * i + j + 1."""
+    return {f"{name}{k}": "correct" if good else "incorrect" for k, good in enumerate(ok.ravel().tolist(), start=1)}
+
+
+def score_answers(data: dict[str, Any], doc: Mapping[str, Any], pk: Any, answers: Mapping[str, Any]) -> None:
+    """Grade `answers` (gradekit shapes) with gradekit's policy into data's partial scores, feedback and score."""
+    from gradekit.compare import close
+    from gradekit.grade import grade_problem
+
+    result = grade_problem(pk, answers)
+    names, weights = doc["names"], doc["weights"]
+    for r in result.quantities:
+        name = names[r.name]
+        share = r.points / r.possible if r.possible else float(r.status == "correct")
+        partial: dict[str, Any] = {"score": share, "weight": weights[r.name]}
+        key = np.asarray(pk.instance.trace[r.name], dtype=float)
+        if key.ndim > 0:  # a matrix element: a mark on every cell
+            if r.status == "correct":
+                ok = np.ones(key.shape, dtype=bool)
+            elif r.name in answers and np.size(answers[r.name]) == key.size:
+                ok = close(np.asarray(answers[r.name], dtype=float).reshape(key.shape), key, pk.allowance(r.name))
+            else:
+                ok = np.zeros(key.shape, dtype=bool)
+            partial["feedback"] = _cells(name, np.asarray(ok))
+        data["partial_scores"][name] = partial
+        data["feedback"][name] = f"{r.status} ({_points(r.points)} of {_points(r.possible)}): {r.feedback}"
+    data["score"] = result.points / result.possible if result.possible else 1.0
+
+
+def _points(x: float) -> str:
+    return f"{x:g}"
+
+
+def grade(data: dict[str, Any]) -> None:
+    """Regrade the whole submission as `gradekit grade` would: follow-through, named mistakes, every
+    entry within its own margin; the elements' own marks are replaced."""
+    doc = question(data)
+    pk = problem_key(doc, variant_index(doc, data))
+    score_answers(data, doc, pk, submitted(doc, pk, data["submitted_answers"]))
+
+
+# --- test ------------------------------------------------------------------------------------
+
+
+def test(data: dict[str, Any]) -> None:
+    """The scores grade() will give the elements' test answers, for PrairieLearn's Test button.
+
+    The elements wrote raw answers (the key's values, or values moved by 1 to 10, or unreadable
+    ones); readable ones are graded here as grade() grades them, since follow-through can credit
+    a later answer that an element's own test expects to be wrong.
+    """
+    if data.get("format_errors"):  # the "invalid" test: nothing is graded
+        return
+    doc = question(data)
+    pk = problem_key(doc, variant_index(doc, data))
+    raw = data["raw_submitted_answers"]
+    answers: dict[str, Any] = {}
+    for q in pk.problem.asked:
+        name, shape = doc["names"][q], np.shape(pk.instance.trace[q])
+        cells = [raw.get(name)] if not shape else [raw.get(f"{name}{k}") for k in range(1, math.prod(shape) + 1)]
+        try:
+            numbers = [float(c) for c in cells]
+        except (TypeError, ValueError):
+            return  # an answer the elements will refuse: leave their expectations
+        answers[q] = np.asarray(numbers).reshape(shape).tolist() if shape else numbers[0]
+    score_answers(data, doc, pk, answers)
