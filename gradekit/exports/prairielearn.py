@@ -238,16 +238,17 @@ def _given(pk: ProblemKey) -> dict:
     return {name: np.asarray(value).tolist() for name, value in pk.instance.given.items()}
 
 
-def question_document(sheet: Sheet, bundle: str, keys: Sequence[ProblemKey], number: int,
+def question_document(sheet: Sheet, bundle: str, keys: Sequence[tuple[int, ProblemKey]], number: int,
                       figures: dict[str, bytes]) -> dict:
-    """gradekit-question.json: everything the runtime needs; fills `figures` with the pictures."""
-    first = keys[0]
+    """gradekit-question.json: everything the runtime needs, for the (sheet seed, problem key) of
+    each variant; fills `figures` with the pictures."""
+    first = keys[0][1]
     variants = []
-    for pk in keys:
+    for seed, pk in keys:
         name, data = figure(pk)
         figures[name] = data
         shown = [markup.given_tex(g, pk.problem.decimals) for g in problem_view(number, pk).given]
-        variants.append({"seed": pk.instance.seed, "given": _given(pk), "figure": name, "shown": shown})
+        variants.append({"seed": seed, "given": _given(pk), "figure": name, "shown": shown})
     return {"format": QUESTION_FORMAT, "version": 1, "bundle": bundle, "sheet": sheet.id,
             "problem": first.problem.id, "source": first.problem.source, "spec": spec_data(first.problem),
             "total": first.total, "points": dict(first.points), "weights": element_weights(first.points),
@@ -277,7 +278,7 @@ def write(variants: Sequence[VariantKey], output: Path) -> list[str]:
         for relative, data in files.items():
             _write(output / "serverFilesCourse" / BUNDLES / bundle / relative, data)
         for number, first in enumerate(variants[0].key.problems, start=1):
-            keys = [vk.key.problems[number - 1] for vk in variants]
+            keys = [(vk.key.variant.seed, vk.key.problems[number - 1]) for vk in variants]
             folder = output / "questions" / question_folder(sheet.id, first.problem.id)
             figures: dict[str, bytes] = {}
             doc = question_document(sheet, bundle, keys, number, figures)
