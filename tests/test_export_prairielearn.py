@@ -276,7 +276,7 @@ def test_any_submission_gets_gradekits_scores(course, keys):
             pk = keys[i].key.problems[p]
             asked = pk.problem.asked
             right = {q: np.round(pk.instance.trace[q], pk.problem.decimals) for q in asked}
-            cases = [_follow_through(pk, asked[len(asked) // 2], -1.0),
+            cases = [_follow_through(pk, asked[len(asked) // 2], 1.1), _follow_through(pk, asked[1], -1.0),
                      {q: (v + rng.normal(0, 0.5, np.shape(v))).tolist() for q, v in right.items()},
                      {q: np.zeros(np.shape(v)).tolist() for q, v in right.items()},
                      {q: (v if j % 3 else v * 1.5).tolist() for j, (q, v) in enumerate(right.items())}]
