@@ -222,6 +222,20 @@ def bench_grade(generated: Path, folder: Path, count: int, repeats: int, name: s
     shutil.rmtree(subs)
 
 
+def _size_mb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files) / 1e6
+
+
+def bench_pools(folder: Path, count: int, repeats: int) -> None:
+    """A pool of `count` public variants of the default sheet, for Moodle and for PrairieLearn."""
+    for target, out in (("moodle", folder / "pool.xml"), ("prairielearn", folder / "pool-pl")):
+        runs = [run([*GRADEKIT, "export", target, "--count", str(count), "-o", str(out)]) for _ in range(repeats)]
+        report(f"export {target}: {count}-variant pool of the default sheet",
+               f"{statistics.median(r.seconds for r in runs):.2f} s", f"{_size_mb(out):.0f} MB written")
+        report("  peak memory, all processes", f"{max(r.total_mb for r in runs):.0f} MB")
+
+
 def bench_verify(count: int) -> None:
     result = run([*GRADEKIT, "verify", "--count", str(count)])
     report(f"verify --count {count}", f"{result.seconds:.1f} s")
@@ -230,13 +244,13 @@ def bench_verify(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: a smoke run of every benchmark")
-    parser.add_argument("--only", choices=["cli", "variants", "generate", "grade", "grade-large", "verify"],
+    parser.add_argument("--only", choices=["cli", "variants", "generate", "grade", "grade-large", "pools", "verify"],
                         action="append")
     args = parser.parse_args()
     tiny = args.tiny
     students, submissions, large = (5, 20, 60) if tiny else (1000, 10_000, 100_000)
     repeats = 1 if tiny else 3
-    only = set(args.only or ["cli", "variants", "generate", "grade", "grade-large", "verify"])
+    only = set(args.only or ["cli", "variants", "generate", "grade", "grade-large", "pools", "verify"])
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     if "cli" in only:
         bench_cli_start(3 if tiny else 15)
@@ -251,6 +265,8 @@ def main() -> None:
             if "grade-large" in only:  # memory must stay flat: reports stream out as chunks finish
                 bench_grade(generated, folder, large, 1, "large", "memory target <= 300 MB",
                             folder / "roster.csv")
+        if "pools" in only:
+            bench_pools(folder, 5 if tiny else 1000, repeats)
     if "verify" in only:
         bench_verify(1 if tiny else 20)
 
