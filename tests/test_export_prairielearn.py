@@ -202,7 +202,8 @@ def test_generate_sets_every_variants_key_and_figure(course, keys):
                 key = np.asarray(pk.instance.trace[q], dtype=float)
                 assert got.ndim == (0 if key.ndim == 0 else 2)
                 np.testing.assert_allclose(got.reshape(key.shape), key, rtol=1e-12, atol=1e-15)
-                assert float(params["atol"][f"{q}_"]) == pytest.approx(float(np.min(pk.allowance(q))), rel=1e-15)
+                smallest = float(np.min(pk.allowance(q)))
+                assert smallest * (1 - 1e-5) <= float(params["atol"][f"{q}_"]) <= smallest
 
 
 # --- server.py: grade -------------------------------------------------------------------------

@@ -72,6 +72,13 @@ def entries(pk: ProblemKey, name: str) -> list[Entry]:
     return out
 
 
+def given_json(pk: ProblemKey) -> dict[str, object]:
+    """A variant's given values as JSON, exactly: grid numbers round-trip as they are, class labels
+    stay integers, so running the engine on them again (as PrairieLearn's bundled grader does)
+    rebuilds the variant's key bit for bit."""
+    return {name: np.asarray(value).tolist() for name, value in pk.instance.given.items()}
+
+
 def plain_number(x: float, digits: int = STORED_DIGITS) -> str:
     """x to `digits` significant figures as a plain decimal: '0.000012', never '1.2e-05', never '-0'.
 

@@ -36,7 +36,7 @@ import numpy as np
 import gradekit
 from gradekit.errors import InputFileError
 from gradekit.exports import markup
-from gradekit.exports.common import VariantKey, shape_words
+from gradekit.exports.common import VariantKey, given_json, shape_words
 from gradekit.exports.prairielearn_runtime import QUESTION_FILE, QUESTION_FORMAT
 from gradekit.key import ProblemKey
 from gradekit.notation import tex
@@ -233,11 +233,6 @@ def figure(pk: ProblemKey) -> tuple[str, bytes]:
     return f"{FIGURE_PREFIX}{hashlib.sha256(data).hexdigest()[:16]}.svg", data
 
 
-def _given(pk: ProblemKey) -> dict:
-    """Given values as JSON, exactly (the grid numbers round-trip; class labels stay integers)."""
-    return {name: np.asarray(value).tolist() for name, value in pk.instance.given.items()}
-
-
 def question_document(sheet: Sheet, bundle: str, keys: Sequence[tuple[int, ProblemKey]], number: int,
                       figures: dict[str, bytes]) -> dict:
     """gradekit-question.json: everything the runtime needs, for the (sheet seed, problem key) of
@@ -248,7 +243,7 @@ def question_document(sheet: Sheet, bundle: str, keys: Sequence[tuple[int, Probl
         name, data = figure(pk)
         figures[name] = data
         shown = [markup.given_tex(g, pk.problem.decimals) for g in problem_view(number, pk).given]
-        variants.append({"seed": seed, "given": _given(pk), "figure": name, "shown": shown})
+        variants.append({"seed": seed, "given": given_json(pk), "figure": name, "shown": shown})
     return {"format": QUESTION_FORMAT, "version": 1, "bundle": bundle, "sheet": sheet.id,
             "problem": first.problem.id, "source": first.problem.source, "spec": spec_data(first.problem),
             "total": first.total, "points": dict(first.points), "weights": element_weights(first.points),

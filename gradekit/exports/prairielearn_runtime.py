@@ -89,9 +89,13 @@ def as_matrix(value: np.ndarray) -> list[list[float]]:
     return (value.reshape(1, -1) if value.ndim < 2 else value).tolist()
 
 
-def _plain(x: float) -> str:
-    """A tolerance as an attribute: a plain decimal when short enough, else Python's shortest repr."""
-    return repr(float(x))
+def tolerance_text(x: float, digits: int = 6) -> str:
+    """A margin as an element's `atol`: `digits` significant figures, rounded down (never wider)."""
+    x = float(x)
+    if not x > 0 or not math.isfinite(x):
+        return repr(max(x, 0.0)) if math.isfinite(x) else "0.0"
+    step = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    return f"{math.floor(x / step) * step:.{digits}g}"
 
 
 # --- generate --------------------------------------------------------------------------------
@@ -110,7 +114,7 @@ def generate(data: dict[str, Any]) -> None:
         "given": [{"tex": tex} for tex in variant["shown"]],
         # One tolerance per element: the smallest of the quantity's margins, so that the element
         # never accepts an entry the grader refuses; grade() then applies each entry's own.
-        "atol": {names[q]: _plain(np.min(pk.allowance(q))) for q in pk.problem.asked},
+        "atol": {names[q]: tolerance_text(np.min(pk.allowance(q))) for q in pk.problem.asked},
     }
     for q in pk.problem.asked:
         value = pk.instance.trace[q]

@@ -8,12 +8,15 @@ grades the whole submission as `gradekit grade` does (follow-through, named mist
 entry within its own margin). Re-export rather than edit.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import sys
+from types import ModuleType
 
 
-def _runtime(data):
+def _runtime(data: dict) -> ModuleType:
     """The bundled gradekit runtime named by this question's file, imported from serverFilesCourse."""
     with open(os.path.join(data["options"]["question_path"], "gradekit-question.json"), encoding="utf-8") as f:
         bundle = json.load(f)["bundle"]
@@ -31,13 +34,13 @@ def _runtime(data):
     return prairielearn_runtime
 
 
-def generate(data):
+def generate(data: dict) -> None:
     _runtime(data).generate(data)
 
 
-def grade(data):
+def grade(data: dict) -> None:
     _runtime(data).grade(data)
 
 
-def test(data):
+def test(data: dict) -> None:
     _runtime(data).test(data)
