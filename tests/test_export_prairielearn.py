@@ -15,6 +15,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -353,6 +354,23 @@ def test_the_bundle_needs_only_numpy_and_the_standard_library(course):
                 top = name.split(".")[0]
                 assert top in sys.stdlib_module_names or top == "numpy" or name in modules \
                     or name.rpartition(".")[0] in modules, (path.name, name)
+
+
+def test_questions_of_two_bundles_each_run_their_own_in_one_worker(tmp_path, keys):
+    """A course with questions exported by two gradekit versions: one PrairieLearn worker may run
+    both, and each question's server.py must use the grader it was exported with."""
+    prairielearn.write(keys, tmp_path)
+    bundles = tmp_path / "serverFilesCourse" / "gradekit-bundles"
+    (ours,) = bundles.iterdir()
+    other = bundles / "0.0.9-000000000000"
+    shutil.copytree(ours, other)
+    first, second = (qid(pk) for pk in keys[0].key.problems[:2])
+    doc_path = tmp_path / "questions" / second / "gradekit-question.json"
+    doc = json.loads(doc_path.read_text())
+    doc_path.write_text(json.dumps({**doc, "bundle": other.name}))
+    calls = [{**generate_call(0), "question": q} for q in (first, second, first)]
+    out = run(tmp_path, first, calls)
+    assert [Path(m).parent.parent.name for m in out["modules"]] == [ours.name, other.name, ours.name]
 
 
 def test_cli_writes_the_course_folders_and_a_new_pool_drops_old_pictures(tmp_path):
