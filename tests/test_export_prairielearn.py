@@ -27,7 +27,7 @@ from click.testing import CliRunner
 
 from gradekit.cli import main
 from gradekit.exports import prairielearn
-from gradekit.exports.common import public_keys
+from gradekit.exports.common import given_json, public_keys
 from gradekit.grade import grade_problem
 from gradekit.spec import resolve
 
@@ -195,7 +195,8 @@ def test_generate_sets_every_variants_key_and_figure(course, keys):
             index = seed % count
             pk = keys[index].key.problems[p]
             params = data["params"]["gradekit"]
-            assert params["variant"] == index
+            assert params["variant"] == index and params["seed"] == SEEDS[index]
+            assert params["values"] == given_json(pk)  # kept, so that grading never depends on the pool file
             assert (course / "questions" / qid(pk) / "clientFilesQuestion" / params["figure"]).is_file()
             assert [g["tex"] for g in params["given"]][0].startswith("X = ")
             for q in pk.problem.asked:
@@ -373,7 +374,7 @@ def test_questions_of_two_bundles_each_run_their_own_in_one_worker(tmp_path, key
     assert [Path(m).parent.parent.name for m in out["modules"]] == [ours.name, other.name, ours.name]
 
 
-def test_cli_writes_the_course_folders_and_a_new_pool_drops_old_pictures(tmp_path):
+def test_cli_writes_the_course_folders(tmp_path):
     out = tmp_path / "course"
     result = CliRunner().invoke(main, ["export", "prairielearn", "relu-softmax-rows", "--count", "3", "--seed", "5",
                                        "-o", str(out)])
@@ -385,10 +386,26 @@ def test_cli_writes_the_course_folders_and_a_new_pool_drops_old_pictures(tmp_pat
     folder = out / "questions" / "gradekit" / "relu-softmax-rows" / "relu-softmax-rows"
     doc = json.loads((folder / "gradekit-question.json").read_text())
     assert [v["seed"] for v in doc["variants"]] == [5, 6, 7] and doc["bundle"] == bundle
-    first = {p.name for p in (folder / "clientFilesQuestion").iterdir()}
-    assert first == {v["figure"] for v in doc["variants"]} and len(first) == 3  # weights on the edges differ
-    result = CliRunner().invoke(main, ["export", "prairielearn", "relu-softmax-rows", "--count", "1", "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    doc = json.loads((folder / "gradekit-question.json").read_text())
-    assert {p.name for p in (folder / "clientFilesQuestion").iterdir()} == {doc["variants"][0]["figure"]}
-    assert json.loads((folder / "info.json").read_text())["singleVariant"] is True
+    pictures = {p.name for p in (folder / "clientFilesQuestion").iterdir()}
+    assert pictures == {v["figure"] for v in doc["variants"]} and len(pictures) == 3  # weights on the edges differ
+    assert {p.name for p in folder.iterdir()} == {"info.json", "question.html", "server.py", "gradekit-question.json",
+                                                  "clientFilesQuestion"}
+
+
+def test_a_variant_given_out_keeps_its_numbers_after_a_new_export(tmp_path):
+    """Re-exporting another pool changes the question file, not the variants PrairieLearn already
+    generated: they are graded on the numbers they showed, and still show their picture."""
+    sheet = resolve("relu-softmax-rows")
+    old = public_keys(sheet, [5, 6, 7])
+    prairielearn.write(old, tmp_path)
+    question = prairielearn.question_folder("relu-softmax-rows", "relu-softmax-rows")
+    generated = run(tmp_path, question, [generate_call(1)])["results"][0]
+    prairielearn.write(public_keys(sheet, [40]), tmp_path)
+    pk = old[1].key.problems[0]
+    right = {q: np.round(pk.instance.trace[q], pk.problem.decimals).tolist() for q in pk.problem.asked}
+    graded = run(tmp_path, question, [{"fcn": "grade", "data": grade_data(generated, pl_submission(pk, right))}])
+    assert graded["results"][0]["score"] == 1.0
+    figure = generated["params"]["gradekit"]["figure"]
+    assert (tmp_path / "questions" / question / "clientFilesQuestion" / figure).is_file()
+    info = json.loads((tmp_path / "questions" / question / "info.json").read_text())
+    assert info["singleVariant"] is True and info["uuid"] == prairielearn.question_uuid(sheet.id, pk.problem.id)

@@ -261,9 +261,10 @@ def _write(path: Path, data: bytes) -> None:
 def write(variants: Sequence[VariantKey], output: Path) -> list[str]:
     """The course folders for a pool of variants of one sheet; returns the question folders written.
 
-    A question's old pictures that this pool no longer uses are removed (only network-*.svg files
-    in the question's own clientFilesQuestion/); bundles of other exports are left in place, since
-    questions exported before may still name them.
+    Nothing of an earlier export is removed: variants that PrairieLearn generated before keep
+    their numbers (generate() keeps them in the variant's params) and still show their pictures
+    (named by content, so they never clash), and questions of other exports still name their
+    bundle.
     """
     sheet = variants[0].key.sheet
     bundle, files = bundle_files()
@@ -284,9 +285,6 @@ def write(variants: Sequence[VariantKey], output: Path) -> list[str]:
             pictures = folder / "clientFilesQuestion"
             for name, data in figures.items():
                 _write(pictures / name, data)
-            for old in pictures.glob(f"{FIGURE_PREFIX}*.svg"):
-                if old.name not in figures:
-                    old.unlink()
             written.append(question_folder(sheet.id, first.problem.id))
     except OSError as e:
         raise InputFileError(f"cannot write: {e.strerror}", source=e.filename or output) from None

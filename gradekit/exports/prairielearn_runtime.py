@@ -58,8 +58,9 @@ def _problem(spec_json: str, source: str):  # noqa: ANN202 - a gradekit.spec.Pro
     return parse_problem(json.loads(spec_json), source)
 
 
-def problem_key(doc: Mapping[str, Any], index: int):  # noqa: ANN201 - a gradekit.key.ProblemKey
-    """The key of variant `index`: the engine run on its given values, with the grader's allowances."""
+def problem_key(doc: Mapping[str, Any], variant: Mapping[str, Any]):  # noqa: ANN201 - a gradekit.key.ProblemKey
+    """The key of a variant ({"seed", "given"}): the engine run on its given values, with the
+    grader's allowances."""
     from gradekit import engine
     from gradekit.key import ProblemKey
     from gradekit.sampler import Instance
@@ -67,7 +68,6 @@ def problem_key(doc: Mapping[str, Any], index: int):  # noqa: ANN201 - a gradeki
     from gradekit.tolerance import key_allowances
 
     problem = _problem(json.dumps(doc["spec"], sort_keys=True), doc["source"])
-    variant = doc["variants"][index]
     given = {name: np.asarray(value) for name, value in variant["given"].items()}
     trace = engine.run(problem.arch, given)
     allow = key_allowances(problem, [trace])[0]
@@ -75,12 +75,14 @@ def problem_key(doc: Mapping[str, Any], index: int):  # noqa: ANN201 - a gradeki
     return ProblemKey(entry, Instance(problem, variant["seed"], trace, 0), dict(doc["points"]), allow)
 
 
-def variant_index(doc: Mapping[str, Any], data: Mapping[str, Any]) -> int:
-    """The variant of this PrairieLearn variant: set by generate, else from the variant seed."""
-    chosen = data.get("params", {}).get("gradekit", {}).get("variant")
-    if isinstance(chosen, int) and 0 <= chosen < len(doc["variants"]):
-        return chosen
-    return int(data["variant_seed"]) % len(doc["variants"])
+def shown_variant(doc: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """The variant a student was shown: the given values generate() kept in the variant's params
+    (so that re-exporting another pool never changes the numbers a student is graded on), else
+    the pool's variant for the variant seed."""
+    kept = data.get("params", {}).get("gradekit", {})
+    if isinstance(kept.get("values"), dict) and isinstance(kept.get("seed"), int):
+        return {"seed": kept["seed"], "given": kept["values"]}
+    return doc["variants"][int(data["variant_seed"]) % len(doc["variants"])]
 
 
 def as_matrix(value: np.ndarray) -> list[list[float]]:
@@ -105,11 +107,13 @@ def generate(data: dict[str, Any]) -> None:
     """Pick the variant, show its given values and figure, and set the correct answers."""
     doc = question(data)
     index = int(data["variant_seed"]) % len(doc["variants"])
-    pk = problem_key(doc, index)
     variant = doc["variants"][index]
+    pk = problem_key(doc, variant)
     names = doc["names"]
     data["params"]["gradekit"] = {
         "variant": index,
+        "seed": variant["seed"],
+        "values": variant["given"],
         "figure": variant["figure"],
         "given": [{"tex": tex} for tex in variant["shown"]],
         # One tolerance per element: the smallest of the quantity's margins, so that the element
@@ -192,7 +196,7 @@ def grade(data: dict[str, Any]) -> None:
     """Regrade the whole submission as `gradekit grade` would: follow-through, named mistakes, every
     entry within its own margin; the elements' own marks are replaced."""
     doc = question(data)
-    pk = problem_key(doc, variant_index(doc, data))
+    pk = problem_key(doc, shown_variant(doc, data))
     score_answers(data, doc, pk, submitted(doc, pk, data["submitted_answers"]))
 
 
@@ -209,7 +213,7 @@ def test(data: dict[str, Any]) -> None:
     if data.get("format_errors"):  # the "invalid" test: nothing is graded
         return
     doc = question(data)
-    pk = problem_key(doc, variant_index(doc, data))
+    pk = problem_key(doc, shown_variant(doc, data))
     raw = data["raw_submitted_answers"]
     answers: dict[str, Any] = {}
     for q in pk.problem.asked:
