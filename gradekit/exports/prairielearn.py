@@ -10,6 +10,10 @@ The output is laid out as a PrairieLearn course (copy its two folders into your 
         clientFilesQuestion/network-<hash>.svg   the network of each variant (one file per distinct picture)
     serverFilesCourse/gradekit-bundles/VERSION-HASH/gradekit/...   the grader, NumPy only
 
+PrairieLearn runs server.py with the question's folder as working directory and first on
+sys.path, then its own python/ folder and the course's serverFilesCourse/ (code-caller-native.ts,
+zygote.py); server.py puts its bundle's folder first and imports gradekit from there.
+
 Scalars are pl-number-input elements, everything else pl-matrix-component-input (a vector as one
 row). An element takes one tolerance: it gets the quantity's smallest margin, and server.py's
 grade() regrades every entry with its own margin and the whole grading policy

@@ -5,7 +5,8 @@ engine, tolerances, the grading policy: NumPy and the standard library only), in
 serverFilesCourse/, and each question's server.py calls it (see gradekit.exports.prairielearn).
 A question's folder holds `gradekit-question.json`: the problem spec, the sheet's points, and
 the given values of its variants. Nothing is sampled here: a variant's key is rebuilt by running
-the engine on its given values, exactly as `gradekit grade` rebuilds it, and a submission is
+the engine on its given values (kept in the variant's params by generate(), so that a later
+export of another pool never changes them), as `gradekit grade` rebuilds it, and a submission is
 graded by the same function (gradekit.grade.grade_problem), so follow-through, named mistakes and
 the rules of gradekit.policy apply as they do there.
 
