@@ -98,3 +98,59 @@ def shape_words(shape: tuple[int, ...]) -> str:
     if len(shape) == 1:
         return f"a vector of {shape[0]} entries"
     return f"a {shape[0]}×{shape[1]} matrix"
+
+
+@dataclass(frozen=True)
+class MistakeValue:
+    """What one catalogued mistake gives for an asked quantity, in the quantity's own shape."""
+
+    message: str  # gradekit.diagnose's words for it
+    value: np.ndarray  # the wrong value, shaped like the key (as a student fills the answer in)
+    margin: np.ndarray  # per entry: how close a typed value must be to be named this mistake
+
+
+def mistake_values(pk: ProblemKey, name: str) -> list[MistakeValue]:
+    """The value each catalogued mistake (gradekit.diagnose.CATALOGUE, in its order) gives for an
+    asked quantity on the key's own values, for pages and platforms that name mistakes themselves.
+
+    A typed answer in the key's shape is named a mistake exactly when every entry is within that
+    mistake's `margin` of its `value`: the test diagnose.readings applies (compare.matches with the
+    key's allowance), so an export names what `gradekit grade` names on the key's values. Left
+    out: mistakes that give the right value (no mistake then), non-finite values, and values that
+    cannot be written in the key's shape (a transposed non-square matrix: the grader calls that
+    answer invalid, "it looks transposed"). Mistakes recognized on a student's own earlier
+    values ("given your earlier answers, ...") need the whole submission: `gradekit grade` only.
+    """
+    from gradekit.compare import matches, shaped_allowance
+    from gradekit.diagnose import CATALOGUE
+
+    problem, trace = pk.problem, pk.instance.trace
+    key = np.asarray(trace[name], dtype=float)
+    allow = np.broadcast_to(np.asarray(pk.allowance(name), dtype=float), key.shape)
+    out: list[MistakeValue] = []
+    with np.errstate(all="ignore"):
+        for family in CATALOGUE:
+            for mistake in family(problem, trace, name):
+                wrong = np.asarray(mistake.value, dtype=float)
+                if not np.all(np.isfinite(wrong)) or matches(wrong, key, allow):
+                    continue
+                typed = _in_shape_of(key, wrong, shaped_allowance(allow, wrong.shape))
+                if typed is None:
+                    continue
+                value, margin = typed
+                if any(m.message == mistake.message and np.array_equal(m.value, value) for m in out):
+                    continue
+                out.append(MistakeValue(mistake.message, value, margin))
+    return out
+
+
+def _in_shape_of(key: np.ndarray, wrong: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A mistake's value and margin as an answer in the key's shape would be compared with them
+    (compare.matches: the same shape, or vectors of one size in any orientation), or None."""
+    if wrong.shape == key.shape:
+        return wrong, np.broadcast_to(margin, key.shape).copy()
+    vector = (lambda a: a.ndim <= 1 or min(a.shape) == 1)  # noqa: E731
+    if wrong.size != key.size or not (vector(wrong) and vector(key)):
+        return None
+    flat = margin.reshape(-1) if margin.size == wrong.size else np.full(wrong.size, float(np.max(margin)))
+    return wrong.reshape(key.shape), flat.reshape(key.shape)
