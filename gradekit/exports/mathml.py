@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from functools import lru_cache
 
 # Commands latex2mathml leaves as text, rewritten into ones it converts.
-REWRITES = ((r"\arg\max", r"\mathrm{arg\,max}"),)
+REWRITES = ((r"\arg\max", r"\text{arg max}"),)
 
 ELEMENTS = frozenset({
     "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "mfrac", "msqrt",
