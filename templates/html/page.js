@@ -18,10 +18,10 @@
     if (t === "") return { state: "empty" };
     if (NUMBER.test(t)) {
       const value = Number(t);
-      if (!Number.isFinite(value)) return { state: "bad", why: "too large for a number" };
+      if (!Number.isFinite(value)) return { state: "bad", why: "too large for a number" };  // as JSON would refuse it
       return { state: "number", value: value };
     }
-    if (/^[+-]?\d*,\d+$/.test(t)) return { state: "bad", why: "write the decimal point as a point (0.5, not 0,5)" };
+    if (/^[+-]?\d*,\d+$/.test(t)) return { state: "bad", why: "a decimal comma (write 0.5, not 0,5)" };
     return { state: "bad", why: "not a number" };
   }
 
@@ -67,7 +67,7 @@
   function malformedText(q, r) {
     return r.bad.map(function (i) {
       const place = where(q, i);
-      return (place ? place + ": " : "") + quote(q.cells[i].value.trim()) + " is " + r.entries[i].why;
+      return (place ? place + ": " : "") + quote(q.cells[i].value.trim()) + ", " + r.entries[i].why;
     }).join("; ");
   }
 
