@@ -16,7 +16,8 @@ def test_benchmark_runs_at_tiny_sizes():
     out = done.stdout
     for label in ("CLI start: gradekit --help", "  ratio", "variants/s: default sheet, slowest problem",
                   "generate: 5 students", "grade: 20 submissions to CSV (5 students)",
-                  "grade: 60 submissions to CSV (5 students, --roster)", "verify --count 1"):
+                  "grade: 60 submissions to CSV (5 students, --roster)", "export html: 5 students (hand-in pages)",
+                  "verify --count 1"):
         assert label in out, label
     assert re.search(r"ratio\s+\d+\.\d+x", out)
     assert re.search(r"variants/s: relu-batchnorm-softmax-rows\s+[\d,]+ one by one, [\d,]+ in 25s", out)

@@ -198,7 +198,6 @@ def test_hand_in_page_downloads_a_submission_that_grades_to_full_marks(browser, 
     report = json.loads(result.output)["submissions"][0]
     assert report["graded"] and report["points"] == report["possible"] == 100.0, report
     assert all(u.startswith(("file:", "data:")) for u in page.requests), page.requests
-    assert any(u.startswith("data:application/json") for u in page.requests) or saved.stat().st_size > 0
     assert page.errors == []
     page.close()
 
