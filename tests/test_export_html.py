@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradekit import formatting as fmt
 from gradekit.cli import main
 from gradekit.compare import coerce
 from gradekit.diagnose import diagnose

@@ -8,7 +8,8 @@ own allowance, gradekit.tolerance), so a platform accepts exactly the answers th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -42,6 +43,33 @@ def public_keys(sheet: Sheet, seeds: Sequence[int]) -> list[VariantKey]:
 def roster_keys(sheet: Sheet, students: Sequence[Student], secret: bytes) -> list[VariantKey]:
     """Each student's own secret variant, in roster order."""
     return [VariantKey(key, s) for key, s in zip(student_keys(sheet, students, secret), students)]
+
+
+def write_per_variant(variants: Sequence[VariantKey], folder: Path, file_name: Callable[[VariantKey], str],
+                      text: Callable[[VariantKey], str]) -> list[Path]:
+    """One file per variant in `folder` (its name and its text); with students, also an index
+    students.csv (id, name, file) so that each file can be handed to its student."""
+    import csv
+    import io
+
+    from gradekit.errors import InputFileError
+
+    written = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for vk in variants:
+            path = folder / file_name(vk)
+            path.write_text(text(vk), encoding="utf-8")
+            written.append(path)
+        students = [vk for vk in variants if vk.student is not None]
+        if students:
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerows(
+                [["id", "name", "file"], *([vk.student.id, vk.student.name, file_name(vk)] for vk in students)])
+            (folder / "students.csv").write_text(buffer.getvalue(), encoding="utf-8")
+    except OSError as e:
+        raise InputFileError(f"cannot write: {e.strerror}", source=e.filename or folder) from None
+    return written
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,7 @@ Two modes, chosen by the variant:
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -33,8 +31,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from gradekit import formatting as fmt
-from gradekit.errors import InputFileError
-from gradekit.exports.common import VariantKey, entries, mistake_values, points_text, shape_words
+from gradekit.exports.common import VariantKey, entries, mistake_values, points_text, shape_words, write_per_variant
 from gradekit.key import template_document
 from gradekit.render import ProblemView, Shown, SolutionStep, problem_view
 from gradekit.roster import folder_name
@@ -272,19 +269,4 @@ def file_name(vk: VariantKey) -> str:
 
 def write(variants: Sequence[VariantKey], folder: Path) -> list[Path]:
     """One page per variant in `folder`; with students, also an index students.csv."""
-    written = []
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for vk in variants:
-            path = folder / file_name(vk)
-            path.write_text(page(vk), encoding="utf-8")
-            written.append(path)
-        students = [vk for vk in variants if vk.student is not None]
-        if students:
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerows(
-                [["id", "name", "file"], *([vk.student.id, vk.student.name, file_name(vk)] for vk in students)])
-            (folder / "students.csv").write_text(buffer.getvalue(), encoding="utf-8")
-    except OSError as e:
-        raise InputFileError(f"cannot write: {e.strerror}", source=e.filename or folder) from None
-    return written
+    return write_per_variant(variants, folder, file_name, page)
