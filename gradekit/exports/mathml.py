@@ -32,6 +32,12 @@ ATTRIBUTES = frozenset({
     "width", "height", "depth", "linethickness", "columnalign", "rowspacing", "columnspacing", "scriptlevel",
     "displaystyle", "largeop", "movablelimits", "symmetric", "minsize", "maxsize", "form", "notation"})
 DISPLAY = r"\displaystyle "
+# A negative number where a sign is unary (after =, an opening bracket, a product dot, at the start)
+# is grouped, so MathML sets its minus as a prefix (-0.37), not as a binary minus (= - 0.37).
+_UNARY = re.compile(r"(^|[=(\[{,&]\s*|\\cdot\s*|\\left\(\s*|\\bigl\(\s*)-(\d+(?:\.\d+)?)")
+# latex2mathml sets \log, \tanh, ... as plain identifiers, with no space before their operand
+# ("logA"): a thin space is added where TeX would put one (not before a bracket or a script).
+_OPERAND = re.compile(r"(\\(?:log|tanh|exp|max|min))\s*(?![\s(\[_^]|\\left|\\bigl|$)")
 _NS = "{http://www.w3.org/1998/Math/MathML}"
 _ALIGNED = re.compile(r"^\\begin\{aligned\}(?P<body>.*)\\end\{aligned\}$", re.S)
 
@@ -53,7 +59,7 @@ def math(tex: str, display: bool = False) -> str:
 def _convert(tex: str, display: bool) -> str:
     import latex2mathml.converter
 
-    source = tex
+    source = _OPERAND.sub(r"\1\\,", _UNARY.sub(r"\1{-\2}", tex))
     for old, new in REWRITES:
         source = source.replace(old, new)
     try:
