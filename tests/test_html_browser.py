@@ -39,8 +39,8 @@ def _require(what: str, missing: bool) -> None:
 
 @pytest.fixture(scope="module")
 def browser():
-    exe = os.environ.get("CHROMIUM") or next((p for p in ("/usr/bin/chromium", shutil.which("chromium"),
-                                                          shutil.which("chromium-browser")) if p and os.path.exists(p)), None)
+    candidates = (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
+    exe = next((c for c in candidates if c and os.path.exists(c)), None)
     _require("chromium", exe is None)
     try:
         from playwright.sync_api import sync_playwright
