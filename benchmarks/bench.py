@@ -170,6 +170,25 @@ def bench_generate(folder: Path, students: int, repeats: int) -> Path:
     return folder / "generated-0"
 
 
+def bench_html(folder: Path, students: int, repeats: int) -> None:
+    """gradekit export html: a hand-in page per student of the default sheet, and one practice page."""
+    roster, secret = write_roster(folder, students), folder / "course.key"
+    if not secret.exists():
+        subprocess.run([*GRADEKIT, "keygen", str(secret)], check=True, stdout=subprocess.DEVNULL)
+    runs = []
+    for r in range(repeats):
+        out = folder / f"html-{r}"
+        runs.append(run([*GRADEKIT, "export", "html", "backprop-basics", "--roster", str(roster),
+                         "--secret-file", str(secret), "-o", str(out)]))
+    pages = sorted((folder / "html-0").glob("*.html"))
+    report(f"export html: {students} students (hand-in pages)", f"{statistics.median(r.seconds for r in runs):.2f} s")
+    report_memory(runs)
+    report("  hand-in page size", f"{statistics.median(p.stat().st_size for p in pages) / 1024:.0f} KB")
+    run([*GRADEKIT, "export", "html", "backprop-basics", "--seed", "0", "-o", str(folder / "html-practice")])
+    practice = folder / "html-practice" / "backprop-basics-seed-0.html"
+    report("  practice page size (with worked solutions)", f"{practice.stat().st_size / 1024:.0f} KB")
+
+
 def report_memory(runs: list[Run]) -> None:
     report("  peak memory, all processes", f"{max(r.total_mb for r in runs):.0f} MB", "target <= 300 MB")
     report("  peak memory, largest process", f"{max(r.peak_mb for r in runs):.0f} MB")
@@ -244,13 +263,14 @@ def bench_verify(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: a smoke run of every benchmark")
-    parser.add_argument("--only", choices=["cli", "variants", "generate", "grade", "grade-large", "pools", "verify"],
+    parser.add_argument("--only", choices=["cli", "variants", "generate", "grade", "grade-large", "pools", "html",
+                                           "verify"],
                         action="append")
     args = parser.parse_args()
     tiny = args.tiny
     students, submissions, large = (5, 20, 60) if tiny else (1000, 10_000, 100_000)
     repeats = 1 if tiny else 3
-    only = set(args.only or ["cli", "variants", "generate", "grade", "grade-large", "pools", "verify"])
+    only = set(args.only or ["cli", "variants", "generate", "grade", "grade-large", "pools", "html", "verify"])
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     if "cli" in only:
         bench_cli_start(3 if tiny else 15)
@@ -267,6 +287,8 @@ def main() -> None:
                             folder / "roster.csv")
         if "pools" in only:
             bench_pools(folder, 5 if tiny else 1000, repeats)
+        if "html" in only:
+            bench_html(folder, 5 if tiny else 200, repeats)
     if "verify" in only:
         bench_verify(1 if tiny else 20)
 

@@ -454,6 +454,26 @@ def export_prairielearn(ref: str | None, count: int, seed: int, output: Path) ->
                f"each (seeds {seed} to {seed + count - 1}); grader in serverFilesCourse/gradekit-bundles/{bundle}/")
 
 
+@export.command("html")
+@_variant_options
+@click.option("-o", "--output", default=Path("gradekit-html"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder to write the pages into.")
+def export_html(ref: str | None, seed: int, roster: Path | None, secret_file: Path | None, output: Path) -> None:
+    """Self-contained HTML pages that work offline, one per variant.
+
+    With --seed: a practice page that checks each answer against the key (the grader's margins),
+    names known mistakes and shows worked solutions; it contains the answers. With --roster: a
+    hand-in page per student, without answers. Both keep typed answers in the browser and
+    download submission.json for `gradekit grade`.
+    """
+    from gradekit.exports import html
+
+    variants = _export_keys(ref, seed, roster, secret_file)
+    written = _write_tracked(html.write, variants, output)
+    kind = "hand-in page(s), no answers, and students.csv" if roster is not None else "practice page(s), with the answers"
+    click.echo(f"{variants[0].key.sheet.id} -> {output}/: {len(written)} {kind}")
+
+
 @export.command("gradescope")
 @click.argument("ref", required=False, metavar="[SHEET|PROBLEM|PATH]")
 @click.option("--secret-file", required=True, type=click.Path(dir_okay=False, path_type=Path),

@@ -202,7 +202,7 @@ def compare(answer: np.ndarray, key: np.ndarray, allow: np.ndarray | float) -> C
     return Comparison(np.atleast_1d(close(answer, key, allow)))
 
 
-def _shaped_like(allow: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def shaped_allowance(allow: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """A quantity's allowance for a value of `shape`: as it is, transposed (a mistake's value may
     be the transposed matrix), or else its largest entry for every entry."""
     if allow.ndim == 0 or allow.shape == shape:
@@ -217,7 +217,7 @@ def matches(raw: np.ndarray | None, candidate: np.ndarray, allow: np.ndarray | f
     if raw is None:
         return False
     candidate = np.asarray(candidate, dtype=float)
-    allow = _shaped_like(np.asarray(allow, dtype=float), candidate.shape)
+    allow = shaped_allowance(np.asarray(allow, dtype=float), candidate.shape)
     if raw.shape != candidate.shape:
         both_vectors = (raw.ndim <= 1 or min(raw.shape) == 1) and (candidate.ndim <= 1 or min(candidate.shape) == 1)
         if raw.size != candidate.size or not both_vectors:

@@ -8,7 +8,8 @@ own allowance, gradekit.tolerance), so a platform accepts exactly the answers th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -42,6 +43,33 @@ def public_keys(sheet: Sheet, seeds: Sequence[int]) -> list[VariantKey]:
 def roster_keys(sheet: Sheet, students: Sequence[Student], secret: bytes) -> list[VariantKey]:
     """Each student's own secret variant, in roster order."""
     return [VariantKey(key, s) for key, s in zip(student_keys(sheet, students, secret), students)]
+
+
+def write_per_variant(variants: Sequence[VariantKey], folder: Path, file_name: Callable[[VariantKey], str],
+                      text: Callable[[VariantKey], str]) -> list[Path]:
+    """One file per variant in `folder` (its name and its text); with students, also an index
+    students.csv (id, name, file) so that each file can be handed to its student."""
+    import csv
+    import io
+
+    from gradekit.errors import InputFileError
+
+    written = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for vk in variants:
+            path = folder / file_name(vk)
+            path.write_text(text(vk), encoding="utf-8")
+            written.append(path)
+        students = [vk for vk in variants if vk.student is not None]
+        if students:
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerows(
+                [["id", "name", "file"], *([vk.student.id, vk.student.name, file_name(vk)] for vk in students)])
+            (folder / "students.csv").write_text(buffer.getvalue(), encoding="utf-8")
+    except OSError as e:
+        raise InputFileError(f"cannot write: {e.strerror}", source=e.filename or folder) from None
+    return written
 
 
 @dataclass(frozen=True)
@@ -105,3 +133,59 @@ def shape_words(shape: tuple[int, ...]) -> str:
     if len(shape) == 1:
         return f"a vector of {shape[0]} entries"
     return f"a {shape[0]}×{shape[1]} matrix"
+
+
+@dataclass(frozen=True)
+class MistakeValue:
+    """What one catalogued mistake gives for an asked quantity, in the quantity's own shape."""
+
+    message: str  # gradekit.diagnose's words for it
+    value: np.ndarray  # the wrong value, shaped like the key (as a student fills the answer in)
+    margin: np.ndarray  # per entry: how close a typed value must be to be named this mistake
+
+
+def mistake_values(pk: ProblemKey, name: str) -> list[MistakeValue]:
+    """The value each catalogued mistake (gradekit.diagnose.CATALOGUE, in its order) gives for an
+    asked quantity on the key's own values, for pages and platforms that name mistakes themselves.
+
+    A typed answer in the key's shape is named a mistake exactly when every entry is within that
+    mistake's `margin` of its `value`: the test diagnose.readings applies (compare.matches with the
+    key's allowance), so an export names what `gradekit grade` names on the key's values. Left
+    out: mistakes that give the right value (no mistake then), non-finite values, and values that
+    cannot be written in the key's shape (a transposed non-square matrix: the grader calls that
+    answer invalid, "it looks transposed"). Mistakes recognized on a student's own earlier
+    values ("given your earlier answers, ...") need the whole submission: `gradekit grade` only.
+    """
+    from gradekit.compare import matches, shaped_allowance
+    from gradekit.diagnose import CATALOGUE
+
+    problem, trace = pk.problem, pk.instance.trace
+    key = np.asarray(trace[name], dtype=float)
+    allow = np.broadcast_to(np.asarray(pk.allowance(name), dtype=float), key.shape)
+    out: list[MistakeValue] = []
+    with np.errstate(all="ignore"):
+        for family in CATALOGUE:
+            for mistake in family(problem, trace, name):
+                wrong = np.asarray(mistake.value, dtype=float)
+                if not np.all(np.isfinite(wrong)) or matches(wrong, key, allow):
+                    continue
+                typed = _in_shape_of(key, wrong, shaped_allowance(allow, wrong.shape))
+                if typed is None:
+                    continue
+                value, margin = typed
+                if any(m.message == mistake.message and np.array_equal(m.value, value) for m in out):
+                    continue
+                out.append(MistakeValue(mistake.message, value, margin))
+    return out
+
+
+def _in_shape_of(key: np.ndarray, wrong: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A mistake's value and margin as an answer in the key's shape would be compared with them
+    (compare.matches: the same shape, or vectors of one size in any orientation), or None."""
+    if wrong.shape == key.shape:
+        return wrong, np.broadcast_to(margin, key.shape).copy()
+    vector = (lambda a: a.ndim <= 1 or min(a.shape) == 1)  # noqa: E731
+    if wrong.size != key.size or not (vector(wrong) and vector(key)):
+        return None
+    flat = margin.reshape(-1) if margin.size == wrong.size else np.full(wrong.size, float(np.max(margin)))
+    return wrong.reshape(key.shape), flat.reshape(key.shape)

@@ -9,8 +9,6 @@ and variant already filled in. Nothing in it needs gradekit: only json and numpy
 from __future__ import annotations
 
 import ast
-import csv
-import io
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -18,8 +16,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from gradekit import formatting as fmt
-from gradekit.errors import InputFileError
-from gradekit.exports.common import STORED_DIGITS, VariantKey, points_text, shape_words
+from gradekit.exports.common import STORED_DIGITS, VariantKey, points_text, shape_words, write_per_variant
 from gradekit.key import template_document
 from gradekit.render import Part, ProblemView, Shown, problem_view
 from gradekit.roster import folder_name
@@ -213,19 +210,4 @@ def write(variants: Sequence[VariantKey], folder: Path) -> list[Path]:
     """One worksheet per variant in `folder`; with students, also an index students.csv."""
     import nbformat
 
-    written = []
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for vk in variants:
-            path = folder / file_name(vk)
-            path.write_text(nbformat.writes(worksheet(vk)) + "\n", encoding="utf-8")
-            written.append(path)
-        students = [vk for vk in variants if vk.student is not None]
-        if students:
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerows(
-                [["id", "name", "file"], *([vk.student.id, vk.student.name, file_name(vk)] for vk in students)])
-            (folder / "students.csv").write_text(buffer.getvalue(), encoding="utf-8")
-    except OSError as e:
-        raise InputFileError(f"cannot write: {e.strerror}", source=e.filename or folder) from None
-    return written
+    return write_per_variant(variants, folder, file_name, lambda vk: nbformat.writes(worksheet(vk)) + "\n")
