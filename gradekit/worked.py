@@ -257,19 +257,26 @@ def _layer_of(name: str) -> int:
 # --- one builder per kind of step ------------------------------------------------------------
 
 
+Entry = tuple[str, int, int]  # a quantity and the (row, column) of one of its entries
+
+
+def _product_terms(cx: _Context, pairs: list[tuple[Entry, Entry]]) -> tuple[list[str], list[str]]:
+    """The terms a * b of a sum of products, in symbols and in numbers, each written in the
+    order the layout's matrix product has them: (a, b) in the rows layout, (b, a) in columns."""
+    sym, num = [], []
+    for a, b in pairs:
+        first, second = (a, b) if cx.rows else (b, a)
+        sym.append(f"{cx.sym(*first)} {cx.sym(*second)}")
+        num.append(rf"{cx.num(*first, paren=False)} \cdot {cx.num(*second)}")
+    return sym, num
+
+
 def _dense_z(cx: _Context, name: str) -> Worked:
     l = _layer_of(name)
     layer = cx.arch.layers[l - 1]
     inp, w, b = layer_input(l), f"W{l}", f"b{l}"
     r, c = cx.pick(name)
-    sym, num = [], []
-    for i in range(cx.arch.fan_in(l)):
-        if cx.rows:
-            sym.append(f"{cx.sym(inp, r, i)} {cx.sym(w, i, c)}")
-            num.append(rf"{cx.num(inp, r, i, paren=False)} \cdot {cx.num(w, i, c)}")
-        else:
-            sym.append(f"{cx.sym(w, i, c)} {cx.sym(inp, r, i)}")
-            num.append(rf"{cx.num(w, i, c, paren=False)} \cdot {cx.num(inp, r, i)}")
+    sym, num = _product_terms(cx, [((inp, r, i), (w, i, c)) for i in range(cx.arch.fan_in(l))])
     if layer.bias != "none":
         sym.append(cx.sym(b, r, c))
         num.append(cx.num(b, r, c, paren=False))
@@ -456,14 +463,7 @@ def _weight_gradient(cx: _Context, name: str) -> Worked:
     l = _layer_of(name)
     inp, dz = layer_input(l), f"dZ{l}"
     i, j = cx.pick(name)
-    sym, num = [], []
-    for n in range(cx.n):
-        if cx.rows:
-            sym.append(f"{cx.sym(inp, n, i)} {cx.sym(dz, n, j)}")
-            num.append(rf"{cx.num(inp, n, i, paren=False)} \cdot {cx.num(dz, n, j)}")
-        else:
-            sym.append(f"{cx.sym(dz, n, j)} {cx.sym(inp, n, i)}")
-            num.append(rf"{cx.num(dz, n, j, paren=False)} \cdot {cx.num(inp, n, i)}")
+    sym, num = _product_terms(cx, [((inp, n, i), (dz, n, j)) for n in range(cx.n)])
     return Worked(cx.sym(name, i, j), cx.where(name, i, j), (Expr(_cap(sym)), Expr(_cap(num))), cx.result(name, i, j))
 
 
@@ -495,14 +495,7 @@ def _input_gradient(cx: _Context, name: str) -> Worked:
         return _norm_input_gradient(cx, name, l)
     dz, w = f"dZ{l}", f"W{l}"
     r, i = cx.pick(name)
-    sym, num = [], []
-    for j in range(layer.units):
-        if cx.rows:
-            sym.append(f"{cx.sym(dz, r, j)} {cx.sym(w, i, j)}")
-            num.append(rf"{cx.num(dz, r, j, paren=False)} \cdot {cx.num(w, i, j)}")
-        else:
-            sym.append(f"{cx.sym(w, i, j)} {cx.sym(dz, r, j)}")
-            num.append(rf"{cx.num(w, i, j, paren=False)} \cdot {cx.num(dz, r, j)}")
+    sym, num = _product_terms(cx, [((dz, r, j), (w, i, j)) for j in range(layer.units)])
     return Worked(cx.sym(name, r, i), cx.where(name, r, i), (Expr(_cap(sym)), Expr(_cap(num))), cx.result(name, r, i))
 
 
