@@ -1,9 +1,14 @@
 """Sample hand-friendly, well-posed instances of a problem.
 
-Numbers come from each quantity's grid; an instance is rejected (and redrawn from the same
-Generator, so results stay reproducible) when it would be a bad exercise: a ReLU input at 0,
-a saturated sigmoid/tanh, a vanishing softmax probability, a tied prediction, a collapsed
-batch variance, or an asked value that would print as 0 at the sheet's decimals.
+Numbers come from each quantity's grid; a candidate is rejected (and redrawn from the same
+Generator, so results stay reproducible) when it breaks one of the quality rules its problem
+obeys (gradekit.quality: a ReLU input at a kink, a saturated sigmoid/tanh, a vanishing softmax
+probability, a tied prediction, a collapsed batch variance, a dead unit, two identical hidden
+units, labels of one class, a step that raises the loss, an asked value that would print as 0).
+
+Values that are 0 in exact arithmetic are stored as 0: a computed entry within ZERO_TOLERANCE
+of 0, relative to the largest magnitude of its instance, is rounding noise (5.55e-17, -0.0)
+and becomes 0.0 here, once, so that every key, sheet, solution and export shows 0.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy as np
 
 from gradekit import engine
 from gradekit.errors import UnsatisfiableSpecError
-from gradekit.network import BatchNorm
+from gradekit.network import BatchNorm, Dense
 from gradekit.spec import Problem, domain_for, expected_shape
 from gradekit.trace import Step, Trace
 
@@ -30,7 +35,14 @@ PREDICTION_GAP = 0.02
 VARIANCE_FLOOR = 0.01
 LARGEST_VALUE = 1e3
 UPDATE_VISIBILITY = 2.0  # an update must move some entry by twice the grading tolerance
-EXACT_ZERO = 1e-12
+# A value at a threshold is rejected too (strict margins): a grid value that lands on 0.05
+# exactly may be computed as 0.049999999999999996 or 0.05000000000000002, so each comparison
+# gives the threshold this much room.
+MARGIN_SLACK = 1e-9
+# Float64 round-off is about 1e-16 of the magnitudes summed; an entry this small relative to
+# the largest magnitude of its instance can only be a 0 of exact arithmetic.
+ZERO_TOLERANCE = 1e-12
+SCALE = "|scale|"  # per candidate, the largest magnitude of its values so far (no quantity has this name)
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,11 @@ def _plan(problem: Problem) -> _Plan:
                  sizes_array.astype(int) - 1, dict(problem.pinned))
 
 
+def possible_draws(problem: Problem) -> int:
+    """How many different given values the grids allow (before any rule rejects one)."""
+    return math.prod(int(size) for size in _plan(problem).sizes)
+
+
 def _draw(plan: _Plan, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Pinned values as pinned, the rest drawn from their grids, in a fixed order."""
     # min() guards the (measure-zero) case where rounding makes u * size == size.
@@ -99,15 +116,35 @@ def _draw(plan: _Plan, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return out
 
 
+# --- zeros of exact arithmetic ------------------------------------------------------------------
+
+
+def _largest(values: Mapping[str, np.ndarray], names: Sequence[str], count: int) -> np.ndarray:
+    """Per candidate, the largest magnitude among `names`' values: (B,)."""
+    return np.max([np.abs(values[n]).reshape(count, -1).max(axis=1) for n in names], axis=0)
+
+
+def _snap_zeros(values: dict[str, np.ndarray], names: Sequence[str], scale: np.ndarray) -> None:
+    """Replace every entry of `names` within ZERO_TOLERANCE * scale of 0 by 0.0 (and -0.0 by 0.0)."""
+    for name in names:
+        v = values[name]
+        near = np.abs(v) <= (ZERO_TOLERANCE * scale).reshape((-1,) + (1,) * (v.ndim - 1))
+        if near.any():
+            values[name] = np.where(near, 0.0, v)
+
+
 # --- what makes a bad exercise ----------------------------------------------------------------
 #
 # Each check looks at a stack of candidates (values in the rows layout, one leading axis) and
 # says which of them it rejects. A candidate's reason is the first check that rejects it, in
 # the order below: forward checks (before the backward pass is paid for), then answer checks.
+# Each check belongs to a quality rule (gradekit.quality), and is left out when the problem's
+# spec switches its rule off.
 
 
 @dataclass(frozen=True)
 class _Check:
+    rule: str
     reason: str
     rejects: Callable[[Mapping[str, np.ndarray]], np.ndarray]  # stacked values -> (B,) bool
 
@@ -117,35 +154,69 @@ def _entries(value: np.ndarray) -> np.ndarray:
     return value.reshape(value.shape[0], -1)
 
 
-@lru_cache(maxsize=256)
-def _forward_checks(problem: Problem) -> tuple[_Check, ...]:
+def _pairs_equal(columns: np.ndarray, tolerance: float) -> np.ndarray:
+    """Per candidate, whether two columns (units) of a stacked (B, rows, units) array are equal."""
+    units = columns.shape[-1]
+    if units < 2:
+        return np.zeros(columns.shape[0], dtype=bool)
+    same = (np.abs(columns[..., :, None] - columns[..., None, :]) <= tolerance).all(axis=1)  # (B, U, U)
+    return same[:, *np.triu_indices(units, 1)].any(axis=1)
+
+
+def _unit_parameters(problem: Problem, l: int) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
+    """A dense layer's incoming parameters per unit, stacked: (B, fan_in [+ 1 bias], units)."""
+    layer = problem.arch.layers[l - 1]
+
+    def parameters(v: Mapping[str, np.ndarray]) -> np.ndarray:
+        w = v[f"W{l}"]
+        return np.concatenate([w, v[f"b{l}"]], axis=1) if layer.bias == "vector" else w
+
+    return parameters
+
+
+def _forward_check_list(problem: Problem) -> list[_Check]:
     arch = problem.arch
-    checks = [_Check("the loss is not finite", lambda v: ~np.isfinite(v["loss"]))]
+    slack = MARGIN_SLACK
+    checks = [_Check("finite", "the loss is not finite", lambda v: ~np.isfinite(v["loss"]))]
+    if arch.classifies and arch.samples >= 2:
+        checks.append(_Check("two_classes", "every sample has the same class",
+                             lambda v: (v["Y"] == v["Y"][:, :1]).all(axis=1)))
+    for l, layer in enumerate(arch.layers[:-1], start=1):  # hidden layers
+        if isinstance(layer, Dense) and layer.units > 1:
+            params = _unit_parameters(problem, l)
+            checks.append(_Check("identical_units", f"two units of layer {l} have the same weights and bias",
+                                 lambda v, params=params: _pairs_equal(params(v), 0.0)))
+        elif isinstance(layer, BatchNorm) and layer.units > 1:
+            checks.append(_Check("identical_units", f"two units of batch norm {l} have the same normalized input",
+                                 lambda v, l=l: _pairs_equal(v[f"Xhat{l}"], 1e-9)))
     for l, layer in enumerate(arch.layers, start=1):
         z, act = f"Z{l}", layer.activation
         if act in ("relu", "leaky_relu"):
-            checks.append(_Check(f"a {act} input of layer {l} is within {RELU_MARGIN} of 0 (its derivative is "
-                                 "ambiguous by hand)",
-                                 lambda v, z=z: _entries(np.abs(v[z])).min(axis=1) < RELU_MARGIN))
+            checks.append(_Check("kink", f"a {act} input of layer {l} is within {RELU_MARGIN} of 0 (its derivative "
+                                         "is ambiguous by hand)",
+                                 lambda v, z=z: _entries(np.abs(v[z])).min(axis=1) <= RELU_MARGIN + slack))
         if act in SATURATION:
             limit = SATURATION[act]
-            checks.append(_Check(f"layer {l}'s {act} is saturated (|Z| > {limit}: gradients vanish)",
-                                 lambda v, z=z, limit=limit: _entries(np.abs(v[z])).max(axis=1) > limit))
+            checks.append(_Check("saturation", f"layer {l}'s {act} is saturated (|Z| >= {limit}: gradients vanish)",
+                                 lambda v, z=z, limit=limit: _entries(np.abs(v[z])).max(axis=1) >= limit - slack))
         if isinstance(layer, BatchNorm):
-            checks.append(_Check(f"batch norm {l}'s input is nearly constant (variance < {VARIANCE_FLOOR})",
-                                 lambda v, l=l: _entries(v[f"var{l}"]).min(axis=1) < VARIANCE_FLOOR))
+            checks.append(_Check("batch_variance",
+                                 f"batch norm {l}'s input is nearly constant (variance <= {VARIANCE_FLOOR})",
+                                 lambda v, l=l: _entries(v[f"var{l}"]).min(axis=1) <= VARIANCE_FLOOR + slack))
     out = f"A{arch.depth}"  # rows layout: one row of probabilities per sample
     if arch.layers[-1].activation == "softmax":
-        checks.append(_Check(f"a softmax probability is below {PROBABILITY_FLOOR}",
-                             lambda v: _entries(v[out]).min(axis=1) < PROBABILITY_FLOOR))
-        checks.append(_Check("two classes are nearly tied for the prediction", lambda v: _top_gap(v[out]) < PREDICTION_GAP))
+        checks.append(_Check("probability_floor", f"a softmax probability is at or below {PROBABILITY_FLOOR}",
+                             lambda v: _entries(v[out]).min(axis=1) <= PROBABILITY_FLOOR + slack))
+        checks.append(_Check("clear_prediction", "two classes are nearly tied for the prediction",
+                             lambda v: _top_gap(v[out]) <= PREDICTION_GAP + slack))
     if arch.loss.kind == "binary_cross_entropy":
         low, high = 2 * PROBABILITY_FLOOR, 1 - 2 * PROBABILITY_FLOOR
-        checks.append(_Check("the sigmoid output is too close to 0 or 1",
-                             lambda v: (_entries(v[out]).min(axis=1) < low) | (_entries(v[out]).max(axis=1) > high)))
-        checks.append(_Check("a predicted probability is nearly 1/2 (tied prediction)",
-                             lambda v: _entries(np.abs(v[out] - 0.5)).min(axis=1) < PREDICTION_GAP))
-    return tuple(checks)
+        checks.append(_Check("probability_floor", "the sigmoid output is too close to 0 or 1",
+                             lambda v: (_entries(v[out]).min(axis=1) <= low + slack)
+                             | (_entries(v[out]).max(axis=1) >= high - slack)))
+        checks.append(_Check("clear_prediction", "a predicted probability is nearly 1/2 (tied prediction)",
+                             lambda v: _entries(np.abs(v[out] - 0.5)).min(axis=1) <= PREDICTION_GAP + slack))
+    return checks
 
 
 def _top_gap(probs: np.ndarray) -> np.ndarray:
@@ -155,27 +226,52 @@ def _top_gap(probs: np.ndarray) -> np.ndarray:
 
 
 ASKED = "|asked|"  # the answer checks' view of every asked entry (no quantity has this name)
-
-
-def _with_asked(problem: Problem, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """values, plus the magnitudes of every asked entry of each candidate: (B, entries)."""
-    values[ASKED] = np.abs(np.concatenate([_entries(values[q]) for q in problem.asked], axis=1))
-    return values
+NUMERIC = "|numeric|"  # the same, for the asked numbers only (see _numeric_asked)
 
 
 @lru_cache(maxsize=256)
-def _answer_checks(problem: Problem) -> tuple[_Check, ...]:
-    """Checks of the asked values; they read values[ASKED] (see _with_asked)."""
+def _numeric_asked(problem: Problem) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The asked quantities whose 0 would be a free point, and the others: `pred` (a class index,
+    0 is a class) and concept questions (their 0 is the point of asking)."""
+    numeric = tuple(q for q in problem.asked if q != "pred" and q not in problem.concept_questions)
+    return numeric, tuple(q for q in problem.asked if q not in numeric)
+
+
+def _with_asked(problem: Problem, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """values, plus the magnitudes of every asked entry of each candidate: (B, entries), and of
+    the numeric ones: values[NUMERIC], a view of the first columns of values[ASKED]."""
+    numeric, others = _numeric_asked(problem)
+    parts = [_entries(values[q]) for q in (*numeric, *others)]
+    values[ASKED] = np.abs(np.concatenate(parts, axis=1))
+    values[NUMERIC] = values[ASKED][:, : sum(p.shape[1] for p in parts[: len(numeric)])]
+    return values
+
+
+def _answer_check_list(problem: Problem) -> list[_Check]:
+    """Checks of the backward pass and the asked values; they read values[ASKED] (see _with_asked)."""
+    arch = problem.arch
     smallest = 0.5 * 10.0**-problem.decimals
     checks = [
-        _Check("an asked value is not finite", lambda v: ~np.isfinite(v[ASKED]).all(axis=1)),
-        _Check(f"an asked value is larger than {LARGEST_VALUE:g}", lambda v: v[ASKED].max(axis=1) > LARGEST_VALUE),
-        _Check(f"an asked value has a nonzero entry that rounds to 0 at {problem.decimals} decimals",
-               lambda v: ((v[ASKED] > EXACT_ZERO) & (v[ASKED] < smallest)).any(axis=1)),
+        _Check("finite", "an asked value is not finite", lambda v: ~np.isfinite(v[ASKED]).all(axis=1)),
+        _Check("magnitude", f"an asked value is larger than {LARGEST_VALUE:g}",
+               lambda v: v[ASKED].max(axis=1) > LARGEST_VALUE),
     ]
-    asked = problem.asked
-    lr = problem.arch.learning_rate
-    for q in asked:
+    for l, layer in enumerate(arch.layers, start=1):
+        # dZ is what reaches a unit's weights, and what it passes back: a column of zeros is a
+        # ReLU that is off for every sample, a unit whose weights into every softmax class are
+        # equal (its dA is 0), or a batch-norm unit that gets no gradient.
+        checks.append(_Check("dead_unit", f"a unit of layer {l} gets no backward signal from any sample (a "
+                                          "column of 0s in dZ" + f"{l})",
+                             lambda v, l=l: (v[f"dZ{l}"] == 0).all(axis=-2).any(axis=-1)))
+    numeric, _ = _numeric_asked(problem)
+    if numeric:
+        checks.append(_Check("zero_quantity", "an asked quantity is 0 in every entry",
+                             lambda v: np.any([(v[q] == 0).reshape(len(v[q]), -1).all(axis=1) for q in numeric], axis=0)))
+        checks.append(_Check("prints_as_zero",
+                             f"an asked value has an entry that is not 0 but prints as 0 at {problem.decimals} decimals",
+                             lambda v: ((v[NUMERIC] > 0) & (v[NUMERIC] <= smallest + MARGIN_SLACK * smallest)).any(axis=1)))
+    lr = arch.learning_rate
+    for q in problem.asked:
         if q.endswith("_new") and q != "loss_new":
             # An update smaller than the grading tolerance could not be told from no update
             # (or one with the wrong sign): the step would teach and test nothing.
@@ -185,8 +281,29 @@ def _answer_checks(problem: Problem) -> tuple[_Check, ...]:
                 step = lr * np.abs(v["d" + p])
                 return _entries(step - UPDATE_VISIBILITY * (g.atol + g.rtol * np.abs(v[q]))).max(axis=1) < 0
 
-            checks.append(_Check(f"the update of {p} is too small to see at the grading tolerance", too_small))
-    return tuple(checks)
+            checks.append(_Check("visible_update", f"the update of {p} is too small to see at the grading tolerance",
+                                 too_small))
+    if "loss_new" in problem.asked:
+        # A step that raises the loss (a learning rate too large for these numbers) teaches the
+        # opposite of what gradient descent is for; a drop too small to print shows nothing.
+        unit = 10.0**-problem.decimals
+        checks.append(_Check("loss_decreases", f"the step does not lower the loss by at least {unit:g}",
+                             lambda v: v["loss"] - v["loss_new"] < unit - MARGIN_SLACK))
+    return checks
+
+
+def _enabled(problem: Problem, checks: list[_Check]) -> tuple[_Check, ...]:
+    return tuple(c for c in checks if problem.quality.on(c.rule))
+
+
+@lru_cache(maxsize=256)
+def _forward_checks(problem: Problem) -> tuple[_Check, ...]:
+    return _enabled(problem, _forward_check_list(problem))
+
+
+@lru_cache(maxsize=256)
+def _answer_checks(problem: Problem) -> tuple[_Check, ...]:
+    return _enabled(problem, _answer_check_list(problem))
 
 
 def _first_failing(checks: tuple[_Check, ...], values: Mapping[str, np.ndarray], count: int) -> np.ndarray:
@@ -200,13 +317,35 @@ def _first_failing(checks: tuple[_Check, ...], values: Mapping[str, np.ndarray],
 
 
 def degeneracy(problem: Problem, trace: Trace) -> str | None:
-    """Why this instance would make a bad exercise, or None when it is fine."""
+    """Why this instance would make a bad exercise (by the rules its problem obeys), or None when it is fine."""
     values = _with_asked(problem, {n: _to_rows(trace.layout, np.asarray(v)[None]) for n, v in trace.values.items()})
     for checks in (_forward_checks(problem), _answer_checks(problem)):
         failing = int(_first_failing(checks, values, 1)[0])
         if failing >= 0:
             return checks[failing].reason
     return None
+
+
+def rule_violations(problem: Problem, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per rule (every rule, switched on or not), which candidates of a stack break it: (B,) bools.
+
+    `values` are stacked rows-layout values of every quantity, as stack_traces() gives them.
+    """
+    count = len(values["loss"])
+    values = _with_asked(problem, dict(values))
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(all="ignore"):
+        for check in (*_forward_check_list(problem), *_answer_check_list(problem)):
+            broken = np.asarray(check.rejects(values), dtype=bool).reshape(count)
+            out[check.rule] = out[check.rule] | broken if check.rule in out else broken
+    return out
+
+
+def stack_traces(instances: Sequence[Instance]) -> dict[str, np.ndarray]:
+    """The values of many instances of one problem, stacked (a leading axis), in the rows layout."""
+    layout = instances[0].trace.layout
+    return {name: _to_rows(layout, np.stack([i.trace[name] for i in instances]))
+            for name in instances[0].trace.names}
 
 
 # --- sampling -----------------------------------------------------------------------------------
@@ -232,13 +371,19 @@ class _Sampling:
     answer_checks: tuple[_Check, ...]
     names: tuple[str, ...]  # every quantity of the trace
     steps: tuple[Step, ...]
+    forward_names: tuple[str, ...]  # the quantities the forward pass computes
+    rest_names: tuple[str, ...]  # and those computed after it (prediction, backward, update, loss after)
 
 
 @lru_cache(maxsize=256)
 def _sampling(problem: Problem) -> _Sampling:
     arch = problem.arch
+    steps = engine.steps_for(arch)
+    given = set(arch.given_names())
+    forward = tuple(s.name for s in steps if s.stage in ("forward", "loss"))
+    rest = tuple(s.name for s in steps if s.name not in given and s.name not in forward)
     return _Sampling(problem, _plan(problem), _forward_checks(problem), _answer_checks(problem),
-                     engine.names_for(arch), engine.steps_for(arch))
+                     engine.names_for(arch), steps, forward, rest)
 
 
 def _forward(ctx: _Sampling, drawn: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -248,20 +393,30 @@ def _forward(ctx: _Sampling, drawn: Sequence[Mapping[str, np.ndarray]]) -> dict[
         # A lone candidate (a single sample()) is evaluated as itself, which is cheaper than a
         # stack of one, and viewed as a stack of one afterwards. Same numbers either way.
         given = {n: _to_rows(layout, np.asarray(v, dtype=float)[None])[0] for n, v in drawn[0].items()}
-        return {n: v[None] for n, v in engine.forward_rows(arch, given).items()}
-    given = {n: _to_rows(layout, np.stack([d[n] for d in drawn]).astype(float, copy=False)) for n in ctx.plan.names}
-    return engine.forward_rows(arch, given)
+        values = {n: v[None] for n, v in engine.forward_rows(arch, given).items()}
+    else:
+        given = {n: _to_rows(layout, np.stack([d[n] for d in drawn]).astype(float, copy=False)) for n in ctx.plan.names}
+        values = engine.forward_rows(arch, given)
+    count = len(drawn)
+    values[SCALE] = np.maximum(1.0, _largest(values, (*ctx.plan.names, *ctx.forward_names), count))
+    _snap_zeros(values, ctx.forward_names, values[SCALE])
+    return values
 
 
 def _rest(ctx: _Sampling, forward: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """forward's values with everything after them (backward, update, loss after)."""
     arch = ctx.problem.arch
-    if len(next(iter(forward.values()))) == 1:  # a lone candidate, as in _forward
+    count = len(forward[SCALE])
+    if count == 1:  # a lone candidate, as in _forward
         rest = engine.rest_rows(arch, {n: v[0] for n, v in forward.items()})
-        return {**forward, **{n: v[None] for n, v in rest.items()}}
-    values = {**forward, **engine.rest_rows(arch, forward)}
-    for v in values.values():
-        v.flags.writeable = False  # the instances of a stack share it: none may change another's
+        values = {**forward, **{n: rest[n][None] for n in ctx.rest_names}}
+    else:
+        values = {**forward, **engine.rest_rows(arch, forward)}
+    values[SCALE] = np.maximum(forward[SCALE], _largest(values, ctx.rest_names, count))
+    _snap_zeros(values, ctx.rest_names, values[SCALE])
+    if count > 1:
+        for v in values.values():
+            v.flags.writeable = False  # the instances of a stack share it: none may change another's
     return values
 
 
@@ -280,7 +435,7 @@ def sample(problem: Problem, seed: int) -> Instance:
     return sample_many(problem, [seed])[0]
 
 
-def sample_many(problem: Problem, seeds: Sequence[int]) -> list[Instance]:
+def sample_many(problem: Problem, seeds: Sequence[int], rejected: Counter[str] | None = None) -> list[Instance]:
     """The instance of each seed, exactly as sample() gives it, for many seeds at once.
 
     Each seed draws its candidates from its own Generator, one per round; a round evaluates the
@@ -288,6 +443,7 @@ def sample_many(problem: Problem, seeds: Sequence[int]) -> list[Instance]:
     roster's or a batch's instances cost tens of microseconds each instead of hundreds.
     A stack gives the same numbers as a lone evaluation, bit for bit (tests/test_sampler.py), so
     the instance of a seed never depends on which other seeds were sampled with it.
+    `rejected`, when given, counts the rejected candidates by the rule they broke first.
     """
     from gradekit.variants import generator
 
@@ -298,13 +454,13 @@ def sample_many(problem: Problem, seeds: Sequence[int]) -> list[Instance]:
         values = _rest(ctx, _forward(ctx, [_draw(ctx.plan, r) for r in rngs]))
         return [Instance(problem, s, _trace(ctx, values, i), 1) for i, s in enumerate(seeds)]
     found: dict[int, Instance] = {}
-    reasons: dict[int, Counter[str]] = {}
+    reasons: dict[int, Counter[_Check]] = {}
     pending = list(range(len(seeds)))
     for attempt in range(1, problem.max_attempts + 1):
         with np.errstate(all="ignore"):
             values = _forward(ctx, [_draw(ctx.plan, rngs[i]) for i in pending])
             failing = _first_failing(ctx.forward_checks, values, len(pending))
-            why = [ctx.forward_checks[f].reason if f >= 0 else "" for f in failing.tolist()]
+            why: list[_Check | None] = [ctx.forward_checks[f] if f >= 0 else None for f in failing.tolist()]
             passed = np.flatnonzero(failing < 0)
             if passed.size:
                 if passed.size < len(pending):
@@ -313,17 +469,20 @@ def sample_many(problem: Problem, seeds: Sequence[int]) -> list[Instance]:
                 later = _first_failing(ctx.answer_checks, _with_asked(problem, values), passed.size)
                 for k, (j, f) in enumerate(zip(passed.tolist(), later.tolist())):
                     if f >= 0:
-                        why[j] = ctx.answer_checks[f].reason
+                        why[j] = ctx.answer_checks[f]
                     else:
                         found[pending[j]] = Instance(problem, seeds[pending[j]], _trace(ctx, values, k), attempt)
         for j, i in enumerate(pending):
-            if why[j]:
+            if why[j] is not None:
                 reasons.setdefault(i, Counter())[why[j]] += 1
+                if rejected is not None:
+                    rejected[why[j].rule] += 1
         pending = [i for i in pending if i not in found]
         if not pending:
             return [found[i] for i in range(len(seeds))]
     common, count = reasons[pending[0]].most_common(1)[0]
+    switch = f", or switch the rule off ([quality] {common.rule} = false)" if common.rule != "finite" else ""
     raise UnsatisfiableSpecError(
-        f"no well-posed instance in {problem.max_attempts} attempts; most often ({count} times): {common}. "
-        "Widen or shift the sampling domains, or pin values",
+        f"no well-posed instance in {problem.max_attempts} attempts; most often ({count} times): {common.reason} "
+        f"(rule {common.rule}). Widen or shift the sampling domains, pin values{switch}",
         source=problem.source)
