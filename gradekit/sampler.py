@@ -42,7 +42,6 @@ MARGIN_SLACK = 1e-9
 # Float64 round-off is about 1e-16 of the magnitudes summed; an entry this small relative to
 # the largest magnitude of its instance can only be a 0 of exact arithmetic.
 ZERO_TOLERANCE = 1e-12
-SCALE = "|scale|"  # per candidate, the largest magnitude of its values so far (no quantity has this name)
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,10 @@ class _Plan:
 
     Every drawn value is a grid draw (class labels draw from the grid 0..K-1), so one call
     to the Generator per attempt yields all of them: uniform numbers in [0, 1) scaled by each
-    entry's grid size. Pinned values are copied as they are.
+    entry's grid size. Pinned values are copied as they are. Under the two_classes rule, labels
+    are one draw from the table of every label vector that has two classes or more (when it is
+    small): the same variants as drawing labels and rejecting those of one class, without the
+    rejected draws.
     """
 
     names: tuple[str, ...]
@@ -91,7 +93,14 @@ def _plan(problem: Problem) -> _Plan:
             grids.append(None)
             continue
         if name == "Y" and arch.classifies:
-            grid = np.arange(arch.outputs if arch.loss.kind == "cross_entropy" else 2, dtype=float)
+            classes = arch.outputs if arch.loss.kind == "cross_entropy" else 2
+            if problem.quality.on("two_classes") and 2 <= count and classes**count <= LABEL_TABLE_LIMIT:
+                table = _label_table(classes, count)
+                grids.append(table)
+                slices[-1] = slice(len(sizes), len(sizes) + 1)
+                sizes.append(len(table))
+                continue
+            grid = np.arange(classes, dtype=float)
         else:
             grid = domain_for(problem, name).grid()
         grids.append(grid)
@@ -101,36 +110,64 @@ def _plan(problem: Problem) -> _Plan:
                  sizes_array.astype(int) - 1, dict(problem.pinned))
 
 
+LABEL_TABLE_LIMIT = 1 << 16
+
+
+def _label_table(classes: int, samples: int) -> np.ndarray:
+    """Every vector of `samples` labels from 0..classes-1 that holds two classes or more, in order."""
+    table = np.indices((classes,) * samples).reshape(samples, -1).T.astype(float)
+    return table[(table != table[:, :1]).any(axis=1)]
+
+
 def possible_draws(problem: Problem) -> int:
     """How many different given values the grids allow (before any rule rejects one)."""
     return math.prod(int(size) for size in _plan(problem).sizes)
 
 
-def _draw(plan: _Plan, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Pinned values as pinned, the rest drawn from their grids, in a fixed order."""
+def _draw(plan: _Plan, rngs: Sequence[np.random.Generator], each: int = 1) -> dict[str, np.ndarray]:
+    """`each` candidates per Generator, stacked (a leading axis: a Generator's candidates one after
+    another, in the order it draws them), in the problem's layout: pinned values as pinned, the
+    rest drawn from their grids, in a fixed order.
+
+    Each Generator gives its own uniform numbers (so a seed's candidates never depend on the
+    other seeds of a stack, nor on how many it draws at once: PCG64's stream of doubles is the
+    same in one call or several); the grid lookups are then done for the whole stack at once.
+    """
+    width = plan.sizes.size
+    count = len(rngs) * each
+    uniform = (np.concatenate([r.random(width * each) for r in rngs]) if len(rngs) > 1
+               else rngs[0].random(width * each)).reshape(count, width)
     # min() guards the (measure-zero) case where rounding makes u * size == size.
-    index = np.minimum((rng.random(plan.sizes.size) * plan.sizes).astype(int), plan.limits)
+    index = np.minimum((uniform * plan.sizes).astype(int), plan.limits)
     out: dict[str, np.ndarray] = {}
     for name, shape, grid, where in zip(plan.names, plan.shapes, plan.grids, plan.slices):
-        out[name] = plan.pinned[name] if grid is None else grid[index[where]].reshape(shape)
+        if grid is None:
+            out[name] = np.broadcast_to(plan.pinned[name], (count, *shape))
+        else:
+            out[name] = grid[index[:, where]].reshape((count, *shape))
     return out
 
 
 # --- zeros of exact arithmetic ------------------------------------------------------------------
 
 
-def _largest(values: Mapping[str, np.ndarray], names: Sequence[str], count: int) -> np.ndarray:
-    """Per candidate, the largest magnitude among `names`' values: (B,)."""
-    return np.max([np.abs(values[n]).reshape(count, -1).max(axis=1) for n in names], axis=0)
+def _snap_zeros(values: dict[str, np.ndarray], given: Sequence[str], computed: Sequence[str],
+                starts: np.ndarray) -> None:
+    """Replace every entry of the `computed` values within ZERO_TOLERANCE of 0, relative to the
+    largest magnitude of its candidate (given or computed, at least 1), by 0.0; -0.0 too.
 
-
-def _snap_zeros(values: dict[str, np.ndarray], names: Sequence[str], scale: np.ndarray) -> None:
-    """Replace every entry of `names` within ZERO_TOLERANCE * scale of 0 by 0.0 (and -0.0 by 0.0)."""
-    for name in names:
-        v = values[name]
-        near = np.abs(v) <= (ZERO_TOLERANCE * scale).reshape((-1,) + (1,) * (v.ndim - 1))
-        if near.any():
-            values[name] = np.where(near, 0.0, v)
+    All values are looked at as one (B, entries) array: a handful of NumPy calls per stack of
+    candidates, not a handful per quantity. `starts`: where each computed quantity begins in it,
+    and where they end.
+    """
+    count = len(values[given[0]])
+    flat = np.abs(np.concatenate([values[n].reshape(count, -1) for n in (*computed, *given)], axis=1))
+    scale = np.maximum(1.0, flat.max(axis=1, initial=0.0))
+    near = flat[:, : starts[-1]] <= ZERO_TOLERANCE * scale[:, None]
+    touched = np.logical_or.reduceat(near.any(axis=0), starts[:-1])  # per computed quantity
+    for k in np.flatnonzero(touched).tolist():
+        name = computed[k]
+        values[name] = np.where(near[:, starts[k]:starts[k + 1]].reshape(values[name].shape), 0.0, values[name])
 
 
 # --- what makes a bad exercise ----------------------------------------------------------------
@@ -156,11 +193,14 @@ def _entries(value: np.ndarray) -> np.ndarray:
 
 def _pairs_equal(columns: np.ndarray, tolerance: float) -> np.ndarray:
     """Per candidate, whether two columns (units) of a stacked (B, rows, units) array are equal."""
-    units = columns.shape[-1]
-    if units < 2:
-        return np.zeros(columns.shape[0], dtype=bool)
-    same = (np.abs(columns[..., :, None] - columns[..., None, :]) <= tolerance).all(axis=1)  # (B, U, U)
-    return same[:, *np.triu_indices(units, 1)].any(axis=1)
+    first, second = _unit_pairs(columns.shape[-1])
+    return (np.abs(columns[..., first] - columns[..., second]) <= tolerance).all(axis=1).any(axis=-1)
+
+
+@lru_cache(maxsize=32)
+def _unit_pairs(units: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of different units (i < j), as two index arrays."""
+    return np.triu_indices(units, 1)
 
 
 def _unit_parameters(problem: Problem, l: int) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
@@ -174,10 +214,10 @@ def _unit_parameters(problem: Problem, l: int) -> Callable[[Mapping[str, np.ndar
     return parameters
 
 
-def _forward_check_list(problem: Problem) -> list[_Check]:
+def _given_check_list(problem: Problem) -> list[_Check]:
+    """Checks of the given values alone: a candidate they reject costs no forward pass."""
     arch = problem.arch
-    slack = MARGIN_SLACK
-    checks = [_Check("finite", "the loss is not finite", lambda v: ~np.isfinite(v["loss"]))]
+    checks = []
     if arch.classifies and arch.samples >= 2:
         checks.append(_Check("two_classes", "every sample has the same class",
                              lambda v: (v["Y"] == v["Y"][:, :1]).all(axis=1)))
@@ -186,9 +226,27 @@ def _forward_check_list(problem: Problem) -> list[_Check]:
             params = _unit_parameters(problem, l)
             checks.append(_Check("identical_units", f"two units of layer {l} have the same weights and bias",
                                  lambda v, params=params: _pairs_equal(params(v), 0.0)))
-        elif isinstance(layer, BatchNorm) and layer.units > 1:
+    last, out = arch.layers[-1], arch.depth
+    if isinstance(last, Dense) and last.activation == "softmax" and arch.depth > 1:
+        # A hidden unit whose weights into every class are equal shifts all class scores alike,
+        # which changes no softmax: its dA is 0 for every sample (a dead unit, found early).
+        checks.append(_Check("dead_unit", f"a unit of layer {out - 1} has equal weights into every softmax class "
+                                          "(its gradient is 0)",
+                             lambda v: (v[f"W{out}"] == v[f"W{out}"][..., :1]).all(axis=-1).any(axis=-1)))
+    return checks
+
+
+def _forward_check_list(problem: Problem) -> list[_Check]:
+    arch = problem.arch
+    slack = MARGIN_SLACK
+    checks = [_Check("finite", "the loss is not finite", lambda v: ~np.isfinite(v["loss"]))]
+    for l, layer in enumerate(arch.layers[:-1], start=1):  # hidden layers
+        if isinstance(layer, BatchNorm) and layer.units > 1:
             checks.append(_Check("identical_units", f"two units of batch norm {l} have the same normalized input",
                                  lambda v, l=l: _pairs_equal(v[f"Xhat{l}"], 1e-9)))
+        if layer.activation == "relu":
+            checks.append(_Check("dead_unit", f"a ReLU unit of layer {l} is off for every sample",
+                                 lambda v, l=l: (v[f"Z{l}"] <= 0).all(axis=-2).any(axis=-1)))
     for l, layer in enumerate(arch.layers, start=1):
         z, act = f"Z{l}", layer.activation
         if act in ("relu", "leaky_relu"):
@@ -237,6 +295,22 @@ def _numeric_asked(problem: Problem) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return numeric, tuple(q for q in problem.asked if q not in numeric)
 
 
+@lru_cache(maxsize=256)
+def _sizes(problem: Problem) -> dict[str, int]:
+    """The number of entries of every quantity of one instance (from a trace at all-zero given values)."""
+    arch = problem.arch
+    given = {n: np.zeros(expected_shape(arch, n)) for n in arch.given_names()}
+    with np.errstate(all="ignore"):
+        trace = engine.run(arch, given)
+    return {n: int(np.size(trace[n])) for n in trace.names}
+
+
+def _starts(problem: Problem, names: Sequence[str]) -> np.ndarray:
+    """Where each of `names` begins when their entries are laid side by side, in order."""
+    sizes = _sizes(problem)
+    return np.cumsum([0] + [sizes[n] for n in names[:-1]])
+
+
 def _with_asked(problem: Problem, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """values, plus the magnitudes of every asked entry of each candidate: (B, entries), and of
     the numeric ones: values[NUMERIC], a view of the first columns of values[ASKED]."""
@@ -265,8 +339,9 @@ def _answer_check_list(problem: Problem) -> list[_Check]:
                              lambda v, l=l: (v[f"dZ{l}"] == 0).all(axis=-2).any(axis=-1)))
     numeric, _ = _numeric_asked(problem)
     if numeric:
+        starts = _starts(problem, numeric)  # where each numeric quantity begins among values[NUMERIC]
         checks.append(_Check("zero_quantity", "an asked quantity is 0 in every entry",
-                             lambda v: np.any([(v[q] == 0).reshape(len(v[q]), -1).all(axis=1) for q in numeric], axis=0)))
+                             lambda v: np.logical_and.reduceat(v[NUMERIC] == 0, starts, axis=1).any(axis=1)))
         checks.append(_Check("prints_as_zero",
                              f"an asked value has an entry that is not 0 but prints as 0 at {problem.decimals} decimals",
                              lambda v: ((v[NUMERIC] > 0) & (v[NUMERIC] <= smallest + MARGIN_SLACK * smallest)).any(axis=1)))
@@ -297,6 +372,11 @@ def _enabled(problem: Problem, checks: list[_Check]) -> tuple[_Check, ...]:
 
 
 @lru_cache(maxsize=256)
+def _given_checks(problem: Problem) -> tuple[_Check, ...]:
+    return _enabled(problem, _given_check_list(problem))
+
+
+@lru_cache(maxsize=256)
 def _forward_checks(problem: Problem) -> tuple[_Check, ...]:
     return _enabled(problem, _forward_check_list(problem))
 
@@ -319,7 +399,7 @@ def _first_failing(checks: tuple[_Check, ...], values: Mapping[str, np.ndarray],
 def degeneracy(problem: Problem, trace: Trace) -> str | None:
     """Why this instance would make a bad exercise (by the rules its problem obeys), or None when it is fine."""
     values = _with_asked(problem, {n: _to_rows(trace.layout, np.asarray(v)[None]) for n, v in trace.values.items()})
-    for checks in (_forward_checks(problem), _answer_checks(problem)):
+    for checks in (_given_checks(problem), _forward_checks(problem), _answer_checks(problem)):
         failing = int(_first_failing(checks, values, 1)[0])
         if failing >= 0:
             return checks[failing].reason
@@ -335,7 +415,7 @@ def rule_violations(problem: Problem, values: Mapping[str, np.ndarray]) -> dict[
     values = _with_asked(problem, dict(values))
     out: dict[str, np.ndarray] = {}
     with np.errstate(all="ignore"):
-        for check in (*_forward_check_list(problem), *_answer_check_list(problem)):
+        for check in (*_given_check_list(problem), *_forward_check_list(problem), *_answer_check_list(problem)):
             broken = np.asarray(check.rejects(values), dtype=bool).reshape(count)
             out[check.rule] = out[check.rule] | broken if check.rule in out else broken
     return out
@@ -367,12 +447,12 @@ class _Sampling:
 
     problem: Problem
     plan: _Plan
-    forward_checks: tuple[_Check, ...]
-    answer_checks: tuple[_Check, ...]
+    stages: tuple[tuple[_Check, ...], ...]  # the checks of the given values, the forward pass, the answers
     names: tuple[str, ...]  # every quantity of the trace
     steps: tuple[Step, ...]
     forward_names: tuple[str, ...]  # the quantities the forward pass computes
     rest_names: tuple[str, ...]  # and those computed after it (prediction, backward, update, loss after)
+    computed_starts: np.ndarray  # where each computed quantity begins among their entries, and the end
 
 
 @lru_cache(maxsize=256)
@@ -382,41 +462,45 @@ def _sampling(problem: Problem) -> _Sampling:
     given = set(arch.given_names())
     forward = tuple(s.name for s in steps if s.stage in ("forward", "loss"))
     rest = tuple(s.name for s in steps if s.name not in given and s.name not in forward)
-    return _Sampling(problem, _plan(problem), _forward_checks(problem), _answer_checks(problem),
-                     engine.names_for(arch), steps, forward, rest)
+    stages = (_given_checks(problem), _forward_checks(problem), _answer_checks(problem))
+    computed = (*forward, *rest)
+    starts = np.append(_starts(problem, computed), sum(_sizes(problem)[n] for n in computed))
+    return _Sampling(problem, _plan(problem), stages, engine.names_for(arch), steps, forward, rest, starts)
 
 
-def _forward(ctx: _Sampling, drawn: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The forward values of candidates, stacked (a leading axis), in the rows layout."""
-    arch, layout = ctx.problem.arch, ctx.problem.arch.layout
-    if len(drawn) == 1:
+def _given_rows(ctx: _Sampling, drawn: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Stacked given values (as _draw gives them) in the rows layout."""
+    layout = ctx.problem.arch.layout
+    return {n: _to_rows(layout, v) for n, v in drawn.items()}
+
+
+def _forward(ctx: _Sampling, given: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The forward values of stacked candidates (given values in the rows layout), in the rows layout."""
+    arch = ctx.problem.arch
+    count = len(given["X"])
+    if count == 1:
         # A lone candidate (a single sample()) is evaluated as itself, which is cheaper than a
         # stack of one, and viewed as a stack of one afterwards. Same numbers either way.
-        given = {n: _to_rows(layout, np.asarray(v, dtype=float)[None])[0] for n, v in drawn[0].items()}
-        values = {n: v[None] for n, v in engine.forward_rows(arch, given).items()}
+        values = {n: v[None] for n, v in engine.forward_rows(arch, {n: v[0] for n, v in given.items()}).items()}
     else:
-        given = {n: _to_rows(layout, np.stack([d[n] for d in drawn]).astype(float, copy=False)) for n in ctx.plan.names}
         values = engine.forward_rows(arch, given)
-    count = len(drawn)
-    values[SCALE] = np.maximum(1.0, _largest(values, (*ctx.plan.names, *ctx.forward_names), count))
-    _snap_zeros(values, ctx.forward_names, values[SCALE])
     return values
 
 
 def _rest(ctx: _Sampling, forward: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """forward's values with everything after them (backward, update, loss after)."""
     arch = ctx.problem.arch
-    count = len(forward[SCALE])
+    count = len(forward["loss"])
     if count == 1:  # a lone candidate, as in _forward
         rest = engine.rest_rows(arch, {n: v[0] for n, v in forward.items()})
         values = {**forward, **{n: rest[n][None] for n in ctx.rest_names}}
     else:
         values = {**forward, **engine.rest_rows(arch, forward)}
-    values[SCALE] = np.maximum(forward[SCALE], _largest(values, ctx.rest_names, count))
-    _snap_zeros(values, ctx.rest_names, values[SCALE])
-    if count > 1:
-        for v in values.values():
-            v.flags.writeable = False  # the instances of a stack share it: none may change another's
+    # Once, on the whole trace: the forward checks do not depend on noise at 1e-16 (their
+    # thresholds are far from 0), the backward and answer checks see exact zeros.
+    _snap_zeros(values, ctx.plan.names, (*ctx.forward_names, *ctx.rest_names), ctx.computed_starts)
+    for v in values.values():
+        v.flags.writeable = False  # the instances of a stack share it: none may change another's
     return values
 
 
@@ -428,6 +512,31 @@ def _trace(ctx: _Sampling, values: Mapping[str, np.ndarray], i: int) -> Trace:
         v = values[name][i, ...]  # `...` keeps a scalar a 0-d array
         own[name] = v.T if flip and v.ndim == 2 else v
     return Trace(ctx.problem.arch.layout, ctx.steps, own)
+
+
+# How many candidates a seed draws per round affects speed only, never which instance a seed
+# gets (its candidates come from its own Generator in the same order, and it gets the first that
+# passes): one per round wastes no candidate but pays a round's fixed cost per rejection, many
+# per round waste the candidates after the first that passes. About twice the expected number
+# of draws per variant (from the acceptance measured so far, per problem and process) leaves a
+# seed a second round about one time in eight; measured, that is faster than one candidate per
+# round even for a lone seed (a stack of a few costs little more than one candidate).
+_ACCEPTANCE: dict[Problem, float] = {}
+MAX_ROUND = 16
+
+
+def _round_size(problem: Problem) -> int:
+    return max(1, min(MAX_ROUND, math.ceil(ROUND_FACTOR / _ACCEPTANCE.get(problem, 0.5))))
+
+
+ROUND_FACTOR = 2.0
+
+
+def _learn(problem: Problem, accepted: int, tried: int) -> None:
+    """Update the measured acceptance of a problem's candidates (a moving average)."""
+    if tried:
+        rate = max(accepted / tried, 1.0 / MAX_ROUND)
+        _ACCEPTANCE[problem] = 0.5 * _ACCEPTANCE.get(problem, rate) + 0.5 * rate
 
 
 def sample(problem: Problem, seed: int) -> Instance:
@@ -451,35 +560,58 @@ def sample_many(problem: Problem, seeds: Sequence[int], rejected: Counter[str] |
     rngs = [generator(s) for s in seeds]
     if fully_pinned(problem):
         # A textbook reproduction is what it is; checking it would only refuse the textbook.
-        values = _rest(ctx, _forward(ctx, [_draw(ctx.plan, r) for r in rngs]))
+        values = _rest(ctx, _forward(ctx, _given_rows(ctx, _draw(ctx.plan, rngs))))
         return [Instance(problem, s, _trace(ctx, values, i), 1) for i, s in enumerate(seeds)]
     found: dict[int, Instance] = {}
     reasons: dict[int, Counter[_Check]] = {}
     pending = list(range(len(seeds)))
-    for attempt in range(1, problem.max_attempts + 1):
+    done = 0  # candidates each pending seed has drawn so far
+    while pending and done < problem.max_attempts:
+        each = min(_round_size(problem), problem.max_attempts - done)
+        total = len(pending) * each
+        why: list[_Check | None] = [None] * total
+        alive = np.arange(total)  # the candidates no check has rejected yet (seed j's are j*each + 0..each-1)
+        values = _given_rows(ctx, _draw(ctx.plan, [rngs[i] for i in pending], each))
         with np.errstate(all="ignore"):
-            values = _forward(ctx, [_draw(ctx.plan, rngs[i]) for i in pending])
-            failing = _first_failing(ctx.forward_checks, values, len(pending))
-            why: list[_Check | None] = [ctx.forward_checks[f] if f >= 0 else None for f in failing.tolist()]
-            passed = np.flatnonzero(failing < 0)
-            if passed.size:
-                if passed.size < len(pending):
-                    values = {n: v[passed] for n, v in values.items()}
-                values = _rest(ctx, values)
-                later = _first_failing(ctx.answer_checks, _with_asked(problem, values), passed.size)
-                for k, (j, f) in enumerate(zip(passed.tolist(), later.tolist())):
+            for stage, checks in enumerate(ctx.stages):
+                # Each stage computes what its checks need for the candidates still alive:
+                # nothing for the given values, then the forward pass, then everything else.
+                if stage == 1:
+                    values = _forward(ctx, values)
+                elif stage == 2:
+                    values = _with_asked(problem, _rest(ctx, values))
+                failing = _first_failing(checks, values, alive.size)
+                keep = np.flatnonzero(failing < 0)
+                for j, f in zip(alive.tolist(), failing.tolist()):
                     if f >= 0:
-                        why[j] = ctx.answer_checks[f]
-                    else:
-                        found[pending[j]] = Instance(problem, seeds[pending[j]], _trace(ctx, values, k), attempt)
+                        why[j] = checks[f]
+                alive = alive[keep]
+                if not alive.size:
+                    break
+                if keep.size < failing.size and stage < len(ctx.stages) - 1:
+                    values = {n: v[keep] for n, v in values.items()}  # the next stage computes for these only
+        # A seed's instance is its first candidate that passed (the last stage's values still hold
+        # the candidates it rejected: `keep` indexes the others).
+        first: dict[int, tuple[int, int]] = {}
+        for k, position in zip(keep.tolist(), alive.tolist()):
+            j, c = divmod(position, each)
+            first.setdefault(j, (c, k))
+        tried = 0
         for j, i in enumerate(pending):
-            if why[j] is not None:
-                reasons.setdefault(i, Counter())[why[j]] += 1
+            used = first[j][0] if j in first else each  # the candidates it rejected before that one
+            tried += used + (j in first)
+            for c in range(used):
+                check = why[j * each + c]
+                reasons.setdefault(i, Counter())[check] += 1
                 if rejected is not None:
-                    rejected[why[j].rule] += 1
+                    rejected[check.rule] += 1
+            if j in first:
+                found[i] = Instance(problem, seeds[i], _trace(ctx, values, first[j][1]), done + used + 1)
+        _learn(problem, len(first), tried)
+        done += each
         pending = [i for i in pending if i not in found]
-        if not pending:
-            return [found[i] for i in range(len(seeds))]
+    if not pending:
+        return [found[i] for i in range(len(seeds))]
     common, count = reasons[pending[0]].most_common(1)[0]
     switch = f", or switch the rule off ([quality] {common.rule} = false)" if common.rule != "finite" else ""
     raise UnsatisfiableSpecError(
