@@ -174,7 +174,8 @@ def _snap_zeros(values: dict[str, np.ndarray], given: Sequence[str], computed: S
 #
 # Each check looks at a stack of candidates (values in the rows layout, one leading axis) and
 # says which of them it rejects. A candidate's reason is the first check that rejects it, in
-# the order below: forward checks (before the backward pass is paid for), then answer checks.
+# three stages: checks of the given values (before any forward pass), of the forward pass
+# (before the backward pass is paid for), then of the backward pass and the answers.
 # Each check belongs to a quality rule (gradekit.quality), and is left out when the problem's
 # spec switches its rule off.
 
