@@ -89,12 +89,19 @@ def stress_problem(sheet_id: str, problem: Problem, count: int) -> ProblemStress
     """Sample the variants of seeds 0..count-1 of `sheet_id` for one problem and measure the pool."""
     seeds = [problem_seed(sheet_id, Variant(seed=s), problem.id) for s in range(count)]
     rejected: Counter[str] = Counter()
-    start = time.perf_counter()
-    instances: list[Instance] = []
+    seconds = 0.0
+    chunks: list[dict[str, np.ndarray]] = []
+    attempts: list[int] = []
+    distinct: set[bytes] = set()
     for i in range(0, count, CHUNK):
-        instances += sample_many(problem, seeds[i:i + CHUNK], rejected)
-    seconds = time.perf_counter() - start
-    values = stack_traces(instances)
+        start = time.perf_counter()
+        instances = sample_many(problem, seeds[i:i + CHUNK], rejected)
+        seconds += time.perf_counter() - start
+        # The pool is kept as stacked values only: instances hold views of every candidate drawn.
+        chunks.append(stack_traces(instances))
+        attempts += [inst.attempts for inst in instances]
+        distinct.update(_given_bytes(inst) for inst in instances)
+    values = {n: np.concatenate([c[n] for c in chunks]) for n in chunks[0]}
     broken = rule_violations(problem, values)
     smallest = 0.5 * 10.0**-problem.decimals
     quantities = tuple(_quantity(problem, q, values[q], smallest) for q in problem.asked)
@@ -102,9 +109,8 @@ def stress_problem(sheet_id: str, problem: Problem, count: int) -> ProblemStress
                             tuple(np.flatnonzero(broken[r.name]).tolist()))
                   for r in RULES if r.name in broken)
     zeros = _zero_entries(problem, values, smallest)
-    return ProblemStress(problem, count, seconds, sum(i.attempts for i in instances), possible_draws(problem),
-                         len({_given_bytes(i) for i in instances}), rules, quantities, _classes(problem, values),
-                         _worst(instances, broken, zeros))
+    return ProblemStress(problem, count, seconds, sum(attempts), possible_draws(problem), len(distinct), rules,
+                         quantities, _classes(problem, values), _worst(problem, np.array(attempts), broken, zeros))
 
 
 def stress_sheet(sheet: Sheet, count: int) -> list[ProblemStress]:
@@ -143,14 +149,13 @@ def _given_bytes(instance: Instance) -> bytes:
     return b"".join(np.ascontiguousarray(v).tobytes() for v in instance.given.values())
 
 
-def _worst(instances: Sequence[Instance], broken: Mapping[str, np.ndarray], zeros: np.ndarray) -> tuple[WorstSeed, ...]:
+def _worst(problem: Problem, attempts: np.ndarray, broken: Mapping[str, np.ndarray],
+           zeros: np.ndarray) -> tuple[WorstSeed, ...]:
     """The variants an author should look at first: those that break a rule (switched on, then
     off), then those with the most asked entries printing as 0, then the hardest to draw."""
-    problem = instances[0].problem
-    none = np.zeros(len(instances), dtype=int)
+    none = np.zeros(len(attempts), dtype=int)
     on = sum((b.astype(int) for r, b in broken.items() if problem.quality.on(r)), none)
     off = sum((b.astype(int) for r, b in broken.items() if not problem.quality.on(r)), none)
-    attempts = np.array([i.attempts for i in instances])
     order = np.lexsort((attempts, zeros, off, on))[::-1][:WORST]  # lexsort sorts by the last key first
     return tuple(WorstSeed(int(i), int(attempts[i]), int(zeros[i]), tuple(r for r, b in broken.items() if b[i]))
                  for i in order.tolist())
