@@ -515,6 +515,56 @@ def _trace(ctx: _Sampling, values: Mapping[str, np.ndarray], i: int) -> Trace:
     return Trace(ctx.problem.arch.layout, ctx.steps, own)
 
 
+def _first_passing(ctx: _Sampling, rngs: Sequence[np.random.Generator], each: int,
+                   why: list[_Check | None]) -> dict[int, tuple[int, dict[str, np.ndarray], int]]:
+    """One round: `each` candidates from every Generator; per Generator j that has a candidate
+    passing every check, (which of its candidates, the stacked values holding it, its index there).
+
+    `why[j * each + c]` is set to the check that rejected candidate c of Generator j. The given
+    values and the forward pass are checked for all candidates at once; the backward pass (the
+    dearest stage) is paid for one candidate per Generator at a time, its earliest one left, so
+    no candidate after the one a seed gets is evaluated there.
+    """
+    problem = ctx.problem
+    given_checks, forward_checks, answer_checks = ctx.stages
+    alive = np.arange(len(rngs) * each)  # the candidates no check has rejected yet
+    values = _given_rows(ctx, _draw(ctx.plan, rngs, each))
+    for stage, checks in ((0, given_checks), (1, forward_checks)):
+        if stage == 1:
+            values = _forward(ctx, values)
+        failing = _first_failing(checks, values, alive.size)
+        keep = np.flatnonzero(failing < 0)
+        for position, f in zip(alive.tolist(), failing.tolist()):
+            if f >= 0:
+                why[position] = checks[f]
+        if keep.size < alive.size:
+            alive = alive[keep]
+            if not alive.size:
+                return {}
+            values = {n: v[keep] for n, v in values.items()}
+    # Per Generator, its candidates that passed so far (as indices into `values`), in order.
+    queues: dict[int, list[int]] = {}
+    for k, position in enumerate(alive.tolist()):
+        queues.setdefault(position // each, []).append(k)
+    first: dict[int, tuple[int, dict[str, np.ndarray], int]] = {}
+    while queues:
+        generators = list(queues)
+        picked = np.array([queues[j][0] for j in generators])
+        answers = _with_asked(problem, _rest(ctx, values if picked.size == len(alive) else
+                                             {n: v[picked] for n, v in values.items()}))
+        failing = _first_failing(answer_checks, answers, picked.size)
+        for index, (j, f) in enumerate(zip(generators, failing.tolist())):
+            position = int(alive[queues[j].pop(0)])
+            if f >= 0:
+                why[position] = answer_checks[f]
+                if queues[j]:
+                    continue
+            else:
+                first[j] = (position - j * each, answers, index)
+            del queues[j]
+    return first
+
+
 # How many candidates a seed draws per round affects speed only, never which instance a seed
 # gets (its candidates come from its own Generator in the same order, and it gets the first that
 # passes): one per round wastes no candidate but pays a round's fixed cost per rejection, many
@@ -530,7 +580,7 @@ def _round_size(problem: Problem) -> int:
     return max(1, min(MAX_ROUND, math.ceil(ROUND_FACTOR / _ACCEPTANCE.get(problem, 0.5))))
 
 
-ROUND_FACTOR = 2.0
+ROUND_FACTOR = 3.0
 
 
 def _learn(problem: Problem, accepted: int, tried: int) -> None:
@@ -569,34 +619,9 @@ def sample_many(problem: Problem, seeds: Sequence[int], rejected: Counter[str] |
     done = 0  # candidates each pending seed has drawn so far
     while pending and done < problem.max_attempts:
         each = min(_round_size(problem), problem.max_attempts - done)
-        total = len(pending) * each
-        why: list[_Check | None] = [None] * total
-        alive = np.arange(total)  # the candidates no check has rejected yet (seed j's are j*each + 0..each-1)
-        values = _given_rows(ctx, _draw(ctx.plan, [rngs[i] for i in pending], each))
+        why: list[_Check | None] = [None] * (len(pending) * each)  # seed j's candidates: j*each + 0..each-1
         with np.errstate(all="ignore"):
-            for stage, checks in enumerate(ctx.stages):
-                # Each stage computes what its checks need for the candidates still alive:
-                # nothing for the given values, then the forward pass, then everything else.
-                if stage == 1:
-                    values = _forward(ctx, values)
-                elif stage == 2:
-                    values = _with_asked(problem, _rest(ctx, values))
-                failing = _first_failing(checks, values, alive.size)
-                keep = np.flatnonzero(failing < 0)
-                for j, f in zip(alive.tolist(), failing.tolist()):
-                    if f >= 0:
-                        why[j] = checks[f]
-                alive = alive[keep]
-                if not alive.size:
-                    break
-                if keep.size < failing.size and stage < len(ctx.stages) - 1:
-                    values = {n: v[keep] for n, v in values.items()}  # the next stage computes for these only
-        # A seed's instance is its first candidate that passed (the last stage's values still hold
-        # the candidates it rejected: `keep` indexes the others).
-        first: dict[int, tuple[int, int]] = {}
-        for k, position in zip(keep.tolist(), alive.tolist()):
-            j, c = divmod(position, each)
-            first.setdefault(j, (c, k))
+            first = _first_passing(ctx, [rngs[i] for i in pending], each, why)
         tried = 0
         for j, i in enumerate(pending):
             used = first[j][0] if j in first else each  # the candidates it rejected before that one
@@ -607,7 +632,8 @@ def sample_many(problem: Problem, seeds: Sequence[int], rejected: Counter[str] |
                 if rejected is not None:
                     rejected[check.rule] += 1
             if j in first:
-                found[i] = Instance(problem, seeds[i], _trace(ctx, values, first[j][1]), done + used + 1)
+                _, values, k = first[j]
+                found[i] = Instance(problem, seeds[i], _trace(ctx, values, k), done + used + 1)
         _learn(problem, len(first), tried)
         done += each
         pending = [i for i in pending if i not in found]
