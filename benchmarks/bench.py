@@ -137,6 +137,7 @@ def bench_variants(count: int, repeats: int) -> None:
     or one public variant builds them) and BATCH at a time (sample_many(), as rosters and grading
     batches build them; the same instances, bit for bit)."""
     default_ids = {e.problem.id for e in resolve("backprop-basics").entries}
+    print("variants/s: instances per second of this process's CPU time")
     single, batched = [], []
     for pid, path in builtin_problem_paths().items():
         problem = load_problem(path)
@@ -152,7 +153,7 @@ def bench_variants(count: int, repeats: int) -> None:
             single.append(one)
             batched.append(many)
         target = "target >= 2,000 (default sheet)" if pid in default_ids else ""
-        report(f"variants/s (CPU): {pid}", f"{one:,.0f} one by one, {many:,.0f} in {BATCH}s", target)
+        report(f"variants/s: {pid}", f"{one:,.0f} one by one, {many:,.0f} in {BATCH}s", target)
     report("variants/s: default sheet, slowest problem", f"{min(single):,.0f} one by one, {min(batched):,.0f} in {BATCH}s",
            "target >= 2,000")
 
