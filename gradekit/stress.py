@@ -169,7 +169,11 @@ def _share(x: float) -> str:
 
 
 def _big(n: int) -> str:
-    return f"{n:,}" if n < 10**7 else f"{n:.1e}".replace("e+", "e")
+    """A count as people read it: 1,234,567, or 4.3e21 (exact integers; no float can overflow)."""
+    if n < 10**7:
+        return f"{n:,}"
+    digits = str(n)
+    return f"{digits[0]}.{digits[1]}e{len(digits) - 1}"
 
 
 def _seeds(seeds: Sequence[int], limit: int = 5) -> str:
@@ -185,7 +189,7 @@ def report(ref: str, result: ProblemStress) -> str:
         lines.append("fully pinned: every seed gives the same variant; the rules are reported, not applied")
     accepted = n / result.draws
     lines.append(f"variants: {_big(result.possible)} possible draws of the given values, about "
-                 f"{_big(int(result.possible * accepted))} of them pass the rules; {result.distinct:,} distinct "
+                 f"{_big(result.possible * n // result.draws)} of them pass the rules; {result.distinct:,} distinct "
                  f"in this pool")
     lines.append(f"draws: {result.draws:,} ({result.draws / n:.2f} per variant); rejected "
                  f"{result.draws - n:,} ({_share(1 - accepted)} of draws)")

@@ -23,7 +23,7 @@ from gradekit.quality import RULE_NAMES, RULES, SWITCHABLE, structural_zeros
 from gradekit.render import render_variant
 from gradekit.sampler import RELU_MARGIN, sample, sample_many
 from gradekit.spec import builtin_problem_paths, load_problem, resolve
-from gradekit.stress import stress_problem
+from gradekit.stress import _big, stress_problem
 from gradekit.variants import Variant, problem_seed
 
 BUILTIN = sorted(builtin_problem_paths())
@@ -351,3 +351,8 @@ def test_stress_of_a_sheet_reports_each_problem_under_the_sheets_seeds():
     assert result.exit_code == 0, result.output
     assert result.output.count("`gradekit show backprop-basics --seed N`") == 5
     assert "all 5 problem(s): 0 of 50 variants break a rule" in result.output
+
+
+def test_stress_counts_variants_of_any_size_exactly():
+    # A 16x16 weight matrix on a 21-number grid allows 21**256 draws: past any float.
+    assert (_big(21**256), _big(9_999_999), _big(10**7)) == ("3.0e338", "9,999,999", "1.0e7")
