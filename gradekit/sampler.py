@@ -598,12 +598,14 @@ def sample(problem: Problem, seed: int) -> Instance:
 def sample_many(problem: Problem, seeds: Sequence[int], rejected: Counter[str] | None = None) -> list[Instance]:
     """The instance of each seed, exactly as sample() gives it, for many seeds at once.
 
-    Each seed draws its candidates from its own Generator, one per round; a round evaluates the
-    candidates of every seed still looking as one stack (the engine works on stacks), so a
-    roster's or a batch's instances cost tens of microseconds each instead of hundreds.
-    A stack gives the same numbers as a lone evaluation, bit for bit (tests/test_sampler.py), so
-    the instance of a seed never depends on which other seeds were sampled with it.
-    `rejected`, when given, counts the rejected candidates by the rule they broke first.
+    Each seed draws its candidates from its own Generator, a few per round (_round_size); a round
+    evaluates the candidates of every seed still looking as one stack (the engine works on
+    stacks), so a roster's or a batch's instances cost tens of microseconds each instead of
+    hundreds. A stack gives the same numbers as a lone evaluation, bit for bit
+    (tests/test_sampler.py), and a seed gets its first candidate that passes every check, so the
+    instance of a seed never depends on which other seeds were sampled with it, nor on how many
+    candidates a round drew. `rejected`, when given, counts the candidates rejected before each
+    seed's instance by the rule they broke first.
     """
     from gradekit.variants import generator
 
