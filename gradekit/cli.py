@@ -554,6 +554,29 @@ def verify(count: int, seed: int, sympy_count: int | None, engine_set: bool, job
 
 
 @main.command()
+@click.argument("ref", metavar="PROBLEM|SHEET|PATH")
+@click.option("--count", default=10_000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Variants per problem: the public seeds 0..COUNT-1.")
+def stress(ref: str, count: int) -> None:
+    """Report on a pool of variants before publishing: how many the spec can make, how often each
+    quality rule rejects a draw, per asked quantity its range and share printing as 0, class balance,
+    degenerate variants and the worst seeds. Exit 1 when a variant breaks a rule that is on."""
+    from gradekit.errors import QualityError
+    from gradekit.stress import report, stress_problem
+
+    sheet = _sheets((ref,))[0]
+    failed = []
+    for entry in sheet.entries:
+        result = stress_problem(sheet.id, entry.problem, count)
+        click.echo(report(ref, result))
+        if result.failures:
+            failed.append(f"{entry.problem.id} ({', '.join(result.failures)})")
+    if failed:
+        raise QualityError(f"variants break quality rules in: {'; '.join(failed)}")
+    click.echo(f"all {len(sheet.entries)} problem(s): 0 of {count:,} variants break a rule")
+
+
+@main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def keygen(path: Path) -> None:
     """Write a new random course secret to PATH (readable by you only; never overwritten).

@@ -64,3 +64,9 @@ class VerificationError(GradekitError):
     """The independent checks disagreed with the engine."""
 
     exit_code = 1
+
+
+class QualityError(GradekitError):
+    """A pool of variants breaks a quality rule (`gradekit stress`)."""
+
+    exit_code = 1

@@ -57,6 +57,10 @@ def relative_error(a: Array, b: Array) -> float:
 # --- random well-conditioned instances -----------------------------------------------------
 
 
+DRAWS = 1000  # random_instance's budget
+WIDEN_EVERY = 100  # draws whose batch-norm input barely varied before the weights are drawn twice as wide
+
+
 def random_instance(arch: Architecture, rng: np.random.Generator) -> dict[str, Array]:
     """Random float64 given values (X, Y, parameters), redrawn until well-conditioned.
 
@@ -64,10 +68,17 @@ def random_instance(arch: Architecture, rng: np.random.Generator) -> dict[str, A
     finite difference that straddles it measures neither side), and a batch-norm variance
     below VARIANCE_FLOOR (the gradient then scales like 1/sqrt(var) and its curvature like
     var^-3/2, so finite differences lose their accuracy).
+
+    Squashing layers before a batch norm shrink the spread of its input (a sigmoid's slope is at
+    most 1/4): behind two sigmoids, 2 samples drawn with weights in [-1, 1] almost never vary
+    enough. Batch norm undoes any scale of its input, so the weights are drawn twice as wide
+    after every WIDEN_EVERY such draws, and such architectures are sampled as readily as others.
     """
     from gradekit.spec import expected_shape
 
-    for _ in range(1000):
+    reasons: dict[str, int] = {}
+    for _ in range(DRAWS):
+        spread = 2.0 ** min(4, sum(n for r, n in reasons.items() if r.startswith("batch norm")) // WIDEN_EVERY)
         given: dict[str, Array] = {}
         for name in arch.given_names():
             shape = expected_shape(arch, name)
@@ -76,20 +87,30 @@ def random_instance(arch: Architecture, rng: np.random.Generator) -> dict[str, A
                 given[name] = rng.integers(0, classes, size=shape).astype(float)
             elif name.startswith("gamma"):
                 given[name] = rng.uniform(0.5, 1.5, size=shape)  # a BN scale near 0 kills the layer
+            elif name.startswith("W"):
+                given[name] = rng.uniform(-spread, spread, size=shape)
             else:
                 given[name] = rng.uniform(-1.0, 1.0, size=shape)
-        if _well_conditioned(arch, engine.run_forward(arch, given)):
+        reason = ill_conditioned(arch, engine.run_forward(arch, given))
+        if reason is None:
             return given
-    raise RuntimeError("could not draw a well-conditioned instance (every draw hit a ReLU kink)")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    from gradekit.errors import UnsatisfiableSpecError
+
+    common = max(reasons, key=reasons.__getitem__)
+    raise UnsatisfiableSpecError(f"no well-conditioned instance for the checks in {DRAWS} draws; most often "
+                                 f"({reasons[common]} times): {common}")
 
 
-def _well_conditioned(arch: Architecture, values: Mapping[str, Array]) -> bool:
+def ill_conditioned(arch: Architecture, values: Mapping[str, Array]) -> str | None:
+    """Why finite differences would be inaccurate at these values, or None when they are fine."""
     for l, layer in enumerate(arch.layers, start=1):
         if layer.activation in ("relu", "leaky_relu") and np.min(np.abs(values[f"Z{l}"])) <= KINK_MARGIN:
-            return False
+            return f"a {layer.activation} input of layer {l} is within {KINK_MARGIN:g} of its kink"
         if isinstance(layer, BatchNorm) and np.min(values[f"var{l}"]) < VARIANCE_FLOOR:
-            return False
-    return True
+            return (f"batch norm {l}'s input varies too little across the {arch.samples} samples "
+                    f"(variance < {VARIANCE_FLOOR:g})")
+    return None
 
 
 # --- what is checked ------------------------------------------------------------------------

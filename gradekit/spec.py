@@ -19,6 +19,7 @@ from gradekit.errors import InputFileError, SpecError
 from gradekit.inputs import read_limited
 from gradekit.network import (ACTIVATIONS, BIAS_KINDS, LAYOUTS, LOSS_KINDS, REDUCTIONS, Architecture,
                               BatchNorm, Dense, Layer, Loss)
+from gradekit.quality import SWITCHABLE, Quality, structural_zeros
 from gradekit.resources import problems_dir
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -43,7 +44,8 @@ def _grid(domain: Domain) -> np.ndarray:
     # Cached: the sampler draws from the same few grids thousands of times. Read-only, so
     # no caller can change the cached copy.
     count = int(round((domain.max - domain.min) / domain.step)) + 1
-    values = np.round(domain.min + domain.step * np.arange(count), _decimals_of(domain.step))
+    # + 0.0: rounding a tiny negative gives -0.0, which would print as "-0".
+    values = np.round(domain.min + domain.step * np.arange(count), _decimals_of(domain.step)) + 0.0
     if domain.nonzero:
         values = values[values != 0]
     values.flags.writeable = False
@@ -115,6 +117,10 @@ class Problem:
     grading: Grading
     statement: str = ""  # extra text shown under the title
     max_attempts: int = 2000
+    quality: Quality = Quality()  # the quality rules its variants obey (gradekit.quality)
+    # Asked quantities whose answer is a reason more than a number, e.g. a gradient that the
+    # network's structure makes 0 in every variant (quality.structural_zeros says why).
+    concept_questions: tuple[str, ...] = ()
 
     def __hash__(self) -> int:  # pinned arrays are unhashable; identity of a spec is its file and id
         return hash((self.id, self.source))
@@ -390,9 +396,45 @@ def _pinned(f: _Fields, arch: Architecture) -> dict[str, np.ndarray]:
             classes = arch.outputs if arch.loss.kind == "cross_entropy" else 2
             if np.any(value != np.round(value)) or np.any(value < 0) or np.any(value >= classes):
                 raise table.fail(key, f"class labels must be whole numbers from 0 to {classes - 1}")
-        out[key] = value
+        out[key] = value + 0.0  # a pinned -0.0 is 0
     table.reject_unknown()
     return out
+
+
+def _quality(f: _Fields) -> Quality:
+    """The [quality] table: `rule = false` switches a rule off (README: "Quality rules")."""
+    table = f.table_of("quality")
+    off = set()
+    for name in list(table.table):
+        if name not in SWITCHABLE:
+            table.get(name, bool)
+            raise table.fail(name, f"not a rule that can be switched off (rules: {', '.join(SWITCHABLE)})")
+        if not table.get(name, bool, what="true or false"):
+            off.add(name)
+    table.reject_unknown()
+    return Quality(frozenset(off))
+
+
+def _concept_questions(f: _Fields, asked: list[str]) -> tuple[str, ...]:
+    raw = f.get("concept_questions", list, [], what="a list of asked quantity names")
+    out: list[str] = []
+    for i, q in enumerate(raw):
+        if not isinstance(q, str) or q not in asked:
+            raise f.fail(f"concept_questions[{i}]", f"{q!r} is not an asked quantity")
+        if q in out:
+            raise f.fail(f"concept_questions[{i}]", f"{q!r} is listed twice")
+        out.append(q)
+    return tuple(out)
+
+
+def _check_structural_zeros(f: _Fields, arch: Architecture, asked: list[str], concept: tuple[str, ...]) -> None:
+    """Refuse asking a quantity that is 0 in every variant, unless the spec says it means to."""
+    zeros = structural_zeros(arch)
+    for i, q in enumerate(asked):
+        if q in zeros and q not in concept:
+            raise f.fail(f"asked[{i}]", f"{q} is 0 in every variant ({zeros[q]}): stop asking it, mark it a "
+                         f"concept question (concept_questions = [\"{q}\"]), or switch the rule off "
+                         "([quality] structural_zero = false)")
 
 
 def _grading(f: _Fields) -> Grading:
@@ -451,11 +493,15 @@ def parse_problem(data: Mapping[str, Any], source: str) -> Problem:
         if name not in asked:
             raise SpecError("is not an asked quantity", source=source, field=f"grading.quantities.{name}")
     attempts = f.get("max_attempts", int, 2000)
+    quality = _quality(f)
+    concept = _concept_questions(f, asked)
+    if quality.on("structural_zero"):
+        _check_structural_zeros(f, arch, asked, concept)
     f.reject_unknown()
     order = [s.name for s in steps_for(arch)]
     asked.sort(key=order.index)  # ask in computing order, whatever order the spec lists them in
     return Problem(pid, title, description, source, arch, domains, pinned, tuple(asked), decimals, grading,
-                   statement, attempts)
+                   statement, attempts, quality, tuple(sorted(concept, key=order.index)))
 
 
 @lru_cache(maxsize=128)

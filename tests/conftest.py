@@ -1,4 +1,10 @@
-"""Shared fixtures: built-in problems and a helper to write spec files."""
+"""Shared fixtures (a helper to write spec files) and the hypothesis profiles.
+
+Tests never depend on luck: by default (and so in CI) hypothesis runs the `fixed` profile,
+which draws the same examples on every run and machine (derandomized, no example database).
+`python -m pytest --hypothesis-profile explore` draws new random examples on every run, to
+look for trouble; a failure it finds prints the seed to replay it (README: "Testing").
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("fixed", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile("fixed")  # --hypothesis-profile NAME, handled by hypothesis' plugin, loads another
 
 
 @pytest.fixture

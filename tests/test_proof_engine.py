@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradekit import engine, proof
+from gradekit.errors import UnsatisfiableSpecError
 from gradekit.network import Architecture, BatchNorm, Dense, Loss
 from gradekit.trace import Trace, transpose2d
 
@@ -122,6 +123,38 @@ def test_random_instances_are_well_conditioned():
         assert np.min(values["var2"]) >= proof.VARIANCE_FLOOR
         assert set(np.unique(g["Y"])) <= {0.0, 1.0} and g["Y"].shape == (3,)
         assert g["X"].dtype == np.float64 and g["gamma2"].min() >= 0.5
+
+
+# Two squashing layers before a batch norm over 2 samples: with weights in [-1, 1] its input
+# almost never varies (the flaky test of issue 12), so random_instance draws wider weights.
+SQUASHED_BATCH = Architecture("rows", 3, 2, (Dense(2, "sigmoid"), Dense(3, "sigmoid"), BatchNorm(3, "softmax")),
+                              Loss("cross_entropy", "sum"), 0.5)
+
+
+def test_random_instances_exist_behind_squashing_layers_and_agree_with_finite_differences():
+    for seed in range(12):
+        g = _instance(SQUASHED_BATCH, seed)
+        assert np.min(engine.run_forward(SQUASHED_BATCH, g)["var3"]) >= proof.VARIANCE_FLOOR
+        if seed < 3:
+            assert proof.finite_difference_check(SQUASHED_BATCH, g) < proof.FD_TOLERANCE
+
+
+def test_an_impossible_instance_names_its_real_cause():
+    # A one-unit softmax is always 1: the batch norm after it never sees its input vary.
+    arch = Architecture("rows", 2, 2, (Dense(1, "softmax"), BatchNorm(1, "identity")), Loss("mse", "mean"))
+    with pytest.raises(UnsatisfiableSpecError) as e:
+        _instance(arch, 0)
+    assert e.value.one_line() == (f"no well-conditioned instance for the checks in {proof.DRAWS} draws; most often "
+                                  f"({proof.DRAWS} times): batch norm 2's input varies too little across the 2 "
+                                  f"samples (variance < {proof.VARIANCE_FLOOR:g})")
+
+
+def test_hypothesis_runs_a_fixed_profile_unless_asked_to_explore(request):
+    fixed = settings.get_profile("fixed")
+    assert fixed.derandomize and fixed.database is None
+    assert not settings.get_profile("explore").derandomize
+    if request.config.getoption("hypothesis_profile", None) is None:
+        assert settings.default.derandomize and settings.default.database is None
 
 
 # --- the checks catch wrong keys ---------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""The quality rules of a variant, by name, and the quantities a network's structure makes 0.
+
+A rule says what makes a poor exercise; the sampler (gradekit.sampler) rejects a candidate that
+breaks a rule and draws again, and `gradekit stress` (gradekit.stress) counts, over a pool of
+variants, how often each rule rejected and whether any accepted variant still breaks one.
+A spec switches a rule off in its `[quality]` table (`dead_unit = false`) when an instructor
+wants the case, e.g. for a textbook example pinned as it is. README.md ("Quality rules")
+documents each rule; this table is the one list of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gradekit.network import Architecture, BatchNorm, Dense
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    summary: str  # one line, as README's table and `gradekit stress` show it
+    switchable: bool = True
+
+
+# In the order the sampler checks them: a rejected candidate counts against the first rule it breaks.
+RULES: tuple[Rule, ...] = (
+    Rule("finite", "every value is a finite number", switchable=False),
+    Rule("two_classes", "a classification problem with several samples has labels of at least two classes"),
+    Rule("identical_units", "no two units of a hidden layer have the same incoming weights and bias "
+                            "(or, after batch norm, the same normalized input)"),
+    Rule("kink", "no ReLU or leaky ReLU input is within 0.05 of 0, the margin included"),
+    Rule("saturation", "no sigmoid input beyond ±4, no tanh input beyond ±2.5 (gradients vanish)"),
+    Rule("batch_variance", "a batch-norm input varies across the batch (variance above 0.01)"),
+    Rule("probability_floor", "no softmax probability at or below 0.01; a sigmoid output of binary "
+                              "cross-entropy within 0.02..0.98"),
+    Rule("clear_prediction", "the two most likely classes of every sample differ by more than 0.02 "
+                             "(a sigmoid output by more than 0.02 from 1/2)"),
+    Rule("magnitude", "no asked value is larger than 1000"),
+    Rule("dead_unit", "every unit gets a backward signal from some sample: no dead ReLU unit, no hidden "
+                      "unit with equal weights into every softmax class, no batch-norm unit with zero gradient"),
+    Rule("zero_quantity", "no asked quantity is 0 in every entry"),
+    Rule("prints_as_zero", "no asked entry that is not 0 prints as 0 at the sheet's decimals"),
+    Rule("visible_update", "an asked update moves some entry by at least twice the grading tolerance"),
+    Rule("loss_decreases", "when loss_new is asked, the step lowers the loss by at least one unit of the "
+                           "last decimal shown"),
+    Rule("structural_zero", "no asked quantity is 0 in every variant by the network's structure, unless the "
+                            "spec marks it a concept question (checked when the spec is read)"),
+)
+RULE_NAMES: tuple[str, ...] = tuple(r.name for r in RULES)
+SWITCHABLE: tuple[str, ...] = tuple(r.name for r in RULES if r.switchable)
+
+
+def rule(name: str) -> Rule:
+    return next(r for r in RULES if r.name == name)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Which rules a problem's variants obey: all of them, less those its spec switches off."""
+
+    off: frozenset[str] = frozenset()
+
+    def on(self, name: str) -> bool:
+        return name not in self.off
+
+
+def structural_zeros(arch: Architecture) -> dict[str, str]:
+    """Gradients that are 0 (or, for batch norm over 2 samples, nearly 0) in every variant of
+    `arch`, whatever its numbers, each with the reason in one sentence a student can check."""
+    zeros: dict[str, str] = {}
+    layers = arch.layers
+    for l, layer in enumerate(layers, start=1):
+        following = layers[l] if l < len(layers) else None
+        if isinstance(layer, Dense) and layer.bias == "scalar" and layer.activation == "softmax":
+            zeros[f"db{l}"] = (f"b{l} adds the same number to every class score of a sample, and a softmax "
+                               "does not change when all of a sample's scores shift alike")
+        if isinstance(following, BatchNorm) and layer.activation == "identity":
+            # What batch norm subtracts first is each unit's batch mean: a constant added to a unit
+            # for every sample (a bias, a batch-norm shift) leaves its output unchanged.
+            shift = f"b{l}" if isinstance(layer, Dense) and layer.bias != "none" else None
+            shift = f"beta{l}" if isinstance(layer, BatchNorm) else shift
+            if shift is not None:
+                zeros[f"d{shift}"] = (f"batch norm {l + 1} subtracts each unit's batch mean, which removes "
+                                      f"{shift}: it adds the same number to a unit for every sample")
+        if isinstance(layer, BatchNorm) and arch.samples == 2:
+            reason = (f"batch norm {l} over 2 samples maps every unit to about ±1 whatever its input, so "
+                      f"nothing before layer {l} gets a gradient (only eps keeps it from exactly 0)")
+            for name in _gradients_before(arch, l):
+                zeros.setdefault(name, reason)
+    return zeros
+
+
+def _gradients_before(arch: Architecture, l: int) -> list[str]:
+    """Every gradient the backward pass computes for layers before layer l, and dA{l-1}."""
+    names = [f"dA{l - 1}"]
+    for k, layer in enumerate(arch.layers[: l - 1], start=1):
+        names += [f"dZ{k}"] + ([f"dA{k - 1}"] if k > 1 else [])
+        if isinstance(layer, Dense):
+            names += [f"dW{k}"] + ([f"db{k}"] if layer.bias != "none" else [])
+        else:
+            names += [f"dgamma{k}", f"dbeta{k}", f"dXhat{k}"]
+    return names
