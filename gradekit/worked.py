@@ -25,6 +25,7 @@ import numpy as np
 
 from gradekit import formatting as fmt
 from gradekit.network import Architecture, BatchNorm, Dense
+from gradekit.quality import structural_zeros
 from gradekit.notation import INDICATOR, layer_input, tex
 
 if TYPE_CHECKING:
@@ -601,14 +602,12 @@ def notes(cx: _Context, name: str) -> tuple[str, ...]:
     if kind == "dZ" and layer is not None and layer.activation == "softmax":
         out.append(rf"Each sample's entries of ${tex(name)}$ add up to 0: the softmax outputs always add up to 1, "
                    "so raising every class score of a sample by the same amount changes nothing.")
-    if kind == "db" and isinstance(layer, Dense) and layer.activation == "softmax":
-        if layer.bias == "scalar":
-            out.append(rf"${tex(name)} = 0$ exactly, whatever the numbers: the scalar bias is added to every "
-                       "class score of every sample, which leaves the softmax (and so the loss) unchanged, "
-                       rf"and its gradient is the sum of entries of ${tex(f'dZ{l}')}$ that add up to 0 sample by sample.")
-        else:
-            out.append(rf"The entries of ${tex(name)}$ add up to 0, because each sample's entries of "
-                       rf"${tex(f'dZ{l}')}$ do (softmax outputs add up to 1).")
+    zero = structural_zeros(arch).get(name)  # the one list of gradients 0 whatever the numbers
+    if zero is not None:
+        out.append(rf"${tex(name)} = 0$ whatever the numbers: {zero}.")
+    elif kind == "db" and isinstance(layer, Dense) and layer.activation == "softmax":
+        out.append(rf"The entries of ${tex(name)}$ add up to 0, because each sample's entries of "
+                   rf"${tex(f'dZ{l}')}$ do (softmax outputs add up to 1).")
     if isinstance(layer, (Dense, BatchNorm)) and layer.activation == "relu" and kind in ("dZ", "dW", "db", "A"):
         out += _dead_unit_notes(cx, name, kind, l)
     if kind == "dA" and l < depth and isinstance(arch.layers[l], BatchNorm):

@@ -139,9 +139,21 @@ def test_columns_layout_writes_entries_unit_first():
 def test_structural_zero_of_a_scalar_bias_under_softmax_is_explained():
     key = make_key(resolve("tanh-softmax-columns"), Variant(seed=0))
     notes = worked_steps(key.problems[0], ["db2", "dZ2"])
-    assert any("exactly, whatever the numbers" in n for n in notes["db2"].notes)
+    assert any("= 0$ whatever the numbers: b2 adds the same number to every class score" in n
+               for n in notes["db2"].notes)
     assert any("add up to 0" in n for n in notes["dZ2"].notes)
     assert any(r"\frac{1}{N} = \frac{1}{3}" in n for n in notes["dZ2"].notes)
+
+
+def test_a_bias_before_batch_norm_is_explained_as_zero(write_toml):
+    from gradekit.spec import load_problem, single_problem_sheet
+
+    src = builtin_problem_paths()["relu-batchnorm-softmax-rows"].read_text()
+    src = src.replace('bias = "none"', 'bias = "vector"').replace('asked = ["Z1",', 'asked = ["db1", "Z1",')
+    src = 'concept_questions = ["db1"]\n' + src  # asked, though 0 for every variant: a concept question
+    key = make_key(single_problem_sheet(load_problem(write_toml(src))), Variant(seed=0))
+    notes = worked_steps(key.problems[0], ["db1"])
+    assert any("batch norm 2 subtracts each unit's batch mean" in n for n in notes["db1"].notes)
 
 
 def test_one_over_n_and_half_are_explained_where_they_enter():
