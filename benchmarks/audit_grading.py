@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gradekit.diagnose import CATALOGUE  # noqa: E402
+from gradekit.diagnose import mistakes  # noqa: E402
 from gradekit.grade import Report, grade_submission  # noqa: E402
 from gradekit.key import AnswerKey, ProblemKey, key_document, make_key, template_document  # noqa: E402
 from gradekit.sampler import fully_pinned  # noqa: E402
@@ -157,10 +157,8 @@ def answers_of(pk: ProblemKey, values: dict[str, np.ndarray]) -> dict[str, objec
 
 
 def _mistakes(pk: ProblemKey, name: str) -> Iterator:
-    trace = pk.instance.trace
     with np.errstate(all="ignore"):
-        for family in CATALOGUE:
-            yield from family(pk.problem, trace, name)
+        yield from mistakes(pk.problem, pk.instance.trace, name)
 
 
 @dataclass

@@ -43,6 +43,9 @@ RULES: tuple[Rule, ...] = (
     Rule("visible_update", "an asked update moves some entry by at least twice the grading tolerance"),
     Rule("loss_decreases", "when loss_new is asked, the step lowers the loss by at least one unit of the "
                            "last decimal shown"),
+    Rule("distinct_mistakes", "no catalogued mistake in an asked quantity comes within the grading margin of the "
+                              "right answer while printing differently at the sheet's decimals (the grader could "
+                              "not tell it from rounding)"),
     Rule("structural_zero", "no asked quantity is 0 in every variant by the network's structure, unless the "
                             "spec marks it a concept question (checked when the spec is read)"),
 )

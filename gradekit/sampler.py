@@ -21,7 +21,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from gradekit import engine
+from gradekit import diagnose, engine, tolerance
 from gradekit.errors import UnsatisfiableSpecError
 from gradekit.network import BatchNorm, Dense
 from gradekit.spec import Problem, domain_for, expected_shape
@@ -372,7 +372,16 @@ def _answer_check_list(problem: Problem) -> list[_Check]:
         unit = 10.0**-problem.decimals
         checks.append(_Check("loss_decreases", f"the step does not lower the loss by at least {unit:g}",
                              lambda v: v["loss"] - v["loss_new"] < unit - MARGIN_SLACK))
+    checks.append(_Check("distinct_mistakes", "a catalogued mistake would be graded right (within the margin, "
+                                              "though it prints differently)", lambda v: _confusable(problem, v)))
     return checks
+
+
+def _confusable(problem: Problem, values: Mapping[str, np.ndarray]) -> np.ndarray:
+    """diagnose.confusable on a stack of candidates (rows layout), with the grader's allowances."""
+    steps = engine.steps_for(problem.arch)
+    allow = tolerance.stacked_allowances(problem, steps, values)
+    return diagnose.confusable(problem, diagnose.Values("rows", values, {s.name: s for s in steps}, stacked=True), allow)
 
 
 def _enabled(problem: Problem, checks: list[_Check]) -> tuple[_Check, ...]:

@@ -106,17 +106,22 @@ def key_allowances(problem: Problem, traces: Sequence[Trace]) -> list[dict[str, 
     (a roster, a grading batch) in one stacked pass: in each trace's own layout."""
     if not traces:
         return []
-    grading, asked, fixed = problem.grading, problem.asked, problem.quantity_grading
     flip = problem.arch.layout == "columns"
-    stacked = {q: _stack(traces, q) for q in asked}
-    allow = {q: allowance(stacked[q], fixed[q].atol, fixed[q].rtol, grading.sigfigs) for q in asked}
+    rows = {s.name: _rows(_stack(traces, s.name), flip) for s in traces[0].steps}
+    allow = {q: _rows(a, flip) for q, a in stacked_allowances(problem, traces[0].steps, rows).items()}
+    return [{q: a[i] for q, a in allow.items()} for i in range(len(traces))]
+
+
+def stacked_allowances(problem: Problem, steps: Sequence[Step], rows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The allowance of every entry of every asked quantity of a stack of instances: `rows` holds
+    every value in the rows layout with a leading axis, and so does the result."""
+    grading, fixed = problem.grading, problem.quantity_grading
+    allow = {q: allowance(rows[q], fixed[q].atol, fixed[q].rtol, grading.sigfigs) for q in problem.asked}
     if grading.sigfigs is None and grading.tolerance != "fixed":
-        steps = traces[0].steps
-        rows = {s.name: _rows(_stack(traces, s.name), flip) for s in steps}
-        found = bounds(steps, rows, problem.decimals, wanted=asked)
-        for q in asked:  # the spec's atol/rtol, when set, only widen the derived allowance
-            allow[q] = np.maximum(_rows(allowance_from_bound(found[q], problem.decimals), flip), allow[q])
-    return [{q: allow[q][i] for q in asked} for i in range(len(traces))]
+        found = bounds(steps, rows, problem.decimals, wanted=problem.asked)
+        for q in problem.asked:  # the spec's atol/rtol, when set, only widen the derived allowance
+            allow[q] = np.maximum(allowance_from_bound(found[q], problem.decimals), allow[q])
+    return allow
 
 
 def _stack(traces: Sequence[Trace], name: str) -> np.ndarray:

@@ -145,7 +145,7 @@ class MistakeValue:
 
 
 def mistake_values(pk: ProblemKey, name: str) -> list[MistakeValue]:
-    """The value each catalogued mistake (gradekit.diagnose.CATALOGUE, in its order) gives for an
+    """The value each catalogued mistake (gradekit.diagnose.mistakes, in the catalogue's order) gives for an
     asked quantity on the key's own values, for pages and platforms that name mistakes themselves.
 
     A typed answer in the key's shape is named a mistake exactly when every entry is within that
@@ -157,25 +157,24 @@ def mistake_values(pk: ProblemKey, name: str) -> list[MistakeValue]:
     values ("given your earlier answers, ...") need the whole submission: `gradekit grade` only.
     """
     from gradekit.compare import matches, shaped_allowance
-    from gradekit.diagnose import CATALOGUE
+    from gradekit.diagnose import mistakes
 
     problem, trace = pk.problem, pk.instance.trace
     key = np.asarray(trace[name], dtype=float)
     allow = np.broadcast_to(np.asarray(pk.allowance(name), dtype=float), key.shape)
     out: list[MistakeValue] = []
     with np.errstate(all="ignore"):
-        for family in CATALOGUE:
-            for mistake in family(problem, trace, name):
-                wrong = np.asarray(mistake.value, dtype=float)
-                if not np.all(np.isfinite(wrong)) or matches(wrong, key, allow):
-                    continue
-                typed = _in_shape_of(key, wrong, shaped_allowance(allow, wrong.shape))
-                if typed is None:
-                    continue
-                value, margin = typed
-                if any(m.message == mistake.message and np.array_equal(m.value, value) for m in out):
-                    continue
-                out.append(MistakeValue(mistake.message, value, margin))
+        for mistake in mistakes(problem, trace, name):
+            wrong = np.asarray(mistake.value, dtype=float)
+            if not np.all(np.isfinite(wrong)) or matches(wrong, key, allow):
+                continue
+            typed = _in_shape_of(key, wrong, shaped_allowance(allow, wrong.shape))
+            if typed is None:
+                continue
+            value, margin = typed
+            if any(m.message == mistake.message and np.array_equal(m.value, value) for m in out):
+                continue
+            out.append(MistakeValue(mistake.message, value, margin))
     return out
 
 
