@@ -239,7 +239,9 @@ def audit_slips(key: AnswerKey, tally: Tally, seed: int) -> None:
         for name in early:
             def slip(values: dict, name: str = name) -> np.ndarray:
                 step = trace.step(name)
-                v = np.array(step.compute(*(values[d] for d in step.deps)), dtype=float)
+                # A contiguous copy: a columns-layout value is a transposed view, and reshaping
+                # that would copy, so the slip would land in the copy, not in the answer.
+                v = np.ascontiguousarray(step.compute(*(values[d] for d in step.deps)), dtype=float)
                 flat = v.reshape(-1)
                 i = int(rng.integers(flat.size))
                 flat[i] = flat[i] + (0.1 if abs(flat[i]) < 1 else 0.1 * abs(flat[i])) * rng.choice([-1, 1])
