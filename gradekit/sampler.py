@@ -562,23 +562,71 @@ def _first_passing(ctx: _Sampling, rngs: Sequence[np.random.Generator], each: in
     queues: dict[int, list[int]] = {}
     for k, position in enumerate(alive.tolist()):
         queues.setdefault(position // each, []).append(k)
+    cheap = tuple(c for c in answer_checks if c.rule not in DEFERRED)
+    deferred = tuple(c for c in answer_checks if c.rule in DEFERRED)
     first: dict[int, tuple[int, dict[str, np.ndarray], int]] = {}
     while queues:
-        generators = list(queues)
-        picked = np.array([queues[j][0] for j in generators])
-        answers = _with_asked(problem, _rest(ctx, values if picked.size == len(alive) else
-                                             {n: v[picked] for n, v in values.items()}))
-        failing = _first_failing(answer_checks, answers, picked.size)
+        # Each Generator's earliest candidate left through the cheap answer checks, wave by wave,
+        # until every Generator has one that passes them (or none left); then the deferred checks
+        # once, on all of those together; a Generator whose candidate they reject goes on with its
+        # next one. Which candidate a seed gets is the same as checking everything at once.
+        ready: dict[int, tuple[int, dict[str, np.ndarray], int]] = {}
+        while queues:
+            generators = list(queues)
+            picked = np.array([queues[j][0] for j in generators])
+            answers = _with_asked(problem, _rest(ctx, values if picked.size == len(alive) else
+                                                 {n: v[picked] for n, v in values.items()}))
+            failing = _first_failing(cheap, answers, picked.size)
+            for index, (j, f) in enumerate(zip(generators, failing.tolist())):
+                position = int(alive[queues[j].pop(0)])
+                if f >= 0:
+                    why[position] = cheap[f]
+                    if queues[j]:
+                        continue
+                else:
+                    ready[j] = (position, answers, index)
+                    continue  # its queue stays for now: the deferred checks may still reject it
+                del queues[j]
+            queues = {j: q for j, q in queues.items() if j not in ready}
+        if not ready:
+            break
+        generators = list(ready)
+        stacked = _gather([ready[j][1:] for j in generators])
+        failing = _first_failing(deferred, stacked, len(generators))
         for index, (j, f) in enumerate(zip(generators, failing.tolist())):
-            position = int(alive[queues[j].pop(0)])
-            if f >= 0:
-                why[position] = answer_checks[f]
-                if queues[j]:
-                    continue
+            position = ready[j][0]
+            if f < 0:
+                first[j] = (position - j * each, stacked, index)
             else:
-                first[j] = (position - j * each, answers, index)
-            del queues[j]
+                why[position] = deferred[f]
+                rest = [k for k in _remaining(alive, position, j, each)]
+                if rest:
+                    queues[j] = rest
     return first
+
+
+def _gather(picks: list[tuple[dict[str, np.ndarray], int]]) -> dict[str, np.ndarray]:
+    """One stack of the candidates `picks` names (each: a stack of values, an index into it)."""
+    if all(values is picks[0][0] for values, _ in picks):
+        values = picks[0][0]
+        out = {n: v[[index for _, index in picks]] for n, v in values.items()}
+    else:
+        out = {n: np.concatenate([values[n][index:index + 1] for values, index in picks]) for n in picks[0][0]}
+    for v in out.values():
+        v.flags.writeable = False  # the instances made from it share it: none may change another's
+    return out
+
+
+def _remaining(alive: np.ndarray, position: int, j: int, each: int) -> list[int]:
+    """Generator j's candidates after `position` that passed the given and forward checks, as
+    indices into the round's values."""
+    return [k for k, p in enumerate(alive.tolist()) if p // each == j and p > position]
+
+
+# Checks run once for a whole round's passing candidates, not once per wave of them: the
+# dearest, which rarely reject (quality rule distinct_mistakes computes the grader's margins and
+# every catalogued mistake of the stack).
+DEFERRED = frozenset({"distinct_mistakes"})
 
 
 # How many candidates a seed draws per round affects speed only, never which instance a seed
