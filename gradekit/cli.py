@@ -221,8 +221,9 @@ def grade(paths: tuple[Path, ...], secret_file: Path | None, roster: Path | None
     graded (each still reported with its reason); 2 for a missing input or an unwritable output.
     """
     import os
+    from contextlib import nullcontext
 
-    from gradekit import reports
+    from gradekit import progress, reports
     from gradekit.grade import grade_files, submission_files
     from gradekit.roster import read_roster
     from gradekit.spec import resolve
@@ -238,14 +239,19 @@ def grade(paths: tuple[Path, ...], secret_file: Path | None, roster: Path | None
 
         raise OptionsError(f"--format gradescope writes the results of one submission; got {len(files)} .json files")
     on_roster = {s.id: s.name for s in students} if students is not None else None
-    chunks = _chain(grade_files(files, extra, secret, max_bytes, jobs or os.cpu_count() or 1, on_roster), skipped)
-    if fmt == "gradescope":
-        results = [r for chunk in chunks for r in chunk]
-        ungraded = sum(not r.graded for r in results)
-        _emit([reports.gradescope_json(results[0])], output)
-    else:
-        tally = reports.Tally(students, keep)
-        _emit(reports.PIECES[fmt](chunks, tally), output)
+    # A bar only when the report goes to a file: on a terminal it would interleave with the report.
+    bar = progress.bar(len(files), f"grading {len(files)} files") if output is not None else nullcontext(_no_progress)
+    with bar as update:
+        graded = _counted(grade_files(files, extra, secret, max_bytes, jobs or os.cpu_count() or 1, on_roster), update)
+        chunks = _chain(graded, skipped)
+        if fmt == "gradescope":
+            results = [r for chunk in chunks for r in chunk]
+            ungraded = sum(not r.graded for r in results)
+            _emit([reports.gradescope_json(results[0])], output)
+        else:
+            tally = reports.Tally(students, keep)
+            _emit(reports.PIECES[fmt](chunks, tally), output)
+    if fmt != "gradescope":
         if fmt == "csv" and output is not None:
             items = output.with_name(output.stem + "-items.csv")
             reports.write_atomic(items, reports.item_analysis_text(tally))
@@ -257,6 +263,16 @@ def grade(paths: tuple[Path, ...], secret_file: Path | None, roster: Path | None
     if ungraded:
         click.echo(f"gradekit: {ungraded} of {total} files could not be graded", err=True)
         click.get_current_context().exit(1)
+
+
+def _no_progress(done: int) -> None:
+    """A progress callback that shows nothing."""
+
+
+def _counted(chunks, update):  # noqa: ANN001, ANN202 - report chunks, and a progress callback
+    for chunk in chunks:
+        update(len(chunk))
+        yield chunk
 
 
 def _chain(chunks, last):  # noqa: ANN001, ANN202 - report chunks, then one more chunk
