@@ -1,7 +1,7 @@
 """gradekit export prairielearn: questions PrairieLearn accepts, graded in server.py as `gradekit grade` grades.
 
-No PrairieLearn server here: info.json is validated against PrairieLearn's own schema (a copy in
-shared/schemas/prairielearn), question.html is parsed and held to the elements and attributes
+No PrairieLearn server here: info.json is validated against PrairieLearn's own schema (a copy
+in tests/data/prairielearn), question.html is parsed and held to the elements and attributes
 PrairieLearn's element code accepts, and the exported server.py runs in a separate process the way
 PrairieLearn's zygote runs it (tests/pl_harness.py), on dicts shaped like PrairieLearn's `data`,
 with the bundled copy of gradekit. Its results are compared with this gradekit's key and
@@ -31,7 +31,9 @@ from gradekit.exports.common import given_json, public_keys
 from gradekit.grade import grade_problem
 from gradekit.spec import resolve
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "prairielearn"
+# PrairieLearn's info.json schema, copied from the project's reference data (shared/schemas) into
+# tests/data so that a clean checkout validates against it too.
+SCHEMAS = Path(__file__).resolve().parent / "data" / "prairielearn"
 HARNESS = Path(__file__).with_name("pl_harness.py")
 SHEET = "backprop-basics"
 SEEDS = [10, 11, 12]
