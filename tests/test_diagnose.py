@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradekit import layers as L
 from gradekit.grade import grade_submission
 from gradekit.losses import one_hot
 from tests.grading_helpers import key_for, student_values, submission, with_answers

@@ -10,7 +10,6 @@ import subprocess
 import unicodedata
 
 import pytest
-from click.testing import CliRunner
 
 from gradekit import formatting as fmt
 from gradekit import glyphs
