@@ -27,18 +27,6 @@ class Coerced:
 
 
 @dataclass(frozen=True)
-class Tolerance:
-    """A fixed tolerance (a spec's `atol`/`rtol`), or significant figures: see allowance()."""
-
-    atol: float
-    rtol: float
-    sigfigs: int | None = None
-
-    def allowance(self, key: np.ndarray) -> np.ndarray:
-        return allowance(key, self.atol, self.rtol, self.sigfigs)
-
-
-@dataclass(frozen=True)
 class Comparison:
     correct: np.ndarray  # boolean, one per entry
 
@@ -191,11 +179,6 @@ class FlatKey:
         return cls(tuple(n for n, _, _ in named), tuple(a.shape for a in arrays),
                    tuple(int(x) for x in np.cumsum([0, *sizes[:-1]])), tuple(sizes), values,
                    allow)
-
-    def allowance(self, name: str) -> np.ndarray:
-        """The allowance of each entry of one asked quantity, in its shape."""
-        i = self.names.index(name)
-        return self.allow[self.starts[i]:self.starts[i] + self.sizes[i]].reshape(self.shapes[i])
 
 
 def compare(answer: np.ndarray, key: np.ndarray, allow: np.ndarray | float) -> Comparison:

@@ -17,9 +17,9 @@ import numpy as np
 
 from gradekit.compare import FlatKey
 from gradekit.roster import Student
-from gradekit.sampler import Instance, sample_many
-from gradekit.spec import Sheet, SheetEntry
-from gradekit.tolerance import key_allowances
+from gradekit.sampler import Instance, sample_many, stack_traces, to_rows
+from gradekit.spec import Problem, Sheet, SheetEntry
+from gradekit.tolerance import stacked_allowances
 from gradekit.variants import Variant, problem_seed
 
 KEY_FORMAT = "gradekit-key"
@@ -137,9 +137,19 @@ def make_keys(sheet: Sheet, variants: Sequence[Variant], secret: bytes | None = 
         seeds = [problem_seed(sheet.id, v, pid, secret) for v in variants]
         points = _points(entry)
         instances = sample_many(entry.problem, seeds)
-        allows = key_allowances(entry.problem, [i.trace for i in instances])
+        allows = allowances(entry.problem, instances)
         columns.append([ProblemKey(entry, i, points, a) for i, a in zip(instances, allows)])
     return [AnswerKey(sheet, v, tuple(column[i] for column in columns)) for i, v in enumerate(variants)]
+
+
+def allowances(problem: Problem, instances: Sequence[Instance]) -> list[dict[str, np.ndarray]]:
+    """Each instance's allowance per asked quantity, in the problem's layout: the grader's margins
+    of a roster or a grading batch, worked out in one stacked pass (tolerance.stacked_allowances)."""
+    if not instances:
+        return []
+    stacked = stacked_allowances(problem, instances[0].trace.steps, stack_traces(instances))
+    allow = {q: to_rows(problem.arch.layout, a) for q, a in stacked.items()}
+    return [{q: a[i] for q, a in allow.items()} for i in range(len(instances))]
 
 
 def student_keys(sheet: Sheet, students: Sequence[Student], secret: bytes) -> list[AnswerKey]:

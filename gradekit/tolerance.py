@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import numpy as np
 
 from gradekit.compare import allowance
-from gradekit.trace import Step, Trace
+from gradekit.trace import Step
 
 if TYPE_CHECKING:
     from gradekit.spec import Problem
@@ -111,17 +111,6 @@ def bounds(steps: Iterable[Step], values: Mapping[str, np.ndarray], decimals: in
     return out
 
 
-def key_allowances(problem: Problem, traces: Sequence[Trace]) -> list[dict[str, np.ndarray]]:
-    """The allowance of every entry of every asked quantity, for many instances of one problem
-    (a roster, a grading batch) in one stacked pass: in each trace's own layout."""
-    if not traces:
-        return []
-    flip = problem.arch.layout == "columns"
-    rows = {s.name: _rows(_stack(traces, s.name), flip) for s in traces[0].steps}
-    allow = {q: _rows(a, flip) for q, a in stacked_allowances(problem, traces[0].steps, rows).items()}
-    return [{q: a[i] for q, a in allow.items()} for i in range(len(traces))]
-
-
 def stacked_allowances(problem: Problem, steps: Sequence[Step], rows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The allowance of every entry of every asked quantity of a stack of instances: `rows` holds
     every value in the rows layout with a leading axis, and so does the result."""
@@ -132,13 +121,3 @@ def stacked_allowances(problem: Problem, steps: Sequence[Step], rows: Mapping[st
         for q in problem.asked:  # the spec's atol/rtol, when set, only widen the derived allowance
             allow[q] = np.maximum(allowance_from_bound(found[q], problem.decimals), allow[q])
     return allow
-
-
-def _stack(traces: Sequence[Trace], name: str) -> np.ndarray:
-    # np.array of equal-shaped arrays: several times cheaper than np.stack's checks on small ones.
-    return np.array([t.values[name] for t in traces], dtype=float)
-
-
-def _rows(stacked: np.ndarray, flip: bool) -> np.ndarray:
-    """A stack of one quantity's values in the other layout (matrices transpose; the stack axis stays)."""
-    return stacked.swapaxes(1, 2) if flip and stacked.ndim == 3 else stacked

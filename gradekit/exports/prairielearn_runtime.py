@@ -63,17 +63,16 @@ def problem_key(doc: Mapping[str, Any], variant: Mapping[str, Any]):  # noqa: AN
     """The key of a variant ({"seed", "given"}): the engine run on its given values, with the
     grader's allowances."""
     from gradekit import engine
-    from gradekit.key import ProblemKey
+    from gradekit.key import ProblemKey, allowances
     from gradekit.sampler import Instance
     from gradekit.spec import SheetEntry
-    from gradekit.tolerance import key_allowances
 
     problem = _problem(json.dumps(doc["spec"], sort_keys=True), doc["source"])
     given = {name: np.asarray(value) for name, value in variant["given"].items()}
-    trace = engine.run(problem.arch, given)
-    allow = key_allowances(problem, [trace])[0]
+    instance = Instance(problem, variant["seed"], engine.run(problem.arch, given), 0)
+    allow = allowances(problem, [instance])[0]
     entry = SheetEntry(problem, doc["total"], "")
-    return ProblemKey(entry, Instance(problem, variant["seed"], trace, 0), dict(doc["points"]), allow)
+    return ProblemKey(entry, instance, dict(doc["points"]), allow)
 
 
 def shown_variant(doc: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
