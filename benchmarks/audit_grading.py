@@ -36,13 +36,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gradekit.diagnose import mistakes  # noqa: E402
-from gradekit.grade import Report, grade_submission  # noqa: E402
-from gradekit.key import AnswerKey, ProblemKey, key_document, make_key, template_document  # noqa: E402
-from gradekit.sampler import fully_pinned  # noqa: E402
-from gradekit.spec import DEFAULT_SHEET, builtin_problem_paths, resolve  # noqa: E402
-from gradekit.submission import from_document  # noqa: E402
-from gradekit.variants import Variant  # noqa: E402
+from gradekit.ops.mistakes import mistakes  # noqa: E402
+from gradekit.grading.grade import Report, grade_submission  # noqa: E402
+from gradekit.keys.key import AnswerKey, ProblemKey, key_document, make_key, template_document  # noqa: E402
+from gradekit.sampling.sampler import fully_pinned  # noqa: E402
+from gradekit.spec.reader import DEFAULT_SHEET, builtin_problem_paths, resolve  # noqa: E402
+from gradekit.grading.submission import from_document  # noqa: E402
+from gradekit.sampling.variants import Variant  # noqa: E402
 
 SECRET = b"audit-course-secret-0123456789abcdef"
 

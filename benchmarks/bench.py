@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gradekit.sampler import sample, sample_many  # noqa: E402
-from gradekit.spec import builtin_problem_paths, load_problem, resolve  # noqa: E402
-from gradekit.variants import Variant, problem_seed  # noqa: E402
+from gradekit.sampling.sampler import sample, sample_many  # noqa: E402
+from gradekit.spec.reader import builtin_problem_paths, load_problem, resolve  # noqa: E402
+from gradekit.sampling.variants import Variant, problem_seed  # noqa: E402
 
 GRADEKIT = [sys.executable, "-m", "gradekit"]
 

@@ -10,9 +10,10 @@ differ from an earlier manifest (and exits 1 when any does), so a change that mu
 byte-identical can prove it, and one that changes them on purpose can show exactly which.
 
 OUT_DIR is cleared first, and every command runs inside it with relative paths, so the same
-checkout gives the same bytes wherever OUT_DIR is. Members of zip files are hashed one by one,
-except the wheel the Gradescope export bundles (its build stamps times): its file list is
-hashed instead.
+checkout gives the same bytes wherever OUT_DIR is. Members of zip files are hashed one by one.
+gradekit's own source code, which two exports carry, is not an output: the wheel in the
+Gradescope zip and the .py files of the PrairieLearn grader bundle are left out, and the bundle's
+name (the version and a hash of that source) reads `<bundle>` wherever it appears.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -159,18 +161,19 @@ def _roster(out: Path, sheet: str) -> None:
              "-o", f"reports/class.{fmt}", "--jobs", "1")
 
 
+_BUNDLE = re.compile(rb"\d+\.\d+\.\d+-[0-9a-f]{12}")  # a PrairieLearn grader bundle's name
+
+
 def _hash_file(path: Path, rel: str) -> list[str]:
-    data = path.read_bytes()
+    data = _BUNDLE.sub(b"<bundle>", path.read_bytes())
+    rel = _BUNDLE.sub(b"<bundle>", rel.encode()).decode()
     if path.suffix != ".zip":
         return [f"{hashlib.sha256(data).hexdigest()}  {rel}"]
     lines = []
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         for info in sorted(z.infolist(), key=lambda i: i.filename):
-            body = z.read(info)
-            if info.filename.endswith(".whl"):  # built with timestamps: hash its file list only
-                with zipfile.ZipFile(io.BytesIO(body)) as wheel:
-                    body = "\n".join(sorted(w.filename for w in wheel.infolist())).encode()
-            lines.append(f"{hashlib.sha256(body).hexdigest()}  {rel}!{info.filename}")
+            if not info.filename.endswith(".whl"):  # gradekit's own code, built with timestamps
+                lines.append(f"{hashlib.sha256(z.read(info)).hexdigest()}  {rel}!{info.filename}")
     return lines
 
 
@@ -178,6 +181,8 @@ def manifest(out: Path) -> list[str]:
     lines = []
     for path in sorted(out.rglob("*")):
         rel = path.relative_to(out).as_posix()
+        if "/gradekit-bundles/" in rel and rel.endswith(".py"):
+            continue  # gradekit's own source, copied
         if path.is_file() and rel != "MANIFEST.txt":
             lines += _hash_file(path, rel)
     return lines

@@ -29,3 +29,13 @@ def write_toml(tmp_path: Path):
         return path
 
     return write
+
+
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e is marked `e2e`, so `-m "not e2e"` leaves them out."""
+    for item in items:
+        if E2E in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)

@@ -6,11 +6,14 @@ import json
 from typing import Callable
 
 import numpy as np
+from click.testing import CliRunner
 
-from gradekit.key import AnswerKey, key_document, make_key, template_document
-from gradekit.spec import resolve
-from gradekit.submission import Submission, from_document
-from gradekit.variants import Variant
+from gradekit.cli import main
+
+from gradekit.keys.key import AnswerKey, key_document, make_key, template_document
+from gradekit.spec.reader import resolve
+from gradekit.grading.submission import Submission, from_document
+from gradekit.sampling.variants import Variant
 
 
 def key_for(ref: str, seed: int = 0) -> AnswerKey:
@@ -56,3 +59,10 @@ def with_answers(key: AnswerKey, pid: str, values: dict[str, np.ndarray]) -> dic
     for q in doc["answers"][pid]:
         doc["answers"][pid][q] = np.asarray(values[q]).tolist()
     return doc
+
+
+def run_grade(paths, fmt="json", extra=()):
+    result = CliRunner().invoke(main, ["grade", *map(str, paths), "--format", fmt, *extra])
+    if fmt == "json":
+        return result, json.loads(result.stdout)
+    return result, result.stdout

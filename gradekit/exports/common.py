@@ -2,7 +2,7 @@
 
 Learning platforms grade one number at a time, so exports split each asked quantity into its
 entries; each entry carries the margin that `gradekit grade` itself allows around it (the key's
-own allowance, gradekit.tolerance), so a platform accepts exactly the answers the grader accepts.
+own allowance, gradekit.engine.margins), so a platform accepts exactly the answers the grader accepts.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from gradekit.key import AnswerKey, ProblemKey, make_keys, student_keys
-from gradekit.roster import Student
-from gradekit.spec import Sheet
-from gradekit.variants import Variant
+from gradekit.keys.key import AnswerKey, ProblemKey, make_keys, student_keys
+from gradekit.spec.roster import Student
+from gradekit.model.problem import Sheet
+from gradekit.sampling.variants import Variant
 
 STORED_DIGITS = 12  # the key's stored precision (key.SIGNIFICANT_DIGITS): far past any tolerance
 
@@ -52,7 +52,7 @@ def write_per_variant(variants: Sequence[VariantKey], folder: Path, file_name: C
     import csv
     import io
 
-    from gradekit.errors import InputFileError
+    from gradekit.util.errors import InputFileError
 
     written = []
     try:
@@ -120,7 +120,7 @@ def plain_number(x: float, digits: int = STORED_DIGITS) -> str:
 
 def points_text(x: float) -> str:
     """'1 point', '2.5 points', '1.11 points'."""
-    from gradekit.formatting import points
+    from gradekit.render.formatting import points
 
     text = points(x)
     return f"{text} point" if text == "1" else f"{text} points"
@@ -139,13 +139,13 @@ def shape_words(shape: tuple[int, ...]) -> str:
 class MistakeValue:
     """What one catalogued mistake gives for an asked quantity, in the quantity's own shape."""
 
-    message: str  # gradekit.diagnose's words for it
+    message: str  # gradekit.grading.diagnose's words for it
     value: np.ndarray  # the wrong value, shaped like the key (as a student fills the answer in)
     margin: np.ndarray  # per entry: how close a typed value must be to be named this mistake
 
 
 def mistake_values(pk: ProblemKey, name: str) -> list[MistakeValue]:
-    """The value each catalogued mistake (gradekit.diagnose.mistakes, in the catalogue's order) gives for an
+    """The value each catalogued mistake (gradekit.ops.mistakes.mistakes, in the catalogue's order) gives for an
     asked quantity on the key's own values, for pages and platforms that name mistakes themselves.
 
     A typed answer in the key's shape is named a mistake exactly when every entry is within that
@@ -156,8 +156,8 @@ def mistake_values(pk: ProblemKey, name: str) -> list[MistakeValue]:
     answer invalid, "it looks transposed"). Mistakes recognized on a student's own earlier
     values ("given your earlier answers, ...") need the whole submission: `gradekit grade` only.
     """
-    from gradekit.compare import matches, shaped_allowance
-    from gradekit.diagnose import mistakes
+    from gradekit.grading.compare import matches, shaped_allowance
+    from gradekit.ops.mistakes import mistakes
 
     problem, trace = pk.problem, pk.instance.trace
     key = np.asarray(trace[name], dtype=float)

@@ -20,9 +20,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from gradekit.errors import InputFileError
+from gradekit.util.errors import InputFileError
 from gradekit.exports import wheel as wheels
-from gradekit.spec import Sheet, builtin_problem_paths, resolve_builtin
+from gradekit.spec.reader import builtin_problem_paths, resolve_builtin
+from gradekit.model.problem import Sheet
 
 ZIP_DATE = (2000, 1, 1, 0, 0, 0)  # fixed: the same inputs give a byte-identical zip
 IDENTITY_FIELDS = ("sid", "email")  # fields of Gradescope's submission_metadata.json users

@@ -11,7 +11,7 @@ Two modes, chosen by the variant:
   with the grader's own per-entry margins (exports.common.entries), names the catalogued mistakes
   a wrong answer matches (their values worked out here, exports.common.mistake_values, and only
   compared in the browser), and reveals each part's worked solution (the steps of
-  gradekit.worked, as the solutions show them). Follow-through is not redone in the browser: the
+  gradekit.render.worked, as the solutions show them). Follow-through is not redone in the browser: the
   page says that `gradekit grade` applies it, and points to it when an earlier answer is wrong.
 - hand-in (a roster student): no key, no mistake values, no solutions, no margins: only the
   grids, the student's id and name, and the download. Its writer never reads the key's values.
@@ -30,16 +30,16 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from gradekit import formatting as fmt
+from gradekit.render import formatting as fmt
 from gradekit.exports.common import VariantKey, entries, mistake_values, points_text, shape_words, write_per_variant
-from gradekit.key import template_document
-from gradekit.render import ProblemView, Shown, SolutionStep, problem_view
-from gradekit.roster import folder_name
+from gradekit.keys.key import template_document
+from gradekit.render.documents import ProblemView, Shown, SolutionStep, problem_view
+from gradekit.spec.roster import folder_name
 
 if TYPE_CHECKING:
     import jinja2
 
-    from gradekit.key import ProblemKey
+    from gradekit.keys.key import ProblemKey
 
 _MATH = re.compile(r"(\$\$.+?\$\$|\$.+?\$)", re.S)
 STORAGE_VERSION = 1  # of what the page keeps in local storage; a new layout gets a new key
@@ -162,7 +162,7 @@ def page_data(vk: VariantKey, practice: bool) -> dict[str, Any]:
                 item.update(_checks(pk, q))
             quantities.append(item)
         problems.append({"id": pk.problem.id, "quantities": quantities})
-    from gradekit.diagnose import MAX_READINGS
+    from gradekit.grading.diagnose import MAX_READINGS
 
     return {"mode": "practice" if practice else "handin",
             "storage": f"gradekit:{STORAGE_VERSION}:{key.sheet.id}:{json.dumps(key.variant.as_json(), sort_keys=True)}",
@@ -180,7 +180,7 @@ def script_json(data: Any) -> str:
 
 @cache
 def _asset(name: str) -> str:
-    from gradekit.resources import templates_dir
+    from gradekit.util.resources import templates_dir
 
     return (templates_dir() / "html" / name).read_text(encoding="utf-8")
 
@@ -221,7 +221,7 @@ def environment() -> jinja2.Environment:
     from markupsafe import Markup
 
     from gradekit.exports.mathml import math
-    from gradekit.resources import templates_dir
+    from gradekit.util.resources import templates_dir
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "html")),
                              undefined=jinja2.StrictUndefined, autoescape=True, trim_blocks=True,
@@ -240,7 +240,7 @@ def _shown_tex(shown: Shown, decimals: int) -> str:
 
 
 def problem_page(pk: ProblemKey, number: int, practice: bool) -> ProblemPage:
-    from gradekit.svg import svg
+    from gradekit.render.svg import svg
 
     view = problem_view(number, pk)
     return ProblemPage(view, svg(pk.problem, pk.instance.given), grids(pk, view),

@@ -10,9 +10,9 @@ from __future__ import annotations
 import html
 import re
 
-from gradekit import formatting as fmt
+from gradekit.render import formatting as fmt
 from gradekit.exports.common import points_text
-from gradekit.render import ProblemView, Shown
+from gradekit.render.documents import ProblemView, Shown
 
 _MATH = re.compile(r"(\$\$.+?\$\$|\$.+?\$)", re.S)
 

@@ -1,7 +1,7 @@
 """Moodle XML: one Cloze (embedded answers) question per problem and variant, one field per entry.
 
 Each entry of each asked quantity is a NUMERICAL subquestion `{w:NUMERICAL:=value:margin}` whose
-margin is the grader's own (gradekit.tolerance), so Moodle accepts exactly what `gradekit grade`
+margin is the grader's own (gradekit.engine.margins), so Moodle accepts exactly what `gradekit grade`
 accepts. Moodle sets a Cloze question's mark to the sum of its field weights (it ignores
 <defaultgrade>), so the weights of every question of a sheet add up to one common multiple of its
 problem's points (sheet_weights): a quiz then weighs the problems as the sheet does. Each problem
@@ -24,11 +24,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from gradekit.errors import InputFileError
+from gradekit.util.errors import InputFileError
 from gradekit.exports import markup
 from gradekit.exports.common import Entry, VariantKey, entries, plain_number, points_text, shape_words
-from gradekit.key import AnswerKey, ProblemKey
-from gradekit.render import problem_view
+from gradekit.keys.key import AnswerKey, ProblemKey
+from gradekit.render.documents import problem_view
 
 QUESTION_MARK_LIMIT = 99_999  # the largest mark; Moodle stores a question's mark as DECIMAL(12,7): below 100,000
 NAME_LIMIT = 255  # Moodle's question name column

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from gradekit import formatting as fmt
+from gradekit.render import formatting as fmt
 from gradekit.exports.common import STORED_DIGITS, VariantKey, points_text, shape_words, write_per_variant
-from gradekit.key import template_document
-from gradekit.render import Part, ProblemView, Shown, problem_view
-from gradekit.roster import folder_name
+from gradekit.keys.key import template_document
+from gradekit.render.documents import Part, ProblemView, Shown, problem_view
+from gradekit.spec.roster import folder_name
 
 if TYPE_CHECKING:
     import nbformat

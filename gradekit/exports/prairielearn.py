@@ -38,15 +38,15 @@ from typing import Mapping, Sequence
 import numpy as np
 
 import gradekit
-from gradekit.errors import InputFileError
+from gradekit.util.errors import InputFileError
 from gradekit.exports import markup
 from gradekit.exports.common import VariantKey, given_json, shape_words
 from gradekit.exports.prairielearn_runtime import QUESTION_FILE, QUESTION_FORMAT
-from gradekit.key import ProblemKey
-from gradekit.notation import tex
-from gradekit.render import problem_view
-from gradekit.spec import Problem, Sheet
-from gradekit.svg import svg
+from gradekit.keys.key import ProblemKey
+from gradekit.model.notation import tex
+from gradekit.render.documents import problem_view
+from gradekit.model.problem import Problem, Sheet
+from gradekit.render.svg import svg
 
 RUNTIME = "gradekit.exports.prairielearn_runtime"
 BUNDLES = "gradekit-bundles"

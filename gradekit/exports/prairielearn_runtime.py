@@ -7,8 +7,8 @@ A question's folder holds `gradekit-question.json`: the problem spec, the sheet'
 the given values of its variants. Nothing is sampled here: a variant's key is rebuilt by running
 the engine on its given values (kept in the variant's params by generate(), so that a later
 export of another pool never changes them), as `gradekit grade` rebuilds it, and a submission is
-graded by the same function (gradekit.grade.grade_problem), so follow-through, named mistakes and
-the rules of gradekit.policy apply as they do there.
+graded by the same function (gradekit.grading.grade.grade_problem), so follow-through, named mistakes and
+the rules of gradekit.grading.policy apply as they do there.
 
 PrairieLearn's side of the contract (its `server.py` documentation and element code):
 - generate(data) sets data["params"] and data["correct_answers"]; data["variant_seed"] picks
@@ -53,19 +53,19 @@ def question(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=16)
-def _problem(spec_json: str, source: str):  # noqa: ANN202 - a gradekit.spec.Problem
-    from gradekit.spec import parse_problem
+def _problem(spec_json: str, source: str):  # noqa: ANN202 - a gradekit.spec.reader.Problem
+    from gradekit.spec.reader import parse_problem
 
     return parse_problem(json.loads(spec_json), source)
 
 
-def problem_key(doc: Mapping[str, Any], variant: Mapping[str, Any]):  # noqa: ANN201 - a gradekit.key.ProblemKey
+def problem_key(doc: Mapping[str, Any], variant: Mapping[str, Any]):  # noqa: ANN201 - a gradekit.keys.key.ProblemKey
     """The key of a variant ({"seed", "given"}): the engine run on its given values, with the
     grader's allowances."""
-    from gradekit import engine
-    from gradekit.key import ProblemKey, allowances
-    from gradekit.sampler import Instance
-    from gradekit.spec import SheetEntry
+    from gradekit.engine import build as engine
+    from gradekit.keys.key import ProblemKey, allowances
+    from gradekit.sampling.sampler import Instance
+    from gradekit.model.problem import SheetEntry
 
     problem = _problem(json.dumps(doc["spec"], sort_keys=True), doc["source"])
     given = {name: np.asarray(value) for name, value in variant["given"].items()}
@@ -165,8 +165,8 @@ def _cells(name: str, ok: np.ndarray) -> dict[str, str]:
 
 def score_answers(data: dict[str, Any], doc: Mapping[str, Any], pk: Any, answers: Mapping[str, Any]) -> None:
     """Grade `answers` (gradekit shapes) with gradekit's policy into data's partial scores, feedback and score."""
-    from gradekit.compare import close
-    from gradekit.grade import grade_problem
+    from gradekit.engine.margins import close
+    from gradekit.grading.grade import grade_problem
 
     result = grade_problem(pk, answers)
     names, weights = doc["names"], doc["weights"]

@@ -24,19 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator, Sequence
 
-from gradekit.errors import InputFileError
+from gradekit.util.errors import InputFileError
 from gradekit.exports import markup
 from gradekit.exports.common import Entry, VariantKey, entries, plain_number, shape_words
-from gradekit.formatting import points as fmt_points
-from gradekit.key import ProblemKey
-from gradekit.render import Part, problem_view
+from gradekit.render.formatting import points as fmt_points
+from gradekit.keys.key import ProblemKey
+from gradekit.render.documents import Part, problem_view
 
 QTI_NS = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
 CANVAS_NS = "http://canvas.instructure.com/xsd/cccv1p0"
 MANIFEST_NS = "http://www.imsglobal.org/xsd/imsccv1p1/imscp_v1p1"
 CANVAS_DECIMALS_FLOOR = 1e-4  # Canvas turns a typed answer smaller than this into 0
 # Canvas rounds a typed answer to 4 decimals: what a 4-decimal sheet asks for anyway, so a margin of
-# one unit in the 4th decimal (the grader's least, gradekit.tolerance) still tells right from wrong.
+# one unit in the 4th decimal (the grader's least, gradekit.engine.margins) still tells right from wrong.
 MIN_SCALED_MARGIN = 1e-4
 MAX_SCALE = 12
 ZIP_DATE = (2000, 1, 1, 0, 0, 0)  # fixed: the same variants give a byte-identical package

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradekit
-from gradekit.errors import InputFileError
-from gradekit.resources import data_dir
+from gradekit.util.errors import InputFileError
+from gradekit.util.resources import data_dir
 
 NAME = "gradekit"
 ZIP_DATE = (2000, 1, 1, 0, 0, 0)  # fixed: the same sources give a byte-identical wheel

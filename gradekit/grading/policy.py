@@ -1,0 +1,387 @@
+"""The grading policy: what earns credit, and which earlier mistakes a later answer may lean on.
+
+One place for the rules (README: "How answers are graded"); `gradekit grade`, the Gradescope
+autograder and every export that grades use them through gradekit.grading.grade.
+
+1. **Right.** Every entry within its allowance of the key (gradekit.engine.margins: a unit in the
+   sheet's last decimal plus what rounding the earlier values can propagate).
+2. **Follow-through** ("error carried forward"). An answer that is wrong against the key earns
+   follow-through credit when all of these hold:
+   a. it is right given the student's own earlier values: its step is recomputed from the
+      student's written answers, carried through every intermediate the sheet does not ask
+      (the student computed those too: the student's *world*);
+   b. some input it uses is wrong (otherwise the key is the reference), and every wrong input
+      is *credible*: itself follow-through, or a plausible attempt (3);
+   c. the error did not make the problem easier: neither a wrong input nor the recomputed
+      value is *trivial* where the key is not (4). A recomputed value may be trivial when every
+      error it comes from is a named mistake: that needs the work, and the instance's own
+      numbers (a transposed softmax gradient sums to 0) made it so, not the student.
+   A missing or invalid input breaks the chain: nothing downstream of it earns follow-through.
+3. **A plausible attempt** is the first wrong answer of a chain that is one of
+   - a named mistake (gradekit.grading.diagnose recognizes it, on the key's values or on the student's);
+   - a slip: at least half of its entries right, the others wrong (against the value its own
+     inputs give);
+   - a value of the right magnitude: closer to the value its inputs give than 0 is (a single
+     number may also be off by DIGIT_SLIP);
+   and is not trivial itself. Only one such unexplained error (a slip or a value of the right
+   magnitude, not a named mistake) may start a chain of credit in a problem: with two or more,
+   none does, since the numbers are then not the student's own work (a classmate's variant, a
+   guess).
+   Anything else is wrong, and nothing later may lean on it.
+4. **Trivial** (where the key is not): near zero (every entry below NEAR_ZERO times the key's
+   largest), one number repeated in every entry, or a copy of a given value (of two or more
+   entries: a single number equals some given one by chance too often). A named mistake is a
+   plausible attempt even where it gives such a value (a ReLU mask that lets nothing through),
+   unless the problem has two or more unexplained errors; a root whose own inputs are missing
+   is not one: nothing shows that it was computed.
+5. **Guessable answers need their work.** A right answer that could be guessed without any work
+   (class labels; a key that is trivial itself: 0 within its margin, such as a gradient that is 0
+   for a structural reason, one repeated number, or a given value) earns its points only when
+   the answers it is computed from are there and are right or credible.
+6. **Right by chance is not right.** A right answer computed from wrong answers that earn
+   nothing (not credible, rule 3) is a coincidence or copied (a constant 1 that happens to be
+   the loss): it earns nothing either. One computed from answers left blank still counts,
+   unless it can be guessed (5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Mapping
+
+import numpy as np
+
+from gradekit.engine import margins as tolerance
+from gradekit.engine.margins import close
+from gradekit.grading.diagnose import diagnose
+from gradekit.engine.trace import Trace, transpose2d
+
+if TYPE_CHECKING:
+    from gradekit.keys.key import ProblemKey
+
+NEAR_ZERO = 0.01  # "near zero": every entry below 1% of the key's largest
+SLIP_SHARE = 0.5  # "a slip": at least half of the entries right
+DIGIT_SLIP = 0.1  # a single number may be off by a digit in its first decimal and still be a slip
+
+
+# --- what a value is -----------------------------------------------------------------------------
+
+
+def trivial(value: np.ndarray, key: np.ndarray, allow: np.ndarray, given: Mapping[str, np.ndarray]) -> str | None:
+    """Why `value` would make the problem easier where the key does not, or None."""
+    v, k = np.asarray(value, dtype=float), np.asarray(key, dtype=float)
+    scale = float(np.max(np.abs(k))) if k.size else 0.0
+    if scale > float(np.max(allow)) and float(np.max(np.abs(v))) <= NEAR_ZERO * scale:
+        return "near zero"
+    if v.size > 1 and np.ptp(v) == 0 and np.ptp(k) > float(np.min(allow)):
+        return "one number repeated in every entry"
+    for name, g in given.items():
+        g = np.asarray(g, dtype=float)
+        if v.size > 1 and g.shape == v.shape and np.all(close(v, g, allow)) and not np.all(close(k, g, allow)):
+            return f"a copy of the given {name}"
+    return None
+
+
+def right_magnitude(value: np.ndarray, expected: np.ndarray) -> bool:
+    """Closer to the expected value than 0 is: |value - expected| <= |expected| (Frobenius norm),
+    the same order of magnitude with most of it right. A single number may also be off by
+    DIGIT_SLIP: it has no other entries to be right beside it, so a slip in it looks like this."""
+    v, e = np.asarray(value, dtype=float), np.asarray(expected, dtype=float)
+    if v.shape != e.shape:
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        distance, size = float(np.linalg.norm(v - e)), float(np.linalg.norm(e))
+    slack = DIGIT_SLIP if v.size == 1 else 0.0
+    return bool(distance <= size + slack)
+
+
+def slip(value: np.ndarray, expected: np.ndarray, allow: np.ndarray) -> bool:
+    """Some entries right, the others wrong: at least SLIP_SHARE of them right."""
+    if np.size(value) < 2 or np.shape(value) != np.shape(expected):
+        return False
+    right = close(value, expected, allow)
+    return bool(SLIP_SHARE <= right.mean() < 1)
+
+
+# --- the student's world -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a wrong answer is graded: follow-through share (0 for none) and the words."""
+
+    follow: float  # share of entries right given the student's own values (0: no follow-through)
+    feedback: str  # why not, or which mistake: "" when there is nothing to add
+    mistake: str | None = None  # the named mistake, when one is recognized
+    right: bool = False  # done right on inputs that are themselves right: a right answer
+
+
+@dataclass
+class World:
+    """A problem's values as the student has them: their written answers where usable, every
+    other computed value recomputed from those (in computing order), given values as given.
+
+    Built once per problem with an answer that is not right. Building it finds the *roots*:
+    wrong answers that do not follow from the student's own inputs, each with the mistake it
+    is when one is recognized. Answers are then judged in computing order (`judge`), and each
+    judgement decides whether later answers may lean on that one (`credible`).
+    """
+
+    pk: ProblemKey
+    values: dict[str, np.ndarray]  # problem layout; unknown names are left out
+    written: frozenset[str]  # asked quantities answered with usable numbers
+    unknown: frozenset[str]  # missing or invalid, and everything computed from them
+    wrong: set[str] = field(default_factory=set)  # wrong answers and the values computed from them
+    roots: dict[str, str | None] = field(default_factory=dict)  # wrong, not from its inputs -> mistake
+    right_on_inputs: set[str] = field(default_factory=set)  # off the key, but done right on right inputs
+    credible: dict[str, bool] = field(default_factory=dict)  # may a later answer lean on this wrong value
+    why_not: dict[str, str] = field(default_factory=dict)  # why a wrong value is not credible
+    unearned: dict[str, str] = field(default_factory=dict)  # right guessable answers without their work
+    _bounds: dict[str, np.ndarray] = field(default_factory=dict)  # rounding bounds of redone steps
+    _trace: Trace | None = None
+
+    @classmethod
+    def of(cls, pk: ProblemKey, answers: Mapping[str, np.ndarray], correct: Mapping[str, bool]) -> World:
+        """The world of `answers` (usable values by name); `correct` says which are right against the key."""
+        trace, asked = pk.instance.trace, set(pk.problem.asked)
+        values: dict[str, np.ndarray] = {}
+        unknown: set[str] = set()
+        for step in trace.steps:
+            name = step.name
+            if step.compute is None:
+                values[name] = trace[name]
+            elif name in asked:
+                if name in answers:
+                    values[name] = answers[name]
+                else:
+                    unknown.add(name)
+            elif any(d in unknown for d in step.deps):
+                unknown.add(name)
+            else:
+                with np.errstate(all="ignore"):
+                    try:
+                        values[name] = step.evaluate(values)
+                    except (ValueError, FloatingPointError):
+                        unknown.add(name)
+        world = cls(pk, values, frozenset(n for n in answers if n in asked), frozenset(unknown))
+        world._find_roots(correct)
+        return world
+
+    def _find_roots(self, correct: Mapping[str, bool]) -> None:
+        """Which values are wrong, and which wrong answers do not follow from their inputs."""
+        pk = self.pk
+        asked = set(pk.problem.asked)
+        for step in pk.instance.trace.steps:
+            name = step.name
+            if step.compute is None or name in self.unknown:
+                continue
+            inputs_wrong = any(d in self.wrong for d in step.deps)
+            if name not in asked:
+                if inputs_wrong:
+                    self.wrong.add(name)
+                continue
+            if correct.get(name, False):
+                continue
+            expected = self.expected(name)
+            follows = expected is not None and bool(np.all(close(self.values[name], expected, self.allowance(name))))
+            if follows and not inputs_wrong:
+                # Inputs within their allowance and this step done right on them: the allowances of
+                # the inputs and of this answer only disagree at their edges (an input cut off, not rounded).
+                self.right_on_inputs.add(name)
+                continue
+            self.wrong.add(name)
+            if not follows:
+                self.roots[name] = self._mistake(name, expected, inputs_wrong)
+
+    def _mistake(self, name: str, expected: np.ndarray | None, inputs_wrong: bool) -> str | None:
+        """The catalogued mistake a root is, on the key's values or else on the student's own."""
+        pk, answer = self.pk, self.values[name]
+        mistake = diagnose(pk.problem, pk.instance.trace, name, answer, pk.allowance(name))
+        if mistake is None and expected is not None and inputs_wrong:
+            mistake = diagnose(pk.problem, self.trace(), name, answer, self.allowance(name))
+            if mistake is not None:
+                mistake = "given your earlier answers, " + mistake
+        return mistake
+
+    # -- what grading asks of the world --
+
+    def expected(self, name: str) -> np.ndarray | None:
+        """The value `name`'s step gives on the student's own inputs, or None when one is unknown."""
+        step = self.pk.instance.trace.step(name)
+        if any(d in self.unknown for d in step.deps):
+            return None
+        with np.errstate(all="ignore"):
+            try:
+                value = step.evaluate(self.values)
+            except (ValueError, FloatingPointError):
+                return None
+        return value if np.all(np.isfinite(value)) else None
+
+    def allowance(self, name: str) -> np.ndarray:
+        """How far an answer may be from its step redone on the student's own written values: a
+        unit in the last decimal plus the rounding of the unasked intermediates in between."""
+        bound = self._bound(name)
+        flip = self.pk.problem.arch.layout == "columns"
+        return tolerance.allowance_from_bound(transpose2d(bound[0]) if flip else bound[0], self.pk.problem.decimals)
+
+    def _bound(self, name: str) -> np.ndarray:
+        """The rounding bound of a step redone on the student's values (rows layout, a stack of one);
+        only the unasked intermediates it depends on are worked out, once each."""
+        if name not in self._bounds:
+            step = self.pk.instance.trace.step(name)
+            h = tolerance.half_unit(self.pk.problem.decimals)
+            redone = self.values.get(name) if name not in self.written else self.expected(name)
+            if redone is None:  # an input is unknown: nothing is compared with this step anyway
+                self._bounds[name] = np.full((1, *np.shape(self.pk.instance.trace[name])), h)
+                return self._bounds[name]
+            carried = {d: self._bound(d) for d in step.deps if self._rounded(d)}
+            values = {d: self._rows(self.values[d]) for d in step.deps}
+            values[name] = self._rows(redone)
+            with np.errstate(all="ignore"):
+                self._bounds[name] = tolerance.step_bound(step, values, carried, h)
+        return self._bounds[name]
+
+    def _rounded(self, name: str) -> bool:
+        """Whether a value carries rounding into the steps that use it: an unasked intermediate the
+        student computed by hand (given values and written answers are taken exactly as they are)."""
+        step = self.pk.instance.trace.step(name)
+        return step.compute is not None and name not in self.written and name in self.values
+
+    def _rows(self, value: np.ndarray) -> np.ndarray:
+        """A value as tolerance.step_bound takes it: rows layout, a stack of one."""
+        value = np.asarray(value, dtype=float)
+        return (transpose2d(value) if self.pk.problem.arch.layout == "columns" else value)[None]
+
+    def trace(self) -> Trace:
+        """The student's world as a trace (the key's values where the student's are unknown), so
+        that mistakes can be recognized on the student's own numbers."""
+        if self._trace is None:
+            key = self.pk.instance.trace
+            self._trace = Trace(key.layout, key.steps, {n: self.values.get(n, key[n]) for n in key.names})
+        return self._trace
+
+    def unexplained(self) -> list[str]:
+        """The roots that match no catalogued mistake."""
+        return [n for n, mistake in self.roots.items() if mistake is None]
+
+    # -- judging, in computing order --
+
+    def judge(self, name: str, answer: np.ndarray) -> Verdict:
+        """Grade an answer that is wrong against the key: follow-through, or why not, and its mistake."""
+        if name in self.right_on_inputs:
+            return Verdict(1.0, "", right=True)
+        pk = self.pk
+        step = pk.instance.trace.step(name)
+        wrong_inputs = [d for d in step.deps if d in self.wrong]
+        expected = self.expected(name)
+        if name not in self.roots:  # right given the student's own (wrong) inputs
+            refused = self._refusal(name, expected, wrong_inputs)
+            if refused is None:
+                self.credible[name] = True
+                return Verdict(1.0, "")
+            self._not_credible(name, "earns no follow-through itself")
+            return Verdict(0.0, "right given your earlier answers, but they earn no follow-through: " + refused)
+        mistake = self.roots[name]
+        self._judge_root(name, answer, expected if expected is not None else pk.instance.trace[name], mistake)
+        if expected is not None and wrong_inputs and pk.problem.grading.partial_credit:
+            share = float(np.mean(close(answer, expected, self.allowance(name))))
+            if share > 0 and self._refusal(name, expected, wrong_inputs) is None:
+                self.why_not.setdefault(name, "only partly right given your earlier answers")
+                return Verdict(share, "", mistake)
+        return Verdict(0.0, "", mistake)
+
+    def shows_work_for(self, name: str, guessable: bool) -> str | None:
+        """For a right answer: why the work behind it is not there, or None when it is (rules 5, 6).
+
+        Every answer must not stand on wrong answers that earn nothing (it would be right by
+        chance, or copied); one that can be guessed must also not stand on missing ones. Unasked
+        intermediates are looked through to the answers they come from.
+        """
+        reason = self._missing_work(name, guessable, set())
+        if reason is not None:
+            self.unearned[name] = reason
+        return reason
+
+    def _missing_work(self, name: str, guessable: bool, seen: set[str]) -> str | None:
+        asked = self.pk.problem.asked
+        for d in self.pk.instance.trace.step(name).deps:
+            if d in seen or d in self.pk.instance.given:
+                continue
+            seen.add(d)
+            if guessable and d in self.unknown and d in asked:
+                return f"your {d} is missing or invalid"
+            if guessable and d in self.unearned:
+                return f"your {d} is unearned too"
+            if d in self.wrong and not self._credible(d):
+                return f"your {d} is wrong and {self.why_not.get(d, 'earns nothing')}"
+            if d not in asked:
+                reason = self._missing_work(d, guessable, seen)
+                if reason is not None:
+                    return reason
+        return None
+
+    def _refusal(self, name: str, expected: np.ndarray | None, wrong_inputs: list[str]) -> str | None:
+        """Why an answer right on the student's own inputs earns nothing (rules 2b, 2c), or None."""
+        for d in wrong_inputs:
+            if not self._credible(d):
+                return f"your {d} is wrong and {self.why_not.get(d, 'is not a plausible attempt')}"
+        pk = self.pk
+        if expected is not None and not all(self._from_named(d) for d in wrong_inputs):
+            why = trivial(expected, pk.instance.trace[name], pk.allowance(name), pk.instance.given)
+            if why is not None:
+                return f"with your earlier values this step becomes trivial ({why})"
+        return None
+
+    def _judge_root(self, name: str, answer: np.ndarray, expected: np.ndarray, mistake: str | None) -> None:
+        """Whether a wrong answer that does not follow from its inputs is a plausible attempt (rule 3)."""
+        pk = self.pk
+        allow = pk.allowance(name)
+        why = trivial(answer, pk.instance.trace[name], allow, pk.instance.given)
+        unexplained = self.unexplained()
+        missing = next((d for d in pk.instance.trace.step(name).deps if d in self.unknown), None)
+        if missing is not None:
+            self._not_credible(name, f"comes without your {missing}, which it is computed from")
+        elif len(unexplained) > 1 and (mistake is None or why is not None):
+            # One unexplained error is a slip; several are not the student's own numbers (a
+            # classmate's variant, a guess), and each would otherwise start a chain of credit.
+            others = ", ".join(n for n in unexplained if n != name)
+            self._not_credible(name, f"{'is ' + why + ' and ' if why else ''}is one of {len(unexplained)} errors "
+                                     f"that match no known mistake (also {others})")
+        elif mistake is not None:
+            self.credible[name] = True  # a named mistake is work, even where it gives 0 (a dead ReLU mask)
+        elif why is not None:
+            self._not_credible(name, f"is {why}")
+        elif slip(answer, expected, allow) or right_magnitude(answer, expected):
+            self.credible[name] = True
+        else:
+            self._not_credible(name, "is not a plausible attempt (no known mistake, not a slip in a few "
+                                     "entries, not of the right magnitude)")
+
+    def _credible(self, name: str) -> bool:
+        """Whether a wrong value may be leaned on: judged for answers; for an unasked intermediate,
+        when every wrong value it is computed from is, and it is not trivial itself."""
+        if name in self.credible:
+            return self.credible[name]
+        trace = self.pk.instance.trace
+        step = trace.step(name)
+        blocked = next((d for d in step.deps if d in self.wrong and not self._credible(d)), None)
+        if blocked is not None:
+            self._not_credible(name, f"comes from your {blocked}, which {self.why_not.get(blocked, 'earns nothing')}")
+            return False
+        why = trivial(self.values[name], trace[name], np.full(np.shape(trace[name]), 1e-12), self.pk.instance.given)
+        if why is not None and not self._from_named(name):
+            self._not_credible(name, f"is {why} with your values")
+            return False
+        self.credible[name] = True
+        return True
+
+    def _from_named(self, name: str) -> bool:
+        """Whether every error a wrong value comes from is a named mistake (rule 2c)."""
+        if name in self.roots:
+            return self.roots[name] is not None
+        step = self.pk.instance.trace.step(name)
+        return all(self._from_named(d) for d in step.deps if d in self.wrong)
+
+    def _not_credible(self, name: str, why: str) -> None:
+        self.credible[name] = False
+        self.why_not[name] = why

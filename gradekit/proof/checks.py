@@ -1,0 +1,673 @@
+"""Independent checks of the engine: centred finite differences and SymPy's symbolic derivatives.
+
+Neither check uses the engine's backward steps. Finite differences perturb one entry of a
+quantity (a parameter, or an intermediate such as Z2) and re-run the engine's forward pass from
+there. The SymPy check rebuilds the same network symbolically from its forward definitions
+alone (exact rationals for the given numbers), differentiates the scalar loss with sympy.diff
+and evaluates at 30 significant digits. Every gradient the trace states (dA, dZ, dW, db,
+dgamma, dbeta, dXhat) is checked, then every update and the loss after the update; SymPy also
+checks the forward values (Z, A, batch statistics, loss). SymPy is imported here only, inside
+functions, and this module is imported only by the `verify` command, never by the CLI module.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+
+import numpy as np
+
+from gradekit.engine import build as engine
+from gradekit.model.network import Architecture, BatchNorm, Dense, Loss
+from gradekit.engine.trace import Trace, transpose2d
+
+Array = np.ndarray
+InstanceSource = Callable[[int], Mapping[str, Array]]
+Configuration = Union[tuple[str, Architecture], tuple[str, Architecture, InstanceSource]]
+
+# SymPy evaluates the exact derivative at 30 digits, so anything beyond float64 round-off in
+# the engine (1e-16..1e-14 relative, measured) is a real error; 1e-8 leaves room for round-off only.
+SYMPY_TOLERANCE = 1e-8
+SYMPY_DIGITS = 30
+# Centred differences carry truncation error ~ h^2 |f'''| / 6 and round-off ~ 1e-16 |L| / h.
+# With h = 1e-6 on values of order 1 that is about 1e-10..1e-8 (measured: worst 9.5e-9 over
+# 4,000 hypothesis-drawn architectures and instances). A wrong formula is off by far more (a
+# dropped 1/N, a missing Jacobian term: 1e-2 and up), so 1e-6 catches every such bug while
+# leaving the method's own error a 100x margin.
+FD_STEP = 1e-6
+FD_TOLERANCE = 1e-6
+# Instances are redrawn until they are well-conditioned for both checks (see random_instance).
+KINK_MARGIN = 1e-3
+VARIANCE_FLOOR = 1e-3
+
+
+def relative_error(a: Array, b: Array) -> float:
+    """Largest |a - b| / max(1, |b|): relative for large values, absolute near 0 (no blow-up)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        return float("inf")
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))
+
+
+# --- random well-conditioned instances -----------------------------------------------------
+
+
+DRAWS = 1000  # random_instance's budget
+WIDEN_EVERY = 100  # draws whose batch-norm input barely varied before the weights are drawn twice as wide
+
+
+def random_instance(arch: Architecture, rng: np.random.Generator) -> dict[str, Array]:
+    """Random float64 given values (X, Y, parameters), redrawn until well-conditioned.
+
+    Rejected: a ReLU/leaky ReLU input within KINK_MARGIN of 0 (a kink has no derivative, and a
+    finite difference that straddles it measures neither side), and a batch-norm variance
+    below VARIANCE_FLOOR (the gradient then scales like 1/sqrt(var) and its curvature like
+    var^-3/2, so finite differences lose their accuracy).
+
+    Squashing layers before a batch norm shrink the spread of its input (a sigmoid's slope is at
+    most 1/4): behind two sigmoids, 2 samples drawn with weights in [-1, 1] almost never vary
+    enough. Batch norm undoes any scale of its input, so the weights are drawn twice as wide
+    after every WIDEN_EVERY such draws, and such architectures are sampled as readily as others.
+    """
+    from gradekit.model.problem import expected_shape
+
+    reasons: dict[str, int] = {}
+    for _ in range(DRAWS):
+        spread = 2.0 ** min(4, sum(n for r, n in reasons.items() if r.startswith("batch norm")) // WIDEN_EVERY)
+        given: dict[str, Array] = {}
+        for name in arch.given_names():
+            shape = expected_shape(arch, name)
+            if name == "Y" and arch.classifies:
+                classes = arch.outputs if arch.loss.kind == "cross_entropy" else 2
+                given[name] = rng.integers(0, classes, size=shape).astype(float)
+            elif name.startswith("gamma"):
+                given[name] = rng.uniform(0.5, 1.5, size=shape)  # a BN scale near 0 kills the layer
+            elif name.startswith("W"):
+                given[name] = rng.uniform(-spread, spread, size=shape)
+            else:
+                given[name] = rng.uniform(-1.0, 1.0, size=shape)
+        reason = ill_conditioned(arch, engine.run_forward(arch, given))
+        if reason is None:
+            return given
+        reasons[reason] = reasons.get(reason, 0) + 1
+    from gradekit.util.errors import UnsatisfiableSpecError
+
+    common = max(reasons, key=reasons.__getitem__)
+    raise UnsatisfiableSpecError(f"no well-conditioned instance for the checks in {DRAWS} draws; most often "
+                                 f"({reasons[common]} times): {common}")
+
+
+def ill_conditioned(arch: Architecture, values: Mapping[str, Array]) -> str | None:
+    """Why finite differences would be inaccurate at these values, or None when they are fine."""
+    for l, layer in enumerate(arch.layers, start=1):
+        if layer.activation in ("relu", "leaky_relu") and np.min(np.abs(values[f"Z{l}"])) <= KINK_MARGIN:
+            return f"a {layer.activation} input of layer {l} is within {KINK_MARGIN:g} of its kink"
+        if isinstance(layer, BatchNorm) and np.min(values[f"var{l}"]) < VARIANCE_FLOOR:
+            return (f"batch norm {l}'s input varies too little across the {arch.samples} samples "
+                    f"(variance < {VARIANCE_FLOOR:g})")
+    return None
+
+
+# --- what is checked ------------------------------------------------------------------------
+
+
+def gradient_names(trace: Trace) -> list[str]:
+    """Every gradient the trace states (`dW1`, `dZ2`, `dXhat2`, ...): `d` + a quantity it holds."""
+    return _gradient_names(trace.names)
+
+
+def _errors(trace: Trace, independent: Mapping[str, Array]) -> dict[str, float]:
+    """Relative error of each trace quantity against its independently computed value."""
+    return {name: relative_error(trace[name], value) for name, value in independent.items()}
+
+
+def _updates(arch: Architecture, given: Mapping[str, Array], grads: Mapping[str, Array]) -> dict[str, Array]:
+    """`{p}_new = p - lr * dp` from independent gradients (the SGD rule, applied here on its own)."""
+    lr = arch.learning_rate
+    return {f"{p}_new": np.asarray(given[p], dtype=float) - lr * np.asarray(grads[f"d{p}"])
+            for p in arch.parameter_names()}
+
+
+# --- finite differences ------------------------------------------------------------------
+
+
+def _loss_after_replacing(arch: Architecture, trace: Trace, name: str, value: Array) -> float:
+    """The loss with `name` set to `value` and the forward pass re-run from there on.
+
+    Given values go through engine.forward_loss; an intermediate (Z2, A1, Xhat2) keeps the
+    forward values computed before it and re-evaluates only the forward steps after it.
+    """
+    if name in arch.given_names():
+        given = {n: trace[n] for n in arch.given_names()}
+        return float(engine.forward_loss(arch, {**given, name: value}))
+    forward = [s for s in engine.steps_for(arch) if s.stage in ("forward", "loss")]
+    start = next(i for i, s in enumerate(forward) if s.name == name) + 1
+    values = {**trace.values, name: value}
+    for s in forward[start:]:
+        values[s.name] = s.evaluate(values)
+    return float(values["loss"])
+
+
+def finite_difference_gradients(arch: Architecture, trace: Trace) -> dict[str, Array]:
+    """Every gradient of the trace by centred differences of the forward pass: dq ~ (L(q+h) - L(q-h)) / 2h."""
+    grads: dict[str, Array] = {}
+    for grad_name in gradient_names(trace):
+        name = grad_name[1:]
+        base = np.asarray(trace[name], dtype=float)
+        grad = np.zeros_like(base)
+        for index in np.ndindex(base.shape):
+            up, down = base.copy(), base.copy()
+            up[index] += FD_STEP
+            down[index] -= FD_STEP
+            plus = _loss_after_replacing(arch, trace, name, up)
+            minus = _loss_after_replacing(arch, trace, name, down)
+            grad[index] = (plus - minus) / (2 * FD_STEP)
+        grads[grad_name] = grad
+    return grads
+
+
+def finite_difference_errors(arch: Architecture, given: Mapping[str, Array]) -> dict[str, float]:
+    """Per quantity: the trace against finite differences (gradients, updates, loss after)."""
+    trace = engine.run(arch, given)
+    independent: dict[str, Array] = finite_difference_gradients(arch, trace)
+    updated = _updates(arch, trace.values, independent)
+    independent.update(updated)
+    given = {n: trace[n] for n in arch.given_names()}
+    new_params = {p: updated[f"{p}_new"] for p in arch.parameter_names()}
+    independent["loss_new"] = engine.forward_loss(arch, {**given, **new_params})
+    return _errors(trace, independent)
+
+
+def finite_difference_check(arch: Architecture, given: Mapping[str, Array]) -> float:
+    """Largest relative error of the engine's gradients, updates and loss after against finite differences."""
+    return max(finite_difference_errors(arch, given).values())
+
+
+# --- SymPy ----------------------------------------------------------------------------------
+
+
+def _exact(value: float) -> Any:
+    """A float as the exact rational it stands for (0.1 is 3602879701896397/2^55), so SymPy is exact."""
+    import sympy
+
+    return sympy.Rational(*float(value).as_integer_ratio())
+
+
+class _Evaluator:
+    """Values of SymPy expressions at a point, in mpmath at SYMPY_DIGITS digits.
+
+    Each distinct subexpression is evaluated once and remembered: the derivatives of one loss
+    share most of their subtrees, and a plain evalf per derivative would redo them every time.
+    """
+
+    def __init__(self, point: Mapping[Any, Any]):
+        import mpmath
+        import sympy
+
+        self.mpmath, self.sympy = mpmath, sympy
+        self.memo: dict[Any, Any] = {}
+        self.functions = {sympy.exp: mpmath.exp, sympy.log: mpmath.log, sympy.tanh: mpmath.tanh}
+        for symbol, value in point.items():
+            self.set(symbol, value)
+
+    def set(self, symbol: Any, value: Any) -> None:
+        """Give a symbol its value (an exact Rational, an int, or an mpf)."""
+        with self.mpmath.workdps(SYMPY_DIGITS):
+            self.memo[symbol] = value if isinstance(value, self.mpmath.mpf) else self._number(value)
+
+    def _number(self, e: Any) -> Any:
+        if isinstance(e, int):
+            return self.mpmath.mpf(e)
+        return self.mpmath.mpf(int(e.p)) / int(e.q)  # a Rational; exact when q is a power of 2
+
+    def __call__(self, e: Any) -> Any:
+        with self.mpmath.workdps(SYMPY_DIGITS):
+            return self._value(e)
+
+    def _value(self, e: Any) -> Any:
+        v = self.memo.get(e)
+        if v is not None:
+            return v
+        if e.is_Rational:
+            v = self._number(e)
+        elif e.is_Add:
+            v = self.mpmath.fsum(self._value(a) for a in e.args)
+        elif e.is_Mul:
+            v = self.mpmath.fprod(self._value(a) for a in e.args)
+        elif e.is_Pow:
+            base, power = e.args
+            v = self._value(base) ** (int(power) if power.is_Integer else self._value(power))
+        elif e.func in self.functions:
+            v = self.functions[e.func](self._value(e.args[0]))
+        elif e.is_Symbol:
+            raise KeyError(f"no value for the symbol {e}")
+        else:  # anything else SymPy may produce: its own arbitrary-precision evaluation
+            point = {s: self.sympy.Float(str(x), SYMPY_DIGITS) for s, x in self.memo.items() if s.is_Symbol}
+            v = self.mpmath.mpf(str(self.sympy.N(e.xreplace(point), SYMPY_DIGITS)))
+        self.memo[e] = v
+        return v
+
+
+def _symbol_matrix(name: str, shape: tuple[int, ...]) -> Any:
+    """A Matrix of fresh real symbols `name_i_j`; a scalar (shape ()) is a 1x1 Matrix.
+
+    Real, because SymPy otherwise asks whether tanh of a long expression is real by reducing
+    its imaginary part modulo pi/2, which can exhaust memory.
+    """
+    import sympy
+
+    rows, cols = (tuple(shape) + (1, 1))[:2]
+    return sympy.Matrix(rows, cols, lambda i, j: sympy.Symbol(f"{name}_{i}_{j}", real=True))
+
+
+def _rows(arch: Architecture, value: Array) -> Array:
+    """A value in the rows layout (the symbolic network is written in rows)."""
+    v = np.asarray(value, dtype=float)
+    return transpose2d(v) if arch.layout == "columns" else v
+
+
+def _as_layout(arch: Architecture, value: Array, shape: tuple[int, ...]) -> Array:
+    """A rows-layout numeric result back in the problem's layout and the trace's shape."""
+    if shape == ():
+        return np.asarray(value).reshape(())
+    return transpose2d(value) if arch.layout == "columns" else value
+
+
+class _SymbolicModel:
+    """One architecture's network in SymPy (rows layout: samples are rows), built from the
+    forward definitions alone and differentiated once; an instance only evaluates it.
+
+    Everything is a symbol: X, the targets (one-hot T for cross-entropy), the parameters, and
+    `h{l}`, the indicator [Z > 0] of each ReLU entry. A ReLU is `h * Z` (leaky: `(h + slope
+    (1 - h)) * Z`); away from the kink h is a constant 0 or 1 that the point fixes, which is
+    exactly the derivative of the piece the point lies on. So one expression serves every
+    instance, whatever its numbers and its ReLU pattern.
+
+    The gradient of a quantity is sympy.diff of the loss with respect to each of its entries.
+    For an intermediate (Z2, A1, Xhat2) the loss is rebuilt from that quantity on, with the
+    quantity replaced by fresh symbols `s_Z2_i_j`. For a parameter the loss is likewise taken
+    from the input of its layer on (A1 for W2: A1 does not depend on W2), which is the same
+    derivative of a shorter expression.
+    """
+
+    def __init__(self, arch: Architecture, intermediates: bool):
+        import sympy
+
+        self.sp, self.arch = sympy, arch
+        n = arch.samples
+        self.inputs = {"X": _symbol_matrix("X", (n, arch.inputs))}
+        if arch.loss.kind == "cross_entropy":
+            self.inputs["T"] = _symbol_matrix("T", (n, arch.outputs))
+        else:
+            self.inputs["Y"] = _symbol_matrix("Y", (n, arch.outputs))
+        self.params = {p: _symbol_matrix(p, self._param_shape(p)) for p in arch.parameter_names()}
+        self.indicators: dict[int, Any] = {}
+        for l, layer in enumerate(arch.layers, start=1):
+            if layer.activation in ("relu", "leaky_relu"):
+                self.indicators[l] = _symbol_matrix(f"h{l}", (n, layer.units))
+        self.forward = self._forward({})
+        names = [s.name for s in engine.steps_for(arch)]
+        wanted = [g for g in _gradient_names(names) if intermediates or g[1:] in self.params]
+        self.stand_ins: dict[str, Any] = {}
+        tails: dict[str | None, Any] = {None: self.forward["loss"]}
+        self.gradients: dict[str, Any] = {}
+        for grad_name in wanted:
+            name = grad_name[1:]
+            start = _tail_start(arch, name)
+            if start not in tails:
+                self.stand_ins[start] = _symbol_matrix(f"s_{start}", self.forward[start].shape)
+                tails[start] = self._forward({start: self.stand_ins[start]})["loss"]
+            of = self.params[name] if name in self.params else self.stand_ins[name]
+            self.gradients[grad_name] = of.applyfunc(tails[start].diff)
+
+    def _param_shape(self, p: str) -> tuple[int, int]:
+        l = _layer_of(p)
+        layer = self.arch.layers[l - 1]
+        if p.startswith("W"):
+            return (self.arch.fan_in(l), layer.units)
+        if isinstance(layer, Dense) and layer.bias == "scalar":
+            return (1, 1)
+        return (1, layer.units)
+
+    def _forward(self, replaced: Mapping[str, Any]) -> dict[str, Any]:
+        """Every forward quantity and the loss; a quantity in `replaced` is taken from there."""
+        sp, out = self.sp, {}
+
+        def put(name: str, compute: Callable[[], Any]) -> Any:
+            out[name] = replaced[name] if name in replaced else compute()
+            return out[name]
+
+        a = self.inputs["X"]
+        n = a.shape[0]
+        for l, layer in enumerate(self.arch.layers, start=1):
+            if isinstance(layer, Dense):
+                z = put(f"Z{l}", lambda a=a, l=l, layer=layer: self._affine(a, l, layer.bias))
+            else:
+                u = a.shape[1]
+                mu = put(f"mu{l}", lambda a=a, u=u: sp.Matrix(1, u, lambda _, j: sum(a[:, j]) / n))
+                var = put(f"var{l}", lambda a=a, u=u, mu=mu: sp.Matrix(
+                    1, u, lambda _, j: sum((a[i, j] - mu[0, j]) ** 2 for i in range(n)) / n))
+                eps = _exact(layer.eps)
+                xhat = put(f"Xhat{l}", lambda a=a, u=u, mu=mu, var=var, eps=eps: sp.Matrix(
+                    n, u, lambda i, j: (a[i, j] - mu[0, j]) / sp.sqrt(var[0, j] + eps)))
+                g, b = self.params[f"gamma{l}"], self.params[f"beta{l}"]
+                z = put(f"Z{l}", lambda xhat=xhat, u=u, g=g, b=b: sp.Matrix(
+                    n, u, lambda i, j: g[0, j] * xhat[i, j] + b[0, j]))
+            a = put(f"A{l}", lambda z=z, l=l, layer=layer: self._activate(z, l, layer))
+        out["loss"] = self._loss(a)
+        return out
+
+    def _affine(self, a: Any, l: int, bias: str) -> Any:
+        """Z = A W + b: a vector bias is added to every row, a scalar bias to every entry."""
+        z = a * self.params[f"W{l}"]
+        if bias == "vector":
+            return z + self.sp.ones(z.shape[0], 1) * self.params[f"b{l}"]
+        if bias == "scalar":
+            b = self.params[f"b{l}"][0, 0]
+            return z.applyfunc(lambda e: e + b)
+        return z
+
+    def _activate(self, z: Any, l: int, layer: Dense | BatchNorm) -> Any:
+        sp, act = self.sp, layer.activation
+        if act == "identity":
+            return z
+        if act == "sigmoid":
+            return z.applyfunc(lambda e: 1 / (1 + sp.exp(-e)))
+        if act == "tanh":
+            return z.applyfunc(sp.tanh)
+        if act in ("relu", "leaky_relu"):
+            h = self.indicators[l]
+            slope = 0 if act == "relu" else _exact(layer.slope)
+            return sp.Matrix(*z.shape, lambda i, j: (h[i, j] + slope * (1 - h[i, j])) * z[i, j])
+        if act == "softmax":  # per sample (row): exp(z_k) / sum_j exp(z_j)
+            rows = []
+            for i in range(z.shape[0]):
+                exps = [sp.exp(z[i, k]) for k in range(z.shape[1])]
+                total = sum(exps)
+                rows.append([e / total for e in exps])
+            return sp.Matrix(rows)
+        raise ValueError(f"unknown activation {act!r}")
+
+    def _loss(self, a: Any) -> Any:
+        """scale * sum over samples, scale = (1/2 if halved) * (1/N if mean), from the definitions."""
+        sp, loss = self.sp, self.arch.loss
+        n, k = a.shape
+        scale = (sp.Rational(1, 2) if loss.kind == "mse" and loss.half else 1) * (
+            sp.Rational(1, n) if loss.reduction == "mean" else 1)
+        if loss.kind == "mse":
+            y = self.inputs["Y"]
+            return scale * sum((a[i, j] - y[i, j]) ** 2 for i in range(n) for j in range(k))
+        if loss.kind == "cross_entropy":
+            t = self.inputs["T"]
+            return -scale * sum(t[i, j] * sp.log(a[i, j]) for i in range(n) for j in range(k))
+        if loss.kind == "binary_cross_entropy":
+            y = self.inputs["Y"]
+            return -scale * sum(y[i, 0] * sp.log(a[i, 0]) + (1 - y[i, 0]) * sp.log(1 - a[i, 0]) for i in range(n))
+        raise ValueError(f"unknown loss {loss.kind!r}")
+
+    def at(self, given_rows: Mapping[str, Array]) -> _Evaluator:
+        """An evaluator at one instance (values in rows), with every ReLU indicator and stand-in set."""
+        point: dict[Any, Any] = {}
+
+        def assign(symbols: Any, values: Array) -> None:
+            point.update(zip(symbols, (_exact(v) for v in np.ravel(values))))
+
+        assign(self.inputs["X"], given_rows["X"])
+        if self.arch.loss.kind == "cross_entropy":
+            from gradekit.ops.losses import one_hot
+
+            assign(self.inputs["T"], one_hot(np.asarray(given_rows["Y"]), self.arch.outputs))
+        elif self.arch.loss.kind == "binary_cross_entropy":
+            assign(self.inputs["Y"], np.asarray(given_rows["Y"]).reshape(-1, 1))
+        else:
+            assign(self.inputs["Y"], given_rows["Y"])
+        for p, symbols in self.params.items():
+            assign(symbols, given_rows[p])
+        evaluate = _Evaluator(point)
+        for l, h in self.indicators.items():  # in layer order: Z{l} needs the indicators before it
+            for hij, zij in zip(h, self.forward[f"Z{l}"]):
+                evaluate.set(hij, 1 if evaluate(zij) > 0 else 0)
+        for name, symbols in self.stand_ins.items():
+            for s, e in zip(symbols, self.forward[name]):
+                evaluate.set(s, evaluate(e))
+        return evaluate
+
+
+def _gradient_names(names: Sequence[str]) -> list[str]:
+    known = set(names)
+    return [n for n in names if n.startswith("d") and n[1:] in known]
+
+
+def _layer_of(name: str) -> int:
+    """The layer a parameter belongs to: W2 -> 2, gamma3 -> 3."""
+    return int(re.fullmatch(r"[A-Za-z]+(\d+)", name)[1])  # type: ignore[index]
+
+
+def _tail_start(arch: Architecture, name: str) -> str | None:
+    """The forward quantity from which on the loss depends on `name` (None: the whole network)."""
+    if name not in arch.parameter_names():
+        return name
+    l = _layer_of(name)
+    if isinstance(arch.layers[l - 1], BatchNorm):
+        return f"Xhat{l}"  # gamma and beta enter after the normalization
+    return None if l == 1 else f"A{l - 1}"
+
+
+def _model_key(arch: Architecture) -> Architecture:
+    """What the symbolic model depends on: not the layout (it is built in rows), nor the learning rate."""
+    return replace(arch, layout="rows", learning_rate=1.0)
+
+
+def _model(arch: Architecture, intermediates: bool) -> _SymbolicModel:
+    return _cached_model(_model_key(arch), intermediates)
+
+
+@lru_cache(maxsize=64)
+def _cached_model(arch: Architecture, intermediates: bool) -> _SymbolicModel:
+    # Cached: building and differentiating is the slow part (seconds), evaluating an instance
+    # the fast one (milliseconds), and verify checks many instances of each architecture.
+    return _SymbolicModel(arch, intermediates)
+
+
+def _numeric(evaluate: _Evaluator, m: Any) -> Array:
+    return np.array([[float(evaluate(m[i, j])) for j in range(m.shape[1])] for i in range(m.shape[0])])
+
+
+def sympy_values(arch: Architecture, given: Mapping[str, Array], intermediates: bool = True) -> dict[str, Array]:
+    """What SymPy says every checked quantity is, in the problem's layout.
+
+    The forward values and the loss; the gradient of every parameter and, with
+    `intermediates`, of every intermediate the engine states (dA, dZ, dXhat); the updates
+    `p - lr * dp`, and the loss after them (the same symbolic loss at the updated point, where
+    a ReLU input may have changed sign).
+    """
+    model = _model(arch, intermediates)
+    rows = {n: _rows(arch, v) for n, v in given.items()}
+    evaluate = model.at(rows)
+    shapes = {p: np.shape(given[p]) for p in arch.parameter_names()}
+    results: dict[str, Array] = {"loss": np.asarray(float(evaluate(model.forward["loss"])))}
+    for name, m in model.forward.items():
+        if name != "loss":
+            results[name] = _as_layout(arch, _numeric(evaluate, m), (0, 0))
+    for grad_name, m in model.gradients.items():
+        results[grad_name] = _as_layout(arch, _numeric(evaluate, m), shapes.get(grad_name[1:], (0, 0)))
+    updated = _updates(arch, given, results)
+    results.update(updated)
+    new_rows = {**rows, **{p: _rows(arch, updated[f"{p}_new"]) for p in arch.parameter_names()}}
+    results["loss_new"] = np.asarray(float(model.at(new_rows)(model.forward["loss"])))
+    return results
+
+
+def sympy_errors(arch: Architecture, given: Mapping[str, Array], intermediates: bool = True) -> dict[str, float]:
+    """Per quantity: the trace against SymPy."""
+    return _errors(engine.run(arch, given), sympy_values(arch, given, intermediates))
+
+
+def sympy_check(arch: Architecture, given: Mapping[str, Array], intermediates: bool = True) -> float:
+    """Largest relative error of the engine (forward, gradients, updates, loss after) against SymPy."""
+    return max(sympy_errors(arch, given, intermediates).values())
+
+
+# --- the verify command's table -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyRow:
+    """One configuration's result; sympy_error is None when SymPy checked no instance."""
+
+    label: str
+    instances: int
+    fd_error: float
+    sympy_error: float | None
+    sympy_instances: int
+    worst: str  # the quantity with the largest error relative to its tolerance
+
+    @property
+    def agrees(self) -> bool:
+        return self.fd_error <= FD_TOLERANCE and (self.sympy_error is None or self.sympy_error <= SYMPY_TOLERANCE)
+
+    @property
+    def verdict(self) -> str:
+        return "agree" if self.agrees else "DISAGREE"
+
+
+def _check_configuration(label: str, arch: Architecture, instances: Sequence[Mapping[str, Array]],
+                         symbolic: int) -> VerifyRow:
+    """Both checks of every instance of one configuration (SymPy on the first `symbolic`).
+
+    Top-level so that worker processes can run it; one configuration per call, so that each
+    worker builds an architecture's symbolic model once and evaluates it for every instance.
+    """
+    fd_worst, sym_worst, worst = 0.0, None, (0.0, "")
+    for i, given in enumerate(instances):
+        fd = finite_difference_errors(arch, given)
+        sym = sympy_errors(arch, given) if i < symbolic else {}
+        fd_worst = max(fd_worst, *fd.values())
+        if sym:
+            sym_worst = max(sym_worst or 0.0, *sym.values())
+        scored = [(e / FD_TOLERANCE, f"{n} (finite differences)") for n, e in fd.items()]
+        scored += [(e / SYMPY_TOLERANCE, f"{n} (SymPy)") for n, e in sym.items()]
+        worst = max(worst, *scored)
+    return VerifyRow(label, len(instances), fd_worst, sym_worst, min(symbolic, len(instances)), worst[1])
+
+
+def _instances(config: Configuration, seed: int) -> tuple[str, Architecture, InstanceSource]:
+    """A configuration with its source of instances: its own, or random ones from `seed`."""
+    if len(config) == 3:
+        return config  # type: ignore[return-value]
+    label, arch = config  # type: ignore[misc]
+    key = zlib.crc32(label.encode())  # instances depend on the label, not on the list's order
+    return label, arch, lambda i: random_instance(arch, np.random.default_rng([seed, key, i]))
+
+
+def _model_cost(arch: Architecture) -> int:
+    """A rough cost of building a symbolic model: expression size grows with every layer and sample."""
+    width = sum(layer.units for layer in arch.layers) + arch.inputs
+    return arch.depth * arch.samples * width * (2 if any(isinstance(l, BatchNorm) for l in arch.layers) else 1)
+
+
+def _check_group(tasks: Sequence[tuple[str, Architecture, Sequence[Mapping[str, Array]], int]]) -> list[VerifyRow]:
+    """Configurations that share one symbolic model, checked in one process (so built once)."""
+    return [_check_configuration(*task) for task in tasks]
+
+
+def verify(configs: Iterable[Configuration], count: int, seed: int = 0, *,
+           sympy_count: int | None = None, jobs: int = 1,
+           progress: Callable[[int], None] = lambda done: None) -> list[VerifyRow]:
+    """Check `count` instances of each configuration with finite differences, and with SymPy
+    the first `sympy_count` of them (default: all).
+
+    A configuration is (label, Architecture), checked on random_instance draws from `seed`, or
+    (label, Architecture, instance function) for instances drawn elsewhere (the built-in
+    problems' own sampler). With jobs > 1 the configurations are spread over worker processes,
+    those sharing a symbolic model (same network in either layout) in the same worker.
+    `progress` is told how many more configurations are done, as they finish.
+    """
+    symbolic = count if sympy_count is None else min(sympy_count, count)
+    sourced = [_instances(c, seed) for c in configs]
+    tasks = [(label, arch, [source(i) for i in range(count)], symbolic) for label, arch, source in sourced]
+    groups: dict[Architecture, list[int]] = {}
+    for i, (_, arch, _, _) in enumerate(tasks):
+        groups.setdefault(_model_key(arch), []).append(i)
+    # Longest first, so that no worker is left with a slow model at the end.
+    order = sorted(groups.values(), key=lambda g: (_model_cost(tasks[g[0]][1]), len(g)), reverse=True)
+    if jobs > 1 and len(order) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            done = []
+            for rows_of_group in pool.map(_check_group, [[tasks[i] for i in g] for g in order], chunksize=1):
+                done.append(rows_of_group)
+                progress(len(rows_of_group))
+    else:
+        done = []
+        for g in order:
+            done.append(_check_group([tasks[i] for i in g]))
+            progress(len(g))
+    rows: dict[int, VerifyRow] = {i: row for g, group_rows in zip(order, done) for i, row in zip(g, group_rows)}
+    return [rows[i] for i in range(len(tasks))]
+
+
+def builtin_configurations(seed: int = 0) -> list[tuple[str, Architecture, InstanceSource]]:
+    """Every built-in problem, with instances drawn by its own sampler (as students get them)."""
+    from gradekit.sampling.sampler import sample
+    from gradekit.spec.reader import builtin_problem_paths, load_problem
+    from gradekit.sampling.variants import Variant, problem_seed
+
+    configs: list[tuple[str, Architecture, InstanceSource]] = []
+    for pid, path in builtin_problem_paths().items():
+        problem = load_problem(path)
+
+        def instance(i: int, problem=problem, pid=pid) -> Mapping[str, Array]:
+            return sample(problem, problem_seed("verify", Variant(seed=seed * 1_000_003 + i), pid)).given
+
+        configs.append((pid, problem.arch, instance))
+    return configs
+
+
+def _two_layer(layout: str, act: str, bias: str, slope: float = 0.01) -> Architecture:
+    return Architecture(layout, 2, 3, (Dense(2, act, bias, slope), Dense(1, "identity", bias)),  # type: ignore[arg-type]
+                        Loss("mse", "mean", True), 0.1)
+
+
+def engine_configurations() -> list[tuple[str, Architecture]]:
+    """Architectures covering every activation, loss (and reduction, and 1/2), layout, bias kind,
+    depth 1 to 3, with and without batch norm. Only valid combinations: cross-entropy needs a
+    softmax output, binary cross-entropy a 1-unit sigmoid output, batch norm 2+ samples."""
+    out: list[tuple[str, Architecture]] = []
+    for lay in ("rows", "columns"):
+        out += [
+            (f"{lay}: identity hidden, mse 1/2 mean, vector bias", _two_layer(lay, "identity", "vector")),
+            (f"{lay}: sigmoid hidden, mse 1/2 mean, scalar bias", _two_layer(lay, "sigmoid", "scalar")),
+            (f"{lay}: tanh hidden, mse 1/2 mean, no bias", _two_layer(lay, "tanh", "none")),
+            (f"{lay}: relu hidden, mse 1/2 mean, vector bias", _two_layer(lay, "relu", "vector")),
+            (f"{lay}: leaky_relu hidden, mse 1/2 mean, scalar bias", _two_layer(lay, "leaky_relu", "scalar", 0.1)),
+            (f"{lay}: depth 1, 2 linear outputs, mse mean",
+             Architecture(lay, 3, 3, (Dense(2, "identity"),), Loss("mse", "mean"), 0.1)),
+            (f"{lay}: depth 1 softmax, cross_entropy sum, scalar bias",
+             Architecture(lay, 2, 2, (Dense(3, "softmax", "scalar"),), Loss("cross_entropy", "sum"), 0.5)),
+            (f"{lay}: depth 1 sigmoid, binary_cross_entropy sum, no bias",
+             Architecture(lay, 3, 3, (Dense(1, "sigmoid", "none"),), Loss("binary_cross_entropy", "sum"), 0.5)),
+            (f"{lay}: tanh, sigmoid output, binary_cross_entropy mean",
+             Architecture(lay, 3, 3, (Dense(2, "tanh"), Dense(1, "sigmoid")), Loss("binary_cross_entropy", "mean"), 0.5)),
+            (f"{lay}: tanh, softmax output under mse 1/2 sum",
+             Architecture(lay, 2, 2, (Dense(2, "tanh"), Dense(3, "softmax")), Loss("mse", "sum", True), 0.5)),
+            (f"{lay}: batch norm + relu, softmax, cross_entropy mean",
+             Architecture(lay, 2, 3, (Dense(2, "identity", "none"), BatchNorm(2, "relu"), Dense(2, "softmax")),
+                          Loss("cross_entropy", "mean"), 0.1)),
+            (f"{lay}: sigmoid, batch norm + tanh, identity output, mse mean",
+             Architecture(lay, 2, 3, (Dense(2, "sigmoid", "scalar"), BatchNorm(2, "tanh", 1e-3),
+                                      Dense(1, "identity", "none")), Loss("mse", "mean"), 0.1)),
+            (f"{lay}: batch norm output + sigmoid, binary_cross_entropy mean",
+             Architecture(lay, 2, 3, (Dense(1, "identity"), BatchNorm(1, "sigmoid")),
+                          Loss("binary_cross_entropy", "mean"), 0.5)),
+            (f"{lay}: three layers leaky_relu, tanh, sigmoid, mse sum",
+             Architecture(lay, 2, 2, (Dense(2, "leaky_relu", slope=0.2), Dense(2, "tanh", "scalar"),
+                                      Dense(2, "sigmoid", "none")), Loss("mse", "sum"), 0.1)),
+        ]
+    return out
