@@ -25,8 +25,10 @@ Array = np.ndarray
 
 @dataclass(frozen=True)
 class Mistake:
-    """A wrong value and the words that explain it."""
+    """A wrong value, the words that explain it, and a stable id (for reports and item analysis:
+    the words may be reworded, the id stays)."""
 
+    id: str
     message: str
     value: Array
 
@@ -97,17 +99,17 @@ def forward_step(problem: Problem, v: Values, name: str) -> Iterator[Mistake]:
     layer = problem.arch.layers[l - 1]
     if kind == "Z" and isinstance(layer, Dense) and layer.bias != "none":
         bias = f"b{l}"
-        yield Mistake(f"the bias {bias} was not added: Z{l} = (layer input times W{l}) + {bias}",
+        yield Mistake("bias_not_added", f"the bias {bias} was not added: Z{l} = (layer input times W{l}) + {bias}",
                       v.recompute(name, {bias: np.zeros_like(v[bias])}))
     if kind == "A" and layer.activation != "identity":
-        yield Mistake(f"the {layer.activation} activation was not applied: A{l} = {layer.activation}(Z{l})",
+        yield Mistake("activation_not_applied", f"the {layer.activation} activation was not applied: A{l} = {layer.activation}(Z{l})",
                       v[f"Z{l}"])
 
 
 def transposed(problem: Problem, v: Values, name: str) -> Iterator[Mistake]:
     x = v[name]
     if v.matrix(x) and min(x.shape[-2:]) > 1:
-        yield Mistake("the matrix is transposed: check which index is the sample and which the unit "
+        yield Mistake("transposed", "the matrix is transposed: check which index is the sample and which the unit "
                       f"(this problem puts samples in {'rows' if problem.arch.layout == 'rows' else 'columns'})",
                       v.T(x))
 
@@ -119,11 +121,11 @@ def off_by_samples(problem: Problem, v: Values, name: str) -> Iterator[Mistake]:
         return
     x = v[name]
     if reduction == "mean":
-        yield Mistake(f"off by a factor of N = {n}: the loss is the MEAN over the samples, so the 1/N belongs "
+        yield Mistake("mean_factor_missing", f"off by a factor of N = {n}: the loss is the MEAN over the samples, so the 1/N belongs "
                       "in the loss and in every gradient", x * n)
-        yield Mistake(f"divided by N = {n} once too often: the 1/N of the mean enters once, at the output", x / n)
+        yield Mistake("mean_factor_twice", f"divided by N = {n} once too often: the 1/N of the mean enters once, at the output", x / n)
     else:
-        yield Mistake(f"divided by N = {n}: this loss is the SUM over the samples, not the mean", x / n)
+        yield Mistake("sum_divided_by_n", f"divided by N = {n}: this loss is the SUM over the samples, not the mean", x / n)
 
 
 def off_by_two(problem: Problem, v: Values, name: str) -> Iterator[Mistake]:
@@ -131,17 +133,17 @@ def off_by_two(problem: Problem, v: Values, name: str) -> Iterator[Mistake]:
         return
     x = v[name]
     if problem.arch.loss.half:
-        yield Mistake("off by a factor of 2: the 1/2 in the loss cancels the 2 from the square", x * 2)
+        yield Mistake("half_not_cancelled", "off by a factor of 2: the 1/2 in the loss cancels the 2 from the square", x * 2)
     else:
-        yield Mistake("off by a factor of 2: this loss has no 1/2, so the derivative of the square keeps its 2", x / 2)
+        yield Mistake("square_factor_dropped", "off by a factor of 2: this loss has no 1/2, so the derivative of the square keeps its 2", x / 2)
 
 
 def update_sign(problem: Problem, v: Values, name: str) -> Iterator[Mistake]:
     if name.endswith("_new") and name != "loss_new":
         p = name[: -len("_new")]
-        yield Mistake("sign error in the update: gradient descent SUBTRACTS the learning rate times the gradient",
+        yield Mistake("update_sign", "sign error in the update: gradient descent SUBTRACTS the learning rate times the gradient",
                       v[p] + problem.arch.learning_rate * v[f"d{p}"])
-        yield Mistake("the learning rate is missing from the update", v[p] - v[f"d{p}"])
+        yield Mistake("learning_rate_missing", "the learning rate is missing from the update", v[p] - v[f"d{p}"])
 
 
 def activation_derivative(problem: Problem, v: Values, name: str) -> Iterator[Mistake]:
@@ -154,21 +156,21 @@ def activation_derivative(problem: Problem, v: Values, name: str) -> Iterator[Mi
     if f"dA{l}" not in v or act in ("identity", "softmax"):
         return
     da, a, z = (v[f"{k}{l}"] for k in ("dA", "A", "Z"))
-    yield Mistake(f"the {act} derivative is missing: dZ = dA times the derivative of the activation at Z", da)
+    yield Mistake("activation_derivative_missing", f"the {act} derivative is missing: dZ = dA times the derivative of the activation at Z", da)
     if act == "sigmoid":
         s = L.sigmoid(a)
-        yield Mistake("the sigmoid derivative was taken at the activation A instead of the pre-activation Z: "
+        yield Mistake("sigmoid_derivative_at_activation", "the sigmoid derivative was taken at the activation A instead of the pre-activation Z: "
                       "use A(1 - A), not sigma(A)(1 - sigma(A))", da * s * (1 - s))
-        yield Mistake("the sigmoid derivative was written as sigma(Z)(1 - sigma(Z)) with Z in place of sigma(Z): "
+        yield Mistake("sigmoid_derivative_of_preactivation", "the sigmoid derivative was written as sigma(Z)(1 - sigma(Z)) with Z in place of sigma(Z): "
                       "use A(1 - A)", da * z * (1 - z))
     elif act == "tanh":
-        yield Mistake("the tanh derivative was taken at the activation instead of the pre-activation: "
+        yield Mistake("tanh_derivative_at_activation", "the tanh derivative was taken at the activation instead of the pre-activation: "
                       "use 1 - A^2 with A = tanh(Z)", da * (1 - np.tanh(a) ** 2))
-        yield Mistake("the tanh derivative is 1 - tanh(Z)^2 = 1 - A^2, not 1 - Z^2", da * (1 - z**2))
+        yield Mistake("tanh_derivative_of_preactivation", "the tanh derivative is 1 - tanh(Z)^2 = 1 - A^2, not 1 - Z^2", da * (1 - z**2))
     elif act in ("relu", "leaky_relu"):
-        yield Mistake("the ReLU mask came from the sign of dA; it must come from the sign of Z",
+        yield Mistake("relu_mask_from_gradient", "the ReLU mask came from the sign of dA; it must come from the sign of Z",
                       da * (da > 0) if act == "relu" else da * np.where(da > 0, 1.0, layer.slope))
-        yield Mistake("the ReLU mask is flipped: the gradient passes where Z > 0 and is 0 where Z < 0",
+        yield Mistake("relu_mask_flipped", "the ReLU mask is flipped: the gradient passes where Z > 0 and is 0 where Z < 0",
                       da * (z < 0) if act == "relu" else da * np.where(z < 0, 1.0, layer.slope))
 
 
@@ -183,17 +185,17 @@ def bias_not_summed(problem: Problem, v: Values, name: str) -> Iterator[Mistake]
     dz = v.rows(f"dZ{l}")  # samples on axis -2, units on axis -1
     n = problem.arch.samples
     if layer.bias == "scalar":
-        yield Mistake("one scalar bias is added to every unit and every sample, so its gradient is the sum "
+        yield Mistake("scalar_bias_per_unit", "one scalar bias is added to every unit and every sample, so its gradient is the sum "
                       "of ALL entries of dZ, not one sum per unit", v.back(dz.sum(axis=-2, keepdims=True)))
-        yield Mistake("one scalar bias is added to every unit and every sample, so its gradient is the sum "
+        yield Mistake("scalar_bias_per_sample", "one scalar bias is added to every unit and every sample, so its gradient is the sum "
                       "of ALL entries of dZ, not one sum per sample", v.back(dz.sum(axis=-1, keepdims=True)))
     elif n > 1:
-        yield Mistake("the bias gradient sums dZ over the samples; this is the mean",
+        yield Mistake("bias_gradient_mean", "the bias gradient sums dZ over the samples; this is the mean",
                       v.back(dz.sum(axis=-2, keepdims=True) / n))
-        yield Mistake("the bias gradient sums dZ over the SAMPLES, not over the units",
+        yield Mistake("bias_gradient_over_units", "the bias gradient sums dZ over the SAMPLES, not over the units",
                       v.back(dz.sum(axis=-1, keepdims=True)))
         for i in range(n):
-            yield Mistake("the bias gradient is the sum of dZ over all samples, not one sample's row",
+            yield Mistake("bias_gradient_one_sample", "the bias gradient is the sum of dZ over all samples, not one sample's row",
                           v.back(dz[..., i:i + 1, :]))
 
 
@@ -208,13 +210,13 @@ def weight_gradient_input(problem: Problem, v: Values, name: str) -> Iterator[Mi
     right = "X" if l == 1 else f"A{l - 1}"
     shape = v.rows(right).shape
     if l > 1 and f"Z{l - 1}" in v:
-        yield Mistake(f"dW{l} was computed from the pre-activation Z{l - 1}; it takes layer {l}'s input, the "
+        yield Mistake("weight_gradient_from_preactivation", f"dW{l} was computed from the pre-activation Z{l - 1}; it takes layer {l}'s input, the "
                       f"activation A{l - 1} = f(Z{l - 1})", v.back(np.swapaxes(v.rows(f"Z{l - 1}"), -1, -2) @ dz))
     for m in range(problem.arch.depth + 1):
         other = "X" if m == 0 else f"A{m}"
         if other == right or other not in v or v.rows(other).shape != shape:
             continue
-        yield Mistake(f"dW{l} was computed from {other}; it takes layer {l}'s own input, {right}",
+        yield Mistake("weight_gradient_wrong_input", f"dW{l} was computed from {other}; it takes layer {l}'s own input, {right}",
                       v.back(np.swapaxes(v.rows(other), -1, -2) @ dz))
 
 
@@ -225,7 +227,7 @@ def updated_too_early(problem: Problem, v: Values, name: str) -> Iterator[Mistak
     l = parsed[2] + 1
     if l > problem.arch.depth or not isinstance(problem.arch.layers[l - 1], Dense) or f"W{l}_new" not in v:
         return
-    yield Mistake(f"W{l} was updated before its gradient was passed back: dA{l - 1} uses the OLD weights",
+    yield Mistake("updated_before_backward", f"W{l} was updated before its gradient was passed back: dA{l - 1} uses the OLD weights",
                   v.recompute(name, {f"W{l}": v[f"W{l}_new"]}) if f"W{l}" in v.steps[name].deps else v[name])
 
 
@@ -236,15 +238,15 @@ def softmax_normalization(problem: Problem, v: Values, name: str) -> Iterator[Mi
     if name == f"A{depth}":
         z = v.rows(f"Z{depth}")
         e = np.exp(z - z.max(axis=(-2, -1), keepdims=True))
-        yield Mistake("softmax normalized over the samples; each sample's probabilities over the CLASSES sum to 1",
+        yield Mistake("softmax_over_samples", "softmax normalized over the samples; each sample's probabilities over the CLASSES sum to 1",
                       v.back(e / e.sum(axis=-2, keepdims=True)))
-        yield Mistake("softmax without normalization: divide each exp by the sum over the classes", v.back(np.exp(z)))
+        yield Mistake("softmax_unnormalized", "softmax without normalization: divide each exp by the sum over the classes", v.back(np.exp(z)))
     if name == f"dZ{depth}" and f"dA{depth}" in v:
         a, da = v.rows(f"A{depth}"), v.rows(f"dA{depth}")
         s = (a * da).sum(axis=-1, keepdims=True)
-        yield Mistake("the softmax Jacobian has A twice in its second term: dZ = A(dA - sum(A dA)), "
+        yield Mistake("softmax_jacobian_a_twice", "the softmax Jacobian has A twice in its second term: dZ = A(dA - sum(A dA)), "
                       "i.e. A*dA - A*sum(A*dA)", v.back(a * da - a * (a * s)))
-        yield Mistake("the softmax Jacobian was summed over the samples instead of the classes",
+        yield Mistake("softmax_jacobian_over_samples", "the softmax Jacobian was summed over the samples instead of the classes",
                       v.back(a * (da - (a * da).sum(axis=-2, keepdims=True))))
 
 
@@ -254,11 +256,11 @@ def batchnorm_mistakes(problem: Problem, v: Values, name: str) -> Iterator[Mista
         return
     l, n = int(m[2]), problem.arch.samples
     if m[1] == "var" and n > 1:
-        yield Mistake("the batch variance divides by N (biased, as in training), not N - 1", v[name] * n / (n - 1))
+        yield Mistake("batch_variance_unbiased", "the batch variance divides by N (biased, as in training), not N - 1", v[name] * n / (n - 1))
     if m[1] in ("dbeta", "dgamma"):
         dz = v.rows(f"dZ{l}")
         factor = dz if m[1] == "dbeta" else dz * v.rows(f"Xhat{l}")
-        yield Mistake(f"{m[1]} sums over the SAMPLES (one value per unit), not over the units",
+        yield Mistake("norm_gradient_over_units", f"{m[1]} sums over the SAMPLES (one value per unit), not over the units",
                       v.back(factor.sum(axis=-1, keepdims=True)))
 
 
