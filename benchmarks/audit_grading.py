@@ -36,7 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gradekit.ops.mistakes import mistakes  # noqa: E402
+from gradekit.engine.trace import evaluate_in_layout  # noqa: E402
+from gradekit.grading.diagnose import catalogued  # noqa: E402
 from gradekit.grading.grade import Report, grade_submission  # noqa: E402
 from gradekit.keys.key import AnswerKey, ProblemKey, key_document, make_key, template_document  # noqa: E402
 from gradekit.sampling.sampler import fully_pinned  # noqa: E402
@@ -147,7 +148,7 @@ def worked(pk: ProblemKey, change: dict[str, Callable[[dict], np.ndarray]], roun
             continue
         else:
             with np.errstate(all="ignore"):
-                v = np.asarray(step.compute(*(values[d] for d in step.deps)), dtype=float)
+                v = np.asarray(evaluate_in_layout(step, values, trace.layout), dtype=float)
         values[step.name] = v if (step.name == "pred" or not rounding) else np.round(v, decimals)
     return values
 
@@ -158,7 +159,7 @@ def answers_of(pk: ProblemKey, values: dict[str, np.ndarray]) -> dict[str, objec
 
 def _mistakes(pk: ProblemKey, name: str) -> Iterator:
     with np.errstate(all="ignore"):
-        yield from mistakes(pk.problem, pk.instance.trace, name)
+        yield from catalogued(pk.problem, pk.instance.trace, name)
 
 
 @dataclass
@@ -241,7 +242,7 @@ def audit_slips(key: AnswerKey, tally: Tally, seed: int) -> None:
                 step = trace.step(name)
                 # A contiguous copy: a columns-layout value is a transposed view, and reshaping
                 # that would copy, so the slip would land in the copy, not in the answer.
-                v = np.ascontiguousarray(step.compute(*(values[d] for d in step.deps)), dtype=float)
+                v = np.ascontiguousarray(evaluate_in_layout(step, values, trace.layout), dtype=float)
                 flat = v.reshape(-1)
                 i = int(rng.integers(flat.size))
                 flat[i] = flat[i] + (0.1 if abs(flat[i]) < 1 else 0.1 * abs(flat[i])) * rng.choice([-1, 1])

@@ -8,6 +8,7 @@ from typing import Callable
 import numpy as np
 from click.testing import CliRunner
 
+from gradekit.engine.trace import evaluate_in_layout
 from gradekit.cli import main
 
 from gradekit.keys.key import AnswerKey, key_document, make_key, template_document
@@ -48,7 +49,7 @@ def student_values(key: AnswerKey, pid: str, changes: dict[str, Callable[[dict],
             values[step.name] = trace[step.name]
         else:
             try:
-                values[step.name] = step.compute(*(values[d] for d in step.deps))
+                values[step.name] = evaluate_in_layout(step, values, trace.layout)
             except ValueError:  # an earlier answer of the wrong shape: the student stops there
                 values[step.name] = trace[step.name]
     return values

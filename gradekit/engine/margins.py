@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from gradekit.engine.trace import Step
+from gradekit.ops.base import Step
 
 if TYPE_CHECKING:
     from gradekit.model.problem import Problem
@@ -102,7 +102,7 @@ def step_bound(step: Step, values: Mapping[str, np.ndarray], bounds: Mapping[str
             stacked[:, o + n:o + 2 * n] -= delta
         args.append(stacked.reshape(count * m, *shape))
     with np.errstate(all="ignore"):
-        out = np.asarray(step.rows_compute(*args), dtype=float).reshape(count, m, *base.shape[1:])
+        out = np.asarray(step.compute(*args), dtype=float).reshape(count, m, *base.shape[1:])
         change = np.abs(out - base[:, None])
     total = np.full(base.shape, h)
     for d, n in sizes.items():
@@ -119,7 +119,7 @@ def bounds(steps: Iterable[Step], values: Mapping[str, np.ndarray], decimals: in
     want = set(wanted) if wanted is not None else None
     out: dict[str, np.ndarray] = {}
     for step in steps:
-        if step.rows_compute is None:
+        if step.compute is None:
             continue  # given: exact
         if step.name == "pred":
             out[step.name] = np.zeros(values[step.name].shape)  # class labels are compared exactly

@@ -157,14 +157,14 @@ def mistake_values(pk: ProblemKey, name: str) -> list[MistakeValue]:
     values ("given your earlier answers, ...") need the whole submission: `gradekit grade` only.
     """
     from gradekit.grading.compare import matches, shaped_allowance
-    from gradekit.ops.mistakes import mistakes
+    from gradekit.grading.diagnose import catalogued
 
     problem, trace = pk.problem, pk.instance.trace
     key = np.asarray(trace[name], dtype=float)
     allow = np.broadcast_to(np.asarray(pk.allowance(name), dtype=float), key.shape)
     out: list[MistakeValue] = []
     with np.errstate(all="ignore"):
-        for mistake in mistakes(problem, trace, name):
+        for mistake in catalogued(problem, trace, name):
             wrong = np.asarray(mistake.value, dtype=float)
             if not np.all(np.isfinite(wrong)) or matches(wrong, key, allow):
                 continue

@@ -3,14 +3,27 @@ the student's numbers match."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Iterator
+
 import numpy as np
 
+from gradekit.engine.layout import from_rows
 from gradekit.engine.trace import Trace
 from gradekit.grading.compare import matches
 from gradekit.model.problem import Problem
-from gradekit.ops.mistakes import mistakes
+from gradekit.ops.mistakes import Mistake, Values, mistakes
+from gradekit.ops.network import network_for
 
 MAX_READINGS = 3  # several mistakes can give one wrong value: name them all, up to this many
+
+
+def catalogued(problem: Problem, trace: Trace, name: str) -> Iterator[Mistake]:
+    """Every catalogued mistake of a quantity (gradekit.ops.mistakes, most specific first), with its
+    wrong value in the problem's own layout, as a student writes the answer."""
+    values = Values(network_for(problem.arch), trace.rows, {s.name: s for s in trace.steps})
+    for mistake in mistakes(values, name):
+        yield replace(mistake, value=from_rows(np.asarray(mistake.value, dtype=float), trace.layout))
 
 
 def readings(problem: Problem, trace: Trace, name: str, raw: np.ndarray | None, allow: np.ndarray) -> list[str]:
@@ -21,10 +34,10 @@ def readings(problem: Problem, trace: Trace, name: str, raw: np.ndarray | None, 
     """
     if raw is None:
         return []
-    key = np.asarray(trace[name])
+    key = trace[name]
     found: list[str] = []
     with np.errstate(all="ignore"):
-        for mistake in mistakes(problem, trace, name):
+        for mistake in catalogued(problem, trace, name):
             # A "mistake" that gives the right value (a ReLU mask that happens to agree) is no mistake.
             wrong = np.asarray(mistake.value, dtype=float)
             if mistake.message not in found and matches(raw, wrong, allow) and not matches(wrong, key, allow):

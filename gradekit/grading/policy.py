@@ -54,7 +54,8 @@ import numpy as np
 from gradekit.engine import margins as tolerance
 from gradekit.engine.margins import close
 from gradekit.grading.diagnose import diagnose
-from gradekit.engine.trace import Trace, transpose2d
+from gradekit.engine.layout import to_rows
+from gradekit.engine.trace import Trace, evaluate_in_layout, transpose2d
 
 if TYPE_CHECKING:
     from gradekit.keys.key import ProblemKey
@@ -160,7 +161,7 @@ class World:
             else:
                 with np.errstate(all="ignore"):
                     try:
-                        values[name] = step.evaluate(values)
+                        values[name] = evaluate_in_layout(step, values, trace.layout)
                     except (ValueError, FloatingPointError):
                         unknown.add(name)
         world = cls(pk, values, frozenset(n for n in answers if n in asked), frozenset(unknown))
@@ -212,7 +213,7 @@ class World:
             return None
         with np.errstate(all="ignore"):
             try:
-                value = step.evaluate(self.values)
+                value = evaluate_in_layout(step, self.values, self.pk.problem.arch.layout)
             except (ValueError, FloatingPointError):
                 return None
         return value if np.all(np.isfinite(value)) else None
@@ -257,7 +258,8 @@ class World:
         that mistakes can be recognized on the student's own numbers."""
         if self._trace is None:
             key = self.pk.instance.trace
-            self._trace = Trace(key.layout, key.steps, {n: self.values.get(n, key[n]) for n in key.names})
+            self._trace = Trace(key.layout, key.steps, {n: to_rows(self.values[n], key.layout) if n in self.values
+                                                        else key.rows[n] for n in key.names})
         return self._trace
 
     def unexplained(self) -> list[str]:

@@ -17,7 +17,8 @@ import numpy as np
 
 from gradekit.keys.flat import FlatKey
 from gradekit.spec.roster import Student
-from gradekit.sampling.sampler import Instance, sample_many, stack_traces, to_rows
+from gradekit.engine.layout import stack_from_rows
+from gradekit.sampling.sampler import Instance, sample_many, stack_traces
 from gradekit.model.problem import Problem, Sheet, SheetEntry
 from gradekit.engine.margins import close, stacked_allowances
 from gradekit.sampling.variants import Variant, problem_seed
@@ -156,7 +157,7 @@ def allowances(problem: Problem, instances: Sequence[Instance]) -> list[dict[str
     if not instances:
         return []
     stacked = stacked_allowances(problem, instances[0].trace.steps, stack_traces(instances))
-    allow = {q: to_rows(problem.arch.layout, a) for q, a in stacked.items()}
+    allow = {q: stack_from_rows(a, problem.arch.layout) for q, a in stacked.items()}
     return [{q: a[i] for q, a in allow.items()} for i in range(len(instances))]
 
 

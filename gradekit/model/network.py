@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, Union
 
+from gradekit.model import names
+
 Layout = Literal["rows", "columns"]
 ActivationName = Literal["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
 BiasKind = Literal["vector", "scalar", "none"]
@@ -107,12 +109,12 @@ class Architecture:
 @lru_cache(maxsize=256)
 def _parameter_names(layers: tuple[Layer, ...]) -> tuple[str, ...]:
     # Cached: asked for on every evaluation of every instance.
-    names: list[str] = []
+    out: list[str] = []
     for l, layer in enumerate(layers, start=1):
         if isinstance(layer, Dense):
-            names.append(f"W{l}")
+            out.append(names.of("W", l))
             if layer.bias != "none":
-                names.append(f"b{l}")
+                out.append(names.of("b", l))
         else:
-            names += [f"gamma{l}", f"beta{l}"]
-    return tuple(names)
+            out += [names.of("gamma", l), names.of("beta", l)]
+    return tuple(out)

@@ -7,8 +7,9 @@ short for the partial derivative of the loss L with respect to W^{[2]}.
 
 from __future__ import annotations
 
-import re
 from functools import cache
+
+from gradekit.model import names
 
 # The indicator function, 1 where the condition holds and 0 elsewhere. Bold 1 rather than
 # \mathbb{1}: amssymb has no blackboard 1 (the page showed "⊮"), and bbm/dsfont are not part
@@ -22,7 +23,6 @@ _SYMBOLS = {
     "var": r"\sigma^{2}",
     "Xhat": r"\hat{X}",
 }
-_NAME = re.compile(r"^(?P<grad>d?)(?P<base>gamma|beta|mu|var|Xhat|[A-Za-z])(?P<layer>\d+)(?P<new>_new)?$")
 
 
 @cache
@@ -36,25 +36,20 @@ def tex(name: str) -> str:
         return r"\hat{y}"
     if name in ("X", "Y"):
         return name
-    m = _NAME.match(name)
-    if not m:
+    parsed = names.parse(name)
+    if parsed is None or parsed.index is None:
         return rf"\text{{{name}}}"
-    base = _SYMBOLS.get(m["base"], m["base"])
-    layer = m["layer"]
+    base = _SYMBOLS.get(parsed.base, parsed.base)
+    layer = parsed.index
     if base == r"\sigma^{2}":  # a squared symbol takes its layer index beside the square
         body = rf"\sigma^{{2\,[{layer}]}}"
     else:
         body = rf"{base}^{{[{layer}]}}"
-    if m["grad"]:
+    if parsed.grad:
         body = rf"d{body}"
-    if m["new"]:
+    if parsed.new:
         body = rf"{body}_{{\text{{new}}}}"
     return body
-
-
-def layer_input(l: int) -> str:
-    """Trace name of what feeds layer l: X for the first layer, A{l-1} after."""
-    return "X" if l == 1 else f"A{l - 1}"
 
 
 def transposed(name: str) -> str:
@@ -71,3 +66,15 @@ def tex_constant(x: float) -> str:
     mantissa, exponent = text.split("e")
     power = f"10^{{{int(exponent)}}}"
     return power if mantissa == "1" else rf"{mantissa} \cdot {power}"
+
+
+def number(x: float, decimals: int) -> str:
+    """x at `decimals` places; never '-0.0000'."""
+    text = f"{float(x):.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def given_number(x: float, decimals: int) -> str:
+    """A given value as written in a problem: 0.7, -1, 0.25 (no padding zeros)."""
+    text = number(x, decimals)
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -7,14 +7,14 @@ grading settings and the quality rules its variants obey.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Mapping
 
 import numpy as np
 
-from gradekit.model.network import Architecture, Dense
+from gradekit.model import names
+from gradekit.model.network import Architecture
 from gradekit.model.quality import Quality
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class Sheet:
 # --- reading TOML ------------------------------------------------------------------------------
 
 
-_DEFAULT_DOMAINS = {
+DEFAULT_DOMAINS = {  # by the base of a given value's name (W for W2)
     "X": Domain(-2.0, 2.0, 0.5, nonzero=True),
     "Y": Domain(-1.0, 1.0, 0.5),
     "W": Domain(-1.0, 1.0, 0.1, nonzero=True),
@@ -157,33 +157,9 @@ _DEFAULT_DOMAINS = {
     "gamma": Domain(0.5, 1.5, 0.1, nonzero=True),
     "beta": Domain(-0.5, 0.5, 0.1),
 }
-_DOMAIN_KEY = re.compile(r"^(X|Y|W|b|gamma|beta)(\d*)$")
 
 
 def domain_for(problem: Problem, name: str) -> Domain:
     """The sampling domain of a given value: `W2` uses [sampling.W2], else [sampling.W], else the default."""
-    m = _DOMAIN_KEY.match(name)
-    base = m[1] if m else name
-    return problem.domains.get(name) or problem.domains.get(base) or _DEFAULT_DOMAINS[base]
-
-
-def expected_shape(arch: Architecture, name: str) -> tuple[int, ...]:
-    """Shape of a given value in the problem's layout."""
-    rows = arch.layout == "rows"
-    n = arch.samples
-    if name == "X":
-        return (n, arch.inputs) if rows else (arch.inputs, n)
-    if name == "Y":
-        if arch.classifies:
-            return (n,)
-        return (n, arch.outputs) if rows else (arch.outputs, n)
-    m = re.match(r"^(W|b|gamma|beta)(\d+)$", name)
-    assert m, name
-    l = int(m[2])
-    layer = arch.layers[l - 1]
-    units = layer.units
-    if m[1] == "W":
-        return (arch.fan_in(l), units) if rows else (units, arch.fan_in(l))
-    if m[1] == "b" and isinstance(layer, Dense) and layer.bias == "scalar":
-        return ()
-    return (1, units) if rows else (units, 1)
+    base = names.base_of(name)
+    return problem.domains.get(name) or problem.domains.get(base) or DEFAULT_DOMAINS[base]

@@ -12,7 +12,6 @@ functions, and this module is imported only by the `verify` command, never by th
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -21,8 +20,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 import numpy as np
 
 from gradekit.engine import build as engine
+from gradekit.engine.layout import expected_shape, to_rows
+from gradekit.engine.trace import Trace, evaluate_steps
+from gradekit.model import names
 from gradekit.model.network import Architecture, BatchNorm, Dense, Loss
-from gradekit.engine.trace import Trace, transpose2d
+from gradekit.ops.network import network_for
 
 Array = np.ndarray
 InstanceSource = Callable[[int], Mapping[str, Array]]
@@ -74,8 +76,6 @@ def random_instance(arch: Architecture, rng: np.random.Generator) -> dict[str, A
     enough. Batch norm undoes any scale of its input, so the weights are drawn twice as wide
     after every WIDEN_EVERY such draws, and such architectures are sampled as readily as others.
     """
-    from gradekit.model.problem import expected_shape
-
     reasons: dict[str, int] = {}
     for _ in range(DRAWS):
         spread = 2.0 ** min(4, sum(n for r, n in reasons.items() if r.startswith("batch norm")) // WIDEN_EVERY)
@@ -85,9 +85,9 @@ def random_instance(arch: Architecture, rng: np.random.Generator) -> dict[str, A
             if name == "Y" and arch.classifies:
                 classes = arch.outputs if arch.loss.kind == "cross_entropy" else 2
                 given[name] = rng.integers(0, classes, size=shape).astype(float)
-            elif name.startswith("gamma"):
+            elif names.base_of(name) == "gamma":
                 given[name] = rng.uniform(0.5, 1.5, size=shape)  # a BN scale near 0 kills the layer
-            elif name.startswith("W"):
+            elif names.base_of(name) == "W":
                 given[name] = rng.uniform(-spread, spread, size=shape)
             else:
                 given[name] = rng.uniform(-1.0, 1.0, size=shape)
@@ -105,9 +105,9 @@ def random_instance(arch: Architecture, rng: np.random.Generator) -> dict[str, A
 def ill_conditioned(arch: Architecture, values: Mapping[str, Array]) -> str | None:
     """Why finite differences would be inaccurate at these values, or None when they are fine."""
     for l, layer in enumerate(arch.layers, start=1):
-        if layer.activation in ("relu", "leaky_relu") and np.min(np.abs(values[f"Z{l}"])) <= KINK_MARGIN:
+        if layer.activation in ("relu", "leaky_relu") and np.min(np.abs(values[names.of("Z", l)])) <= KINK_MARGIN:
             return f"a {layer.activation} input of layer {l} is within {KINK_MARGIN:g} of its kink"
-        if isinstance(layer, BatchNorm) and np.min(values[f"var{l}"]) < VARIANCE_FLOOR:
+        if isinstance(layer, BatchNorm) and np.min(values[names.of("var", l)]) < VARIANCE_FLOOR:
             return (f"batch norm {l}'s input varies too little across the {arch.samples} samples "
                     f"(variance < {VARIANCE_FLOOR:g})")
     return None
@@ -122,14 +122,14 @@ def gradient_names(trace: Trace) -> list[str]:
 
 
 def _errors(trace: Trace, independent: Mapping[str, Array]) -> dict[str, float]:
-    """Relative error of each trace quantity against its independently computed value."""
-    return {name: relative_error(trace[name], value) for name, value in independent.items()}
+    """Relative error of each trace quantity against its independently computed value (rows layout)."""
+    return {name: relative_error(trace.rows[name], value) for name, value in independent.items()}
 
 
 def _updates(arch: Architecture, given: Mapping[str, Array], grads: Mapping[str, Array]) -> dict[str, Array]:
     """`{p}_new = p - lr * dp` from independent gradients (the SGD rule, applied here on its own)."""
     lr = arch.learning_rate
-    return {f"{p}_new": np.asarray(given[p], dtype=float) - lr * np.asarray(grads[f"d{p}"])
+    return {names.new(p): np.asarray(given[p], dtype=float) - lr * np.asarray(grads[names.grad(p)])
             for p in arch.parameter_names()}
 
 
@@ -137,28 +137,29 @@ def _updates(arch: Architecture, given: Mapping[str, Array], grads: Mapping[str,
 
 
 def _loss_after_replacing(arch: Architecture, trace: Trace, name: str, value: Array) -> float:
-    """The loss with `name` set to `value` and the forward pass re-run from there on.
+    """The loss with `name` set to `value` (rows layout) and the forward pass re-run from there on.
 
-    Given values go through engine.forward_loss; an intermediate (Z2, A1, Xhat2) keeps the
+    A given value re-runs the whole forward pass; an intermediate (Z2, A1, Xhat2) keeps the
     forward values computed before it and re-evaluates only the forward steps after it.
     """
+    forward = engine.forward_steps(arch)
     if name in arch.given_names():
-        given = {n: trace[n] for n in arch.given_names()}
-        return float(engine.forward_loss(arch, {**given, name: value}))
-    forward = [s for s in engine.steps_for(arch) if s.stage in ("forward", "loss")]
+        given = {n: trace.rows[n] for n in arch.given_names()}
+        return float(evaluate_steps(forward, {**given, name: value})["loss"])
     start = next(i for i, s in enumerate(forward) if s.name == name) + 1
-    values = {**trace.values, name: value}
+    values = {**trace.rows, name: value}
     for s in forward[start:]:
         values[s.name] = s.evaluate(values)
     return float(values["loss"])
 
 
 def finite_difference_gradients(arch: Architecture, trace: Trace) -> dict[str, Array]:
-    """Every gradient of the trace by centred differences of the forward pass: dq ~ (L(q+h) - L(q-h)) / 2h."""
+    """Every gradient of the trace by centred differences of the forward pass: dq ~ (L(q+h) - L(q-h)) / 2h
+    (rows layout)."""
     grads: dict[str, Array] = {}
     for grad_name in gradient_names(trace):
-        name = grad_name[1:]
-        base = np.asarray(trace[name], dtype=float)
+        name = names.gradient_of(grad_name)
+        base = np.asarray(trace.rows[name], dtype=float)
         grad = np.zeros_like(base)
         for index in np.ndindex(base.shape):
             up, down = base.copy(), base.copy()
@@ -175,11 +176,11 @@ def finite_difference_errors(arch: Architecture, given: Mapping[str, Array]) -> 
     """Per quantity: the trace against finite differences (gradients, updates, loss after)."""
     trace = engine.run(arch, given)
     independent: dict[str, Array] = finite_difference_gradients(arch, trace)
-    updated = _updates(arch, trace.values, independent)
+    updated = _updates(arch, trace.rows, independent)
     independent.update(updated)
-    given = {n: trace[n] for n in arch.given_names()}
-    new_params = {p: updated[f"{p}_new"] for p in arch.parameter_names()}
-    independent["loss_new"] = engine.forward_loss(arch, {**given, **new_params})
+    given_rows = {n: trace.rows[n] for n in arch.given_names()}
+    new_params = {p: updated[names.new(p)] for p in arch.parameter_names()}
+    independent["loss_new"] = evaluate_steps(engine.forward_steps(arch), {**given_rows, **new_params})["loss"]
     return _errors(trace, independent)
 
 
@@ -265,22 +266,35 @@ def _symbol_matrix(name: str, shape: tuple[int, ...]) -> Any:
     return sympy.Matrix(rows, cols, lambda i, j: sympy.Symbol(f"{name}_{i}_{j}", real=True))
 
 
-def _rows(arch: Architecture, value: Array) -> Array:
-    """A value in the rows layout (the symbolic network is written in rows)."""
-    v = np.asarray(value, dtype=float)
-    return transpose2d(v) if arch.layout == "columns" else v
+class _Symbols:
+    """What an op's `symbolic` hook writes its forward pass with (gradekit.ops.base.Symbolic): the
+    network's values so far as SymPy matrices (rows layout), fresh symbols, and ReLU indicators."""
 
+    def __init__(self, sp: Any, values: dict[str, Any], replaced: Mapping[str, Any], indicators: dict[str, Any]):
+        self.sp, self.values, self.replaced, self.indicators = sp, values, replaced, indicators
 
-def _as_layout(arch: Architecture, value: Array, shape: tuple[int, ...]) -> Array:
-    """A rows-layout numeric result back in the problem's layout and the trace's shape."""
-    if shape == ():
-        return np.asarray(value).reshape(())
-    return transpose2d(value) if arch.layout == "columns" else value
+    def symbols(self, name: str, shape: tuple[int, int]) -> Any:
+        return _symbol_matrix(name, shape)
+
+    def exact(self, value: float) -> Any:
+        return _exact(value)
+
+    def indicator(self, name: str, of: Any) -> Any:
+        """Symbols standing for [of > 0], entry by entry; their values are set from the point."""
+        if name not in self.indicators:
+            self.indicators[name] = (_symbol_matrix(name, of.shape), of)
+        return self.indicators[name][0]
+
+    def put(self, name: str, make: Callable[[], Any]) -> Any:
+        """A forward quantity: made by the op, or the stand-in that replaces it."""
+        self.values[name] = self.replaced[name] if name in self.replaced else make()
+        return self.values[name]
 
 
 class _SymbolicModel:
     """One architecture's network in SymPy (rows layout: samples are rows), built from the
-    forward definitions alone and differentiated once; an instance only evaluates it.
+    forward definitions alone (each op's `symbolic` hook) and differentiated once; an instance
+    only evaluates it.
 
     Everything is a symbol: X, the targets (one-hot T for cross-entropy), the parameters, and
     `h{l}`, the indicator [Z > 0] of each ReLU entry. A ReLU is `h * Z` (leaky: `(h + slope
@@ -298,117 +312,44 @@ class _SymbolicModel:
     def __init__(self, arch: Architecture, intermediates: bool):
         import sympy
 
-        self.sp, self.arch = sympy, arch
+        self.sp, self.arch, self.net = sympy, arch, network_for(arch)
         n = arch.samples
         self.inputs = {"X": _symbol_matrix("X", (n, arch.inputs))}
-        if arch.loss.kind == "cross_entropy":
-            self.inputs["T"] = _symbol_matrix("T", (n, arch.outputs))
-        else:
-            self.inputs["Y"] = _symbol_matrix("Y", (n, arch.outputs))
-        self.params = {p: _symbol_matrix(p, self._param_shape(p)) for p in arch.parameter_names()}
-        self.indicators: dict[int, Any] = {}
-        for l, layer in enumerate(arch.layers, start=1):
-            if layer.activation in ("relu", "leaky_relu"):
-                self.indicators[l] = _symbol_matrix(f"h{l}", (n, layer.units))
+        target = "T" if arch.loss.kind == "cross_entropy" else "Y"
+        self.inputs[target] = _symbol_matrix(target, (n, arch.outputs))
+        self.params = {g.name: _symbol_matrix(g.name, (g.shape + (1, 1))[:2]) for g in self.net.parameters}
+        self.indicators: dict[str, Any] = {}
         self.forward = self._forward({})
-        names = [s.name for s in engine.steps_for(arch)]
-        wanted = [g for g in _gradient_names(names) if intermediates or g[1:] in self.params]
+        steps = [s.name for s in engine.steps_for(arch)]
+        wanted = [g for g in _gradient_names(steps) if intermediates or names.gradient_of(g) in self.params]
         self.stand_ins: dict[str, Any] = {}
         tails: dict[str | None, Any] = {None: self.forward["loss"]}
         self.gradients: dict[str, Any] = {}
         for grad_name in wanted:
-            name = grad_name[1:]
-            start = _tail_start(arch, name)
+            name = names.gradient_of(grad_name)
+            start = self._tail_start(name)
             if start not in tails:
                 self.stand_ins[start] = _symbol_matrix(f"s_{start}", self.forward[start].shape)
                 tails[start] = self._forward({start: self.stand_ins[start]})["loss"]
             of = self.params[name] if name in self.params else self.stand_ins[name]
             self.gradients[grad_name] = of.applyfunc(tails[start].diff)
 
-    def _param_shape(self, p: str) -> tuple[int, int]:
-        l = _layer_of(p)
-        layer = self.arch.layers[l - 1]
-        if p.startswith("W"):
-            return (self.arch.fan_in(l), layer.units)
-        if isinstance(layer, Dense) and layer.bias == "scalar":
-            return (1, 1)
-        return (1, layer.units)
-
     def _forward(self, replaced: Mapping[str, Any]) -> dict[str, Any]:
         """Every forward quantity and the loss; a quantity in `replaced` is taken from there."""
-        sp, out = self.sp, {}
+        values = {**self.inputs, **self.params}
+        s = _Symbols(self.sp, values, replaced, self.indicators)
+        for op in self.net.ops:
+            op.symbolic(s)
+        return {k: v for k, v in values.items() if k not in self.inputs and k not in self.params}
 
-        def put(name: str, compute: Callable[[], Any]) -> Any:
-            out[name] = replaced[name] if name in replaced else compute()
-            return out[name]
-
-        a = self.inputs["X"]
-        n = a.shape[0]
-        for l, layer in enumerate(self.arch.layers, start=1):
-            if isinstance(layer, Dense):
-                z = put(f"Z{l}", lambda a=a, l=l, layer=layer: self._affine(a, l, layer.bias))
-            else:
-                u = a.shape[1]
-                mu = put(f"mu{l}", lambda a=a, u=u: sp.Matrix(1, u, lambda _, j: sum(a[:, j]) / n))
-                var = put(f"var{l}", lambda a=a, u=u, mu=mu: sp.Matrix(
-                    1, u, lambda _, j: sum((a[i, j] - mu[0, j]) ** 2 for i in range(n)) / n))
-                eps = _exact(layer.eps)
-                xhat = put(f"Xhat{l}", lambda a=a, u=u, mu=mu, var=var, eps=eps: sp.Matrix(
-                    n, u, lambda i, j: (a[i, j] - mu[0, j]) / sp.sqrt(var[0, j] + eps)))
-                g, b = self.params[f"gamma{l}"], self.params[f"beta{l}"]
-                z = put(f"Z{l}", lambda xhat=xhat, u=u, g=g, b=b: sp.Matrix(
-                    n, u, lambda i, j: g[0, j] * xhat[i, j] + b[0, j]))
-            a = put(f"A{l}", lambda z=z, l=l, layer=layer: self._activate(z, l, layer))
-        out["loss"] = self._loss(a)
-        return out
-
-    def _affine(self, a: Any, l: int, bias: str) -> Any:
-        """Z = A W + b: a vector bias is added to every row, a scalar bias to every entry."""
-        z = a * self.params[f"W{l}"]
-        if bias == "vector":
-            return z + self.sp.ones(z.shape[0], 1) * self.params[f"b{l}"]
-        if bias == "scalar":
-            b = self.params[f"b{l}"][0, 0]
-            return z.applyfunc(lambda e: e + b)
-        return z
-
-    def _activate(self, z: Any, l: int, layer: Dense | BatchNorm) -> Any:
-        sp, act = self.sp, layer.activation
-        if act == "identity":
-            return z
-        if act == "sigmoid":
-            return z.applyfunc(lambda e: 1 / (1 + sp.exp(-e)))
-        if act == "tanh":
-            return z.applyfunc(sp.tanh)
-        if act in ("relu", "leaky_relu"):
-            h = self.indicators[l]
-            slope = 0 if act == "relu" else _exact(layer.slope)
-            return sp.Matrix(*z.shape, lambda i, j: (h[i, j] + slope * (1 - h[i, j])) * z[i, j])
-        if act == "softmax":  # per sample (row): exp(z_k) / sum_j exp(z_j)
-            rows = []
-            for i in range(z.shape[0]):
-                exps = [sp.exp(z[i, k]) for k in range(z.shape[1])]
-                total = sum(exps)
-                rows.append([e / total for e in exps])
-            return sp.Matrix(rows)
-        raise ValueError(f"unknown activation {act!r}")
-
-    def _loss(self, a: Any) -> Any:
-        """scale * sum over samples, scale = (1/2 if halved) * (1/N if mean), from the definitions."""
-        sp, loss = self.sp, self.arch.loss
-        n, k = a.shape
-        scale = (sp.Rational(1, 2) if loss.kind == "mse" and loss.half else 1) * (
-            sp.Rational(1, n) if loss.reduction == "mean" else 1)
-        if loss.kind == "mse":
-            y = self.inputs["Y"]
-            return scale * sum((a[i, j] - y[i, j]) ** 2 for i in range(n) for j in range(k))
-        if loss.kind == "cross_entropy":
-            t = self.inputs["T"]
-            return -scale * sum(t[i, j] * sp.log(a[i, j]) for i in range(n) for j in range(k))
-        if loss.kind == "binary_cross_entropy":
-            y = self.inputs["Y"]
-            return -scale * sum(y[i, 0] * sp.log(a[i, 0]) + (1 - y[i, 0]) * sp.log(1 - a[i, 0]) for i in range(n))
-        raise ValueError(f"unknown loss {loss.kind!r}")
+    def _tail_start(self, name: str) -> str | None:
+        """The forward quantity from which on the loss depends on `name` (None: the whole network)."""
+        if name not in self.params:
+            return name
+        l = names.parse(name).index  # type: ignore[union-attr]
+        if isinstance(self.net.layer_op(l), BatchNorm):
+            return names.of("Xhat", l)  # gamma and beta enter after the normalization
+        return None if l == 1 else names.of("A", l - 1)
 
     def at(self, given_rows: Mapping[str, Array]) -> _Evaluator:
         """An evaluator at one instance (values in rows), with every ReLU indicator and stand-in set."""
@@ -429,8 +370,8 @@ class _SymbolicModel:
         for p, symbols in self.params.items():
             assign(symbols, given_rows[p])
         evaluate = _Evaluator(point)
-        for l, h in self.indicators.items():  # in layer order: Z{l} needs the indicators before it
-            for hij, zij in zip(h, self.forward[f"Z{l}"]):
+        for h, z in self.indicators.values():  # in layer order: Z{l} needs the indicators before it
+            for hij, zij in zip(h, z):
                 evaluate.set(hij, 1 if evaluate(zij) > 0 else 0)
         for name, symbols in self.stand_ins.items():
             for s, e in zip(symbols, self.forward[name]):
@@ -438,24 +379,10 @@ class _SymbolicModel:
         return evaluate
 
 
-def _gradient_names(names: Sequence[str]) -> list[str]:
-    known = set(names)
-    return [n for n in names if n.startswith("d") and n[1:] in known]
-
-
-def _layer_of(name: str) -> int:
-    """The layer a parameter belongs to: W2 -> 2, gamma3 -> 3."""
-    return int(re.fullmatch(r"[A-Za-z]+(\d+)", name)[1])  # type: ignore[index]
-
-
-def _tail_start(arch: Architecture, name: str) -> str | None:
-    """The forward quantity from which on the loss depends on `name` (None: the whole network)."""
-    if name not in arch.parameter_names():
-        return name
-    l = _layer_of(name)
-    if isinstance(arch.layers[l - 1], BatchNorm):
-        return f"Xhat{l}"  # gamma and beta enter after the normalization
-    return None if l == 1 else f"A{l - 1}"
+def _gradient_names(steps: Sequence[str]) -> list[str]:
+    """The steps named d<X> for a quantity X of the trace: gradients of the loss."""
+    known = set(steps)
+    return [n for n in steps if names.gradient_of(n) in known]
 
 
 def _model_key(arch: Architecture) -> Architecture:
@@ -479,7 +406,7 @@ def _numeric(evaluate: _Evaluator, m: Any) -> Array:
 
 
 def sympy_values(arch: Architecture, given: Mapping[str, Array], intermediates: bool = True) -> dict[str, Array]:
-    """What SymPy says every checked quantity is, in the problem's layout.
+    """What SymPy says every checked quantity is, in the rows layout.
 
     The forward values and the loss; the gradient of every parameter and, with
     `intermediates`, of every intermediate the engine states (dA, dZ, dXhat); the updates
@@ -487,18 +414,19 @@ def sympy_values(arch: Architecture, given: Mapping[str, Array], intermediates: 
     a ReLU input may have changed sign).
     """
     model = _model(arch, intermediates)
-    rows = {n: _rows(arch, v) for n, v in given.items()}
+    rows = {n: to_rows(np.asarray(v, dtype=float), arch.layout) for n, v in given.items()}
     evaluate = model.at(rows)
-    shapes = {p: np.shape(given[p]) for p in arch.parameter_names()}
+    shapes = {p: np.shape(rows[p]) for p in arch.parameter_names()}
     results: dict[str, Array] = {"loss": np.asarray(float(evaluate(model.forward["loss"])))}
     for name, m in model.forward.items():
         if name != "loss":
-            results[name] = _as_layout(arch, _numeric(evaluate, m), (0, 0))
+            results[name] = _numeric(evaluate, m)
     for grad_name, m in model.gradients.items():
-        results[grad_name] = _as_layout(arch, _numeric(evaluate, m), shapes.get(grad_name[1:], (0, 0)))
-    updated = _updates(arch, given, results)
+        value = _numeric(evaluate, m)
+        results[grad_name] = value.reshape(()) if shapes.get(names.gradient_of(grad_name)) == () else value
+    updated = _updates(arch, rows, results)
     results.update(updated)
-    new_rows = {**rows, **{p: _rows(arch, updated[f"{p}_new"]) for p in arch.parameter_names()}}
+    new_rows = {**rows, **{p: updated[names.new(p)] for p in arch.parameter_names()}}
     results["loss_new"] = np.asarray(float(model.at(new_rows)(model.forward["loss"])))
     return results
 

@@ -21,6 +21,8 @@ from typing import Literal, Mapping
 
 import numpy as np
 
+from gradekit.engine.build import network
+from gradekit.model import names
 from gradekit.model.network import Architecture, BatchNorm
 
 MAX_LABELLED_UNITS = 4  # more units (or inputs) than this: matrix names instead of numbers on edges
@@ -119,10 +121,6 @@ class Diagram:
         raise KeyError(node_id)
 
 
-ACTIVATION_CAPTION = {"identity": "linear", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU",
-                      "leaky_relu": "leaky ReLU", "softmax": "softmax"}
-LOSS_CAPTION = {"mse": "squared error", "cross_entropy": "cross-entropy",
-                "binary_cross_entropy": "binary cross-entropy"}
 
 
 def number_label(x: float) -> Label:
@@ -155,12 +153,12 @@ def _column(x: float, units: int, prefix: str, label, shape: Shape) -> list[Node
 
 def _weight(arch: Architecture, given: Mapping[str, np.ndarray], l: int, i: int, j: int) -> float:
     """The weight from unit i of layer l - 1 to unit j of layer l (0-based), in either layout."""
-    w = np.asarray(given[f"W{l}"])
+    w = np.asarray(given[names.of("W", l)])
     return float(w[i, j] if arch.layout == "rows" else w[j, i])
 
 
 def _bias(given: Mapping[str, np.ndarray], l: int, j: int) -> float:
-    b = np.asarray(given[f"b{l}"], dtype=float)
+    b = np.asarray(given[names.of("b", l)], dtype=float)
     return float(b) if b.ndim == 0 else float(b.ravel()[j])
 
 
@@ -209,12 +207,12 @@ def _layout(arch: Architecture, numbers: bool) -> tuple[Diagram, tuple[tuple[int
         previous = columns[-1]
         if norm:
             captions.append([Label(f"layer {l}", math=False), Label("batch norm", math=False),
-                             Label(ACTIVATION_CAPTION[layer.activation], math=False)])
+                             Label(network(arch).activation(l).caption, math=False)])
             for a, b in zip(previous, column):
                 if a.shape != "plain":
                     edges.append(Edge(a.id, b.id))
         else:
-            captions.append([Label(f"layer {l}", math=False), Label(ACTIVATION_CAPTION[layer.activation], math=False)])
+            captions.append([Label(f"layer {l}", math=False), Label(network(arch).activation(l).caption, math=False)])
             for a in previous:
                 for b in column:
                     if a.shape == "plain" or b.shape == "plain":
@@ -246,7 +244,7 @@ def _layout(arch: Architecture, numbers: bool) -> tuple[Diagram, tuple[tuple[int
     edges += [Edge(n.id, loss.id) for n in columns[-1] if n.shape != "plain"]
     edges.append(Edge(target.id, loss.id))
     reduction = "(mean)" if arch.loss.reduction == "mean" else "(sum)"
-    captions.append([Label("loss", math=False), Label(LOSS_CAPTION[arch.loss.kind], math=False),
+    captions.append([Label("loss", math=False), Label(network(arch).loss.words, math=False),
                      Label(reduction, math=False)])
     return _finish(arch, nodes, edges, captions, frames, xs, numbers), tuple(slots)
 

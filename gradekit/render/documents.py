@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gradekit.render import formatting as fmt
+from gradekit.engine.build import network
+from gradekit.model import names
 from gradekit.model.network import BatchNorm
 from gradekit.model.notation import tex, tex_constant
 
@@ -26,8 +28,6 @@ if TYPE_CHECKING:
     from gradekit.model.problem import Problem
     from gradekit.engine.trace import Trace
 
-ACTIVATION_NAMES = {"identity": "identity (linear)", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU",
-                    "leaky_relu": "leaky ReLU", "softmax": "softmax"}
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,7 @@ def part_labels(count: int) -> list[str]:
 def network_sentences(problem: Problem, loss_formula: str, pred_formula: str = "") -> tuple[str, ...]:
     """The network described in words and $math$, valid in LaTeX and Markdown alike."""
     arch = problem.arch
+    net = network(arch)
     n = arch.samples
     if arch.layout == "rows":
         first = (f"Samples are the rows of $X$ ({n} sample{'s' * (n != 1)}, {arch.inputs} inputs each): "
@@ -185,7 +186,7 @@ def network_sentences(problem: Problem, loss_formula: str, pred_formula: str = "
                  r"$Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}$ with $A^{[0]} = X$.")
     out = [first]
     for l, layer in enumerate(arch.layers, start=1):
-        act = ACTIVATION_NAMES[layer.activation]
+        act = net.activation(l).statement
         if layer.activation == "leaky_relu":
             act += f" (slope ${tex_constant(layer.slope)}$ for negative inputs)"
         if isinstance(layer, BatchNorm):
@@ -205,14 +206,14 @@ def network_sentences(problem: Problem, loss_formula: str, pred_formula: str = "
     if pred_formula and "pred" in problem.asked:
         # Defined here, not only in the solutions: for a sigmoid output the prediction is a label,
         # and a student could otherwise read it as the probability.
-        out_tex = tex(f"A{arch.depth}")
+        out_tex = tex(net.loss.out)
         if arch.loss.kind == "binary_cross_entropy":
             out.append(rf"Prediction: ${pred_formula}$, the predicted label of each sample (1 when the "
                        rf"probability ${out_tex}$ of class 1 is at least 0.5, else 0; not the probability itself).")
         else:
             out.append(rf"Prediction: ${pred_formula}$, the predicted class of each sample (the class with the "
                        rf"largest probability in ${out_tex}$, numbered from 0).")
-    if any(q.endswith("_new") for q in problem.asked):
+    if any(names.parse(q).new and q != names.LOSS_NEW for q in problem.asked):
         out.append(rf"Update: one step of gradient descent, $\theta_{{\text{{new}}}} = \theta - \eta\, d\theta$, "
                    rf"with learning rate $\eta = {tex_constant(arch.learning_rate)}$.")
     return tuple(out)

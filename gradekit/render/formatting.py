@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from gradekit.model.notation import given_number, number
 from gradekit.render.fonts import clean_text, has, is_rtl
 
 _TEX_SPECIALS = {
@@ -29,18 +30,6 @@ _LIGATURE_FIRST, _LIGATURE_SECOND = "-',!?", "-',`"
 # glyphs, and the CJK packages are not part of texlive-latex-*): a visible boxed "?", so the
 # sheet compiles and the gap shows. Student ids are shown beside names, so no one is lost.
 MISSING_GLYPH = r"\fbox{?}"
-
-def number(x: float, decimals: int) -> str:
-    """x at `decimals` places; never '-0.0000'."""
-    text = f"{float(x):.{decimals}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
-
-
-def given_number(x: float, decimals: int) -> str:
-    """A given value as written in a problem: 0.7, -1, 0.25 (no padding zeros)."""
-    text = number(x, decimals)
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
 
 def entry_strings(value: np.ndarray, decimals: int, integers: bool = False, given: bool = False) -> list[list[str]]:
     """A value as rows of formatted entries (a scalar is one row of one, a vector one row)."""

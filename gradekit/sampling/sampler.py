@@ -17,34 +17,25 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from gradekit.ops import mistakes as diagnose
 from gradekit.engine import build as engine
 from gradekit.engine import margins as tolerance
+from gradekit.engine.layout import expected_shape, stack_to_rows
+from gradekit.engine.trace import Trace
+from gradekit.model.problem import Problem, domain_for
+from gradekit.ops.base import Check, Step
+from gradekit.ops.mistakes import Values, confusable
+from gradekit.ops.quality import MARGIN_SLACK, entries
+from gradekit.ops.relu import RELU_MARGIN
+from gradekit.ops.softmax import PREDICTION_GAP, PROBABILITY_FLOOR
 from gradekit.util.errors import UnsatisfiableSpecError
-from gradekit.model.network import BatchNorm, Dense
-from gradekit.model.problem import Problem, domain_for, expected_shape
-from gradekit.engine.trace import Step, Trace
 
-# Thresholds of a well-posed instance; each check's reason below says why it exists.
-RELU_MARGIN = 0.05
-SATURATION = {"sigmoid": 4.0, "tanh": 2.5}
-PROBABILITY_FLOOR = 0.01
-PREDICTION_GAP = 0.02
-VARIANCE_FLOOR = 0.01
+__all__ = ["RELU_MARGIN", "PREDICTION_GAP", "PROBABILITY_FLOOR"]  # thresholds the ops' checks use, for tests
+
 LARGEST_VALUE = 1e3
-UPDATE_VISIBILITY = 2.0  # an update must move some entry by twice the grading tolerance
-# The allowance of an updated entry, as the sampler sees it before the key's allowances exist:
-# a fixed tolerance where the spec sets one, else this many units in the last decimal (the
-# derived allowance of an update is one unit plus the rounding of its gradient, lr * B(dW)).
-UPDATE_UNITS = 5.0
-# A value at a threshold is rejected too (strict margins): a grid value that lands on 0.05
-# exactly may be computed as 0.049999999999999996 or 0.05000000000000002, so each comparison
-# gives the threshold this much room.
-MARGIN_SLACK = 1e-9
 # Float64 round-off is about 1e-16 of the magnitudes summed; an entry this small relative to
 # the largest magnitude of its instance can only be a 0 of exact arithmetic.
 ZERO_TOLERANCE = 1e-12
@@ -181,113 +172,33 @@ def _snap_zeros(values: dict[str, np.ndarray], given: Sequence[str], computed: S
 # Each check looks at a stack of candidates (values in the rows layout, one leading axis) and
 # says which of them it rejects. A candidate's reason is the first check that rejects it, in
 # three stages: checks of the given values (before any forward pass), of the forward pass
-# (before the backward pass is paid for), then of the backward pass and the answers.
-# Each check belongs to a quality rule (gradekit.model.quality), and is left out when the problem's
-# spec switches its rule off.
+# (before the backward pass is paid for), then of the backward pass and the answers. Each
+# check belongs to a quality rule (gradekit.model.quality), and is left out when the problem's
+# spec switches its rule off. The checks of an operation are its own (`Op.checks`, in
+# gradekit.ops); the ones here look at the problem as a whole.
 
 
-@dataclass(frozen=True)
-class _Check:
-    rule: str
-    reason: str
-    rejects: Callable[[Mapping[str, np.ndarray]], np.ndarray]  # stacked values -> (B,) bool
+def _op_checks(problem: Problem) -> list[Check]:
+    """Every op's checks, by stage and group (gradekit.ops.base.Check), then in the ops' order."""
+    net = engine.network(problem.arch)
+    found = [c for op in (*net.ops, *net.after) for c in op.checks(net, problem)]
+    return sorted(found, key=lambda c: c.group)  # a stable sort: the ops' order within a group
 
 
-def _entries(value: np.ndarray) -> np.ndarray:
-    """A stacked value as (B, entries of one candidate)."""
-    return value.reshape(value.shape[0], -1)
+def _stage(problem: Problem, stage: str, first: list[Check], middle: list[Check], last: list[Check]) -> list[Check]:
+    """A stage's checks: `first` (group 0), the ops' up to group 1, `middle`, the ops' after, `last`."""
+    ops = [c for c in _op_checks(problem) if c.stage == stage]
+    return [*first, *(c for c in ops if c.group <= 1), *middle, *(c for c in ops if c.group > 1), *last]
 
 
-def _pairs_equal(columns: np.ndarray, tolerance: float) -> np.ndarray:
-    """Per candidate, whether two columns (units) of a stacked (B, rows, units) array are equal."""
-    first, second = _unit_pairs(columns.shape[-1])
-    return (np.abs(columns[..., first] - columns[..., second]) <= tolerance).all(axis=1).any(axis=-1)
-
-
-@lru_cache(maxsize=32)
-def _unit_pairs(units: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of different units (i < j), as two index arrays."""
-    return np.triu_indices(units, 1)
-
-
-def _unit_parameters(problem: Problem, l: int) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
-    """A dense layer's incoming parameters per unit, stacked: (B, fan_in [+ 1 bias], units)."""
-    layer = problem.arch.layers[l - 1]
-
-    def parameters(v: Mapping[str, np.ndarray]) -> np.ndarray:
-        w = v[f"W{l}"]
-        return np.concatenate([w, v[f"b{l}"]], axis=1) if layer.bias == "vector" else w
-
-    return parameters
-
-
-def _given_check_list(problem: Problem) -> list[_Check]:
+def _given_check_list(problem: Problem) -> list[Check]:
     """Checks of the given values alone: a candidate they reject costs no forward pass."""
-    arch = problem.arch
-    checks = []
-    if arch.classifies and arch.samples >= 2:
-        checks.append(_Check("two_classes", "every sample has the same class",
-                             lambda v: (v["Y"] == v["Y"][:, :1]).all(axis=1)))
-    for l, layer in enumerate(arch.layers[:-1], start=1):  # hidden layers
-        if isinstance(layer, Dense) and layer.units > 1:
-            params = _unit_parameters(problem, l)
-            checks.append(_Check("identical_units", f"two units of layer {l} have the same weights and bias",
-                                 lambda v, params=params: _pairs_equal(params(v), 0.0)))
-    last, out = arch.layers[-1], arch.depth
-    if isinstance(last, Dense) and last.activation == "softmax" and arch.depth > 1:
-        # A hidden unit whose weights into every class are equal shifts all class scores alike,
-        # which changes no softmax: its dA is 0 for every sample (a dead unit, found early).
-        checks.append(_Check("dead_unit", f"a unit of layer {out - 1} has equal weights into every softmax class "
-                                          "(its gradient is 0)",
-                             lambda v: (v[f"W{out}"] == v[f"W{out}"][..., :1]).all(axis=-1).any(axis=-1)))
-    return checks
+    return _stage(problem, "given", [], [], [])
 
 
-def _forward_check_list(problem: Problem) -> list[_Check]:
-    arch = problem.arch
-    slack = MARGIN_SLACK
-    checks = [_Check("finite", "the loss is not finite", lambda v: ~np.isfinite(v["loss"]))]
-    for l, layer in enumerate(arch.layers[:-1], start=1):  # hidden layers
-        if isinstance(layer, BatchNorm) and layer.units > 1:
-            checks.append(_Check("identical_units", f"two units of batch norm {l} have the same normalized input",
-                                 lambda v, l=l: _pairs_equal(v[f"Xhat{l}"], 1e-9)))
-        if layer.activation == "relu":
-            checks.append(_Check("dead_unit", f"a ReLU unit of layer {l} is off for every sample",
-                                 lambda v, l=l: (v[f"Z{l}"] <= 0).all(axis=-2).any(axis=-1)))
-    for l, layer in enumerate(arch.layers, start=1):
-        z, act = f"Z{l}", layer.activation
-        if act in ("relu", "leaky_relu"):
-            checks.append(_Check("kink", f"a {act} input of layer {l} is within {RELU_MARGIN} of 0 (its derivative "
-                                         "is ambiguous by hand)",
-                                 lambda v, z=z: _entries(np.abs(v[z])).min(axis=1) <= RELU_MARGIN + slack))
-        if act in SATURATION:
-            limit = SATURATION[act]
-            checks.append(_Check("saturation", f"layer {l}'s {act} is saturated (|Z| >= {limit}: gradients vanish)",
-                                 lambda v, z=z, limit=limit: _entries(np.abs(v[z])).max(axis=1) >= limit - slack))
-        if isinstance(layer, BatchNorm):
-            checks.append(_Check("batch_variance",
-                                 f"batch norm {l}'s input is nearly constant (variance <= {VARIANCE_FLOOR})",
-                                 lambda v, l=l: _entries(v[f"var{l}"]).min(axis=1) <= VARIANCE_FLOOR + slack))
-    out = f"A{arch.depth}"  # rows layout: one row of probabilities per sample
-    if arch.layers[-1].activation == "softmax":
-        checks.append(_Check("probability_floor", f"a softmax probability is at or below {PROBABILITY_FLOOR}",
-                             lambda v: _entries(v[out]).min(axis=1) <= PROBABILITY_FLOOR + slack))
-        checks.append(_Check("clear_prediction", "two classes are nearly tied for the prediction",
-                             lambda v: _top_gap(v[out]) <= PREDICTION_GAP + slack))
-    if arch.loss.kind == "binary_cross_entropy":
-        low, high = 2 * PROBABILITY_FLOOR, 1 - 2 * PROBABILITY_FLOOR
-        checks.append(_Check("probability_floor", "the sigmoid output is too close to 0 or 1",
-                             lambda v: (_entries(v[out]).min(axis=1) <= low + slack)
-                             | (_entries(v[out]).max(axis=1) >= high - slack)))
-        checks.append(_Check("clear_prediction", "a predicted probability is nearly 1/2 (tied prediction)",
-                             lambda v: _entries(np.abs(v[out] - 0.5)).min(axis=1) <= PREDICTION_GAP + slack))
-    return checks
-
-
-def _top_gap(probs: np.ndarray) -> np.ndarray:
-    """Per candidate, the smallest gap between a sample's two most likely classes."""
-    top2 = np.sort(probs, axis=-1)[..., -2:]
-    return (top2[..., 1] - top2[..., 0]).min(axis=-1)
+def _forward_check_list(problem: Problem) -> list[Check]:
+    finite = Check("finite", "the loss is not finite", "forward", lambda v: ~np.isfinite(v["loss"]))
+    return _stage(problem, "forward", [finite], [], [])
 
 
 ASKED = "|asked|"  # the answer checks' view of every asked entry (no quantity has this name)
@@ -322,90 +233,63 @@ def _with_asked(problem: Problem, values: dict[str, np.ndarray]) -> dict[str, np
     """values, plus the magnitudes of every asked entry of each candidate: (B, entries), and of
     the numeric ones: values[NUMERIC], a view of the first columns of values[ASKED]."""
     numeric, others = _numeric_asked(problem)
-    parts = [_entries(values[q]) for q in (*numeric, *others)]
+    parts = [entries(values[q]) for q in (*numeric, *others)]
     values[ASKED] = np.abs(np.concatenate(parts, axis=1))
     values[NUMERIC] = values[ASKED][:, : sum(p.shape[1] for p in parts[: len(numeric)])]
     return values
 
 
-def _answer_check_list(problem: Problem) -> list[_Check]:
+def _answer_check_list(problem: Problem) -> list[Check]:
     """Checks of the backward pass and the asked values; they read values[ASKED] (see _with_asked)."""
-    arch = problem.arch
     smallest = 0.5 * 10.0**-problem.decimals
-    checks = [
-        _Check("finite", "an asked value is not finite", lambda v: ~np.isfinite(v[ASKED]).all(axis=1)),
-        _Check("magnitude", f"an asked value is larger than {LARGEST_VALUE:g}",
-               lambda v: v[ASKED].max(axis=1) > LARGEST_VALUE),
+    first = [
+        Check("finite", "an asked value is not finite", "answers", lambda v: ~np.isfinite(v[ASKED]).all(axis=1)),
+        Check("magnitude", f"an asked value is larger than {LARGEST_VALUE:g}", "answers",
+              lambda v: v[ASKED].max(axis=1) > LARGEST_VALUE),
     ]
-    for l, layer in enumerate(arch.layers, start=1):
-        # dZ is what reaches a unit's weights, and what it passes back: a column of zeros is a
-        # ReLU that is off for every sample, a unit whose weights into every softmax class are
-        # equal (its dA is 0), or a batch-norm unit that gets no gradient.
-        checks.append(_Check("dead_unit", f"a unit of layer {l} gets no backward signal from any sample (a "
-                                          "column of 0s in dZ" + f"{l})",
-                             lambda v, l=l: (v[f"dZ{l}"] == 0).all(axis=-2).any(axis=-1)))
+    middle = []
     numeric, _ = _numeric_asked(problem)
     if numeric:
         starts = _starts(problem, numeric)  # where each numeric quantity begins among values[NUMERIC]
-        checks.append(_Check("zero_quantity", "an asked quantity is 0 in every entry",
-                             lambda v: np.logical_and.reduceat(v[NUMERIC] == 0, starts, axis=1).any(axis=1)))
-        checks.append(_Check("prints_as_zero",
-                             f"an asked value has an entry that is not 0 but prints as 0 at {problem.decimals} decimals",
-                             lambda v: ((v[NUMERIC] > 0) & (v[NUMERIC] <= smallest + MARGIN_SLACK * smallest)).any(axis=1)))
-    lr = arch.learning_rate
-    for q in problem.asked:
-        if q.endswith("_new") and q != "loss_new":
-            # An update smaller than the grading tolerance could not be told from no update
-            # (or one with the wrong sign): the step would teach and test nothing.
-            g, p = problem.grading.for_quantity(q), q[: -len("_new")]
-
-            unit = 0.0 if problem.grading.tolerance == "fixed" else UPDATE_UNITS * 10.0 ** -problem.decimals
-
-            def too_small(v: Mapping[str, np.ndarray], q: str = q, p: str = p, g=g, unit=unit) -> np.ndarray:
-                step = lr * np.abs(v["d" + p])
-                allowed = np.maximum(g.atol + g.rtol * np.abs(v[q]), unit)
-                return _entries(step - UPDATE_VISIBILITY * allowed).max(axis=1) < 0
-
-            checks.append(_Check("visible_update", f"the update of {p} is too small to see at the grading tolerance",
-                                 too_small))
-    if "loss_new" in problem.asked:
-        # A step that raises the loss (a learning rate too large for these numbers) teaches the
-        # opposite of what gradient descent is for; a drop too small to print shows nothing.
-        unit = 10.0**-problem.decimals
-        checks.append(_Check("loss_decreases", f"the step does not lower the loss by at least {unit:g}",
-                             lambda v: v["loss"] - v["loss_new"] < unit - MARGIN_SLACK))
-    checks.append(_Check("distinct_mistakes", "a catalogued mistake would be graded right (within the margin, "
-                                              "though it prints differently)", lambda v: _confusable(problem, v)))
-    return checks
+        middle.append(Check("zero_quantity", "an asked quantity is 0 in every entry", "answers",
+                            lambda v: np.logical_and.reduceat(v[NUMERIC] == 0, starts, axis=1).any(axis=1)))
+        middle.append(Check("prints_as_zero",
+                            f"an asked value has an entry that is not 0 but prints as 0 at {problem.decimals} decimals",
+                            "answers",
+                            lambda v: ((v[NUMERIC] > 0) & (v[NUMERIC] <= smallest + MARGIN_SLACK * smallest)).any(axis=1)))
+    last = [Check("distinct_mistakes", "a catalogued mistake would be graded right (within the margin, though it "
+                  "prints differently)", "answers", lambda v: _confusable(problem, v))]
+    return _stage(problem, "answers", first, middle, last)
 
 
 def _confusable(problem: Problem, values: Mapping[str, np.ndarray]) -> np.ndarray:
-    """diagnose.confusable on a stack of candidates (rows layout), with the grader's allowances."""
+    """ops.mistakes.confusable on a stack of candidates (rows layout), with the grader's allowances."""
     steps = engine.steps_for(problem.arch)
     allow = tolerance.stacked_allowances(problem, steps, values)
-    return diagnose.confusable(problem, diagnose.Values("rows", values, {s.name: s for s in steps}, stacked=True), allow)
+    v = Values(engine.network(problem.arch), values, {s.name: s for s in steps}, stacked=True)
+    return confusable(v, problem.asked, problem.decimals, allow)
 
 
-def _enabled(problem: Problem, checks: list[_Check]) -> tuple[_Check, ...]:
+def _enabled(problem: Problem, checks: list[Check]) -> tuple[Check, ...]:
     return tuple(c for c in checks if problem.quality.on(c.rule))
 
 
 @lru_cache(maxsize=256)
-def _given_checks(problem: Problem) -> tuple[_Check, ...]:
+def _given_checks(problem: Problem) -> tuple[Check, ...]:
     return _enabled(problem, _given_check_list(problem))
 
 
 @lru_cache(maxsize=256)
-def _forward_checks(problem: Problem) -> tuple[_Check, ...]:
+def _forward_checks(problem: Problem) -> tuple[Check, ...]:
     return _enabled(problem, _forward_check_list(problem))
 
 
 @lru_cache(maxsize=256)
-def _answer_checks(problem: Problem) -> tuple[_Check, ...]:
+def _answer_checks(problem: Problem) -> tuple[Check, ...]:
     return _enabled(problem, _answer_check_list(problem))
 
 
-def _first_failing(checks: tuple[_Check, ...], values: Mapping[str, np.ndarray], count: int) -> np.ndarray:
+def _first_failing(checks: tuple[Check, ...], values: Mapping[str, np.ndarray], count: int) -> np.ndarray:
     """Per candidate, the index of the first check that rejects it, or -1 when none does."""
     failing = np.full(count, -1)
     for i, check in enumerate(checks):
@@ -417,7 +301,7 @@ def _first_failing(checks: tuple[_Check, ...], values: Mapping[str, np.ndarray],
 
 def degeneracy(problem: Problem, trace: Trace) -> str | None:
     """Why this instance would make a bad exercise (by the rules its problem obeys), or None when it is fine."""
-    values = _with_asked(problem, {n: to_rows(trace.layout, np.asarray(v)[None]) for n, v in trace.values.items()})
+    values = _with_asked(problem, {n: np.asarray(v)[None] for n, v in trace.rows.items()})
     for checks in (_given_checks(problem), _forward_checks(problem), _answer_checks(problem)):
         failing = int(_first_failing(checks, values, 1)[0])
         if failing >= 0:
@@ -442,10 +326,8 @@ def rule_violations(problem: Problem, values: Mapping[str, np.ndarray]) -> dict[
 
 def stack_traces(instances: Sequence[Instance]) -> dict[str, np.ndarray]:
     """The values of many instances of one problem, stacked (a leading axis), in the rows layout."""
-    layout = instances[0].trace.layout
     # np.array of equal-shaped arrays: several times cheaper than np.stack's checks on small ones.
-    return {name: to_rows(layout, np.array([i.trace.values[name] for i in instances], dtype=float))
-            for name in instances[0].trace.names}
+    return {name: np.array([i.trace.rows[name] for i in instances], dtype=float) for name in instances[0].trace.names}
 
 
 # --- sampling -----------------------------------------------------------------------------------
@@ -455,12 +337,6 @@ def fully_pinned(problem: Problem) -> bool:
     return all(n in problem.pinned for n in problem.arch.given_names())
 
 
-def to_rows(layout: str, stacked: np.ndarray) -> np.ndarray:
-    """A stack of one quantity's values (leading axis) in the rows layout: matrices transpose.
-    Its own inverse: a rows-layout stack comes back to `layout` the same way."""
-    return stacked.mT if layout == "columns" and stacked.ndim == 3 else stacked
-
-
 @dataclass(frozen=True)
 class _Sampling:
     """Everything sampling one problem needs, looked up once per problem (not per candidate:
@@ -468,7 +344,7 @@ class _Sampling:
 
     problem: Problem
     plan: _Plan
-    stages: tuple[tuple[_Check, ...], ...]  # the checks of the given values, the forward pass, the answers
+    stages: tuple[tuple[Check, ...], ...]  # the checks of the given values, the forward pass, the answers
     names: tuple[str, ...]  # every quantity of the trace
     steps: tuple[Step, ...]
     forward_names: tuple[str, ...]  # the quantities the forward pass computes
@@ -492,7 +368,7 @@ def _sampling(problem: Problem) -> _Sampling:
 def _given_rows(ctx: _Sampling, drawn: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Stacked given values (as _draw gives them) in the rows layout."""
     layout = ctx.problem.arch.layout
-    return {n: to_rows(layout, v) for n, v in drawn.items()}
+    return {n: stack_to_rows(v, layout) for n, v in drawn.items()}
 
 
 def _forward(ctx: _Sampling, given: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -526,17 +402,13 @@ def _rest(ctx: _Sampling, forward: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
 
 def _trace(ctx: _Sampling, values: Mapping[str, np.ndarray], i: int) -> Trace:
-    """Candidate i's trace, in the problem's layout: read-only views into the stacked values."""
-    flip = ctx.problem.arch.layout == "columns"
-    own = {}
-    for name in ctx.names:
-        v = values[name][i, ...]  # `...` keeps a scalar a 0-d array
-        own[name] = v.T if flip and v.ndim == 2 else v
-    return Trace(ctx.problem.arch.layout, ctx.steps, own)
+    """Candidate i's trace: read-only views into the stacked values (rows layout)."""
+    # `...` keeps a scalar a 0-d array.
+    return Trace(ctx.problem.arch.layout, ctx.steps, {name: values[name][i, ...] for name in ctx.names})
 
 
 def _first_passing(ctx: _Sampling, rngs: Sequence[np.random.Generator], each: int,
-                   why: list[_Check | None]) -> dict[int, tuple[int, dict[str, np.ndarray], int]]:
+                   why: list[Check | None]) -> dict[int, tuple[int, dict[str, np.ndarray], int]]:
     """One round: `each` candidates from every Generator; per Generator j that has a candidate
     passing every check, (which of its candidates, the stacked values holding it, its index there).
 
@@ -684,12 +556,12 @@ def sample_many(problem: Problem, seeds: Sequence[int], rejected: Counter[str] |
         values = _rest(ctx, _forward(ctx, _given_rows(ctx, _draw(ctx.plan, rngs))))
         return [Instance(problem, s, _trace(ctx, values, i), 1) for i, s in enumerate(seeds)]
     found: dict[int, Instance] = {}
-    reasons: dict[int, Counter[_Check]] = {}
+    reasons: dict[int, Counter[Check]] = {}
     pending = list(range(len(seeds)))
     done = 0  # candidates each pending seed has drawn so far
     while pending and done < problem.max_attempts:
         each = min(_round_size(problem), problem.max_attempts - done)
-        why: list[_Check | None] = [None] * (len(pending) * each)  # seed j's candidates: j*each + 0..each-1
+        why: list[Check | None] = [None] * (len(pending) * each)  # seed j's candidates: j*each + 0..each-1
         with np.errstate(all="ignore"):
             first = _first_passing(ctx, [rngs[i] for i in pending], each, why)
         tried = 0

@@ -19,10 +19,11 @@ from gradekit.util.inputs import read_limited
 from gradekit.model.network import (ACTIVATIONS, BIAS_KINDS, LAYOUTS, LOSS_KINDS, REDUCTIONS, Architecture,
                               BatchNorm, Dense, Layer, Loss)
 from gradekit.model.quality import SWITCHABLE, Quality
-from gradekit.ops.structural import structural_zeros
+from gradekit.engine.build import network, steps_for
+from gradekit.engine.layout import expected_shape
+from gradekit.model import names
 from gradekit.util.resources import problems_dir
-from gradekit.model.problem import (_DEFAULT_DOMAINS, _DOMAIN_KEY, TOLERANCES, Domain, Grading, Problem, Sheet,
-                                     SheetEntry, expected_shape)
+from gradekit.model.problem import DEFAULT_DOMAINS, TOLERANCES, Domain, Grading, Problem, Sheet, SheetEntry
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_SPEC_BYTES = 256 * 1024
@@ -109,9 +110,9 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "text", int: "a whole number", float: "a number", bool: "true or false",
+    words = {str: "text", int: "a whole number", float: "a number", bool: "true or false",
              list: "a list", dict: "a table"}
-    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
+    return " or ".join(words.get(k, k.__name__) for k in _as_tuple(kind))
 
 
 # --- problem ----------------------------------------------------------------------------------
@@ -180,16 +181,17 @@ def _domains(f: _Fields, arch: Architecture) -> dict[str, Domain]:
     table = f.table_of("sampling")
     out: dict[str, Domain] = {}
     for key in list(table.table):
-        m = _DOMAIN_KEY.match(key)
-        if not m:
+        parts = names.split(key)
+        if parts is None or parts[0] not in DEFAULT_DOMAINS:
             table.get(key, dict)
             raise table.fail(key, "unknown domain (expected X, Y, W, b, gamma, beta, or one of them with a layer number)")
-        if m[2] and not 1 <= int(m[2]) <= arch.depth:
-            raise table.fail(key, f"layer {m[2]} does not exist (the network has {arch.depth})")
+        base, layer = parts
+        if layer is not None and not 1 <= layer <= arch.depth:
+            raise table.fail(key, f"layer {layer} does not exist (the network has {arch.depth})")
         df = table.table_of(key)
         lo, hi = df.number("min"), df.number("max")
         step = df.number("step", low=0.0, strict_low=True)
-        nonzero = df.get("nonzero", bool, _DEFAULT_DOMAINS[m[1]].nonzero)
+        nonzero = df.get("nonzero", bool, DEFAULT_DOMAINS[base].nonzero)
         df.reject_unknown()
         if hi < lo:
             raise df.fail("max", f"must be >= min ({lo}), got {hi}")
@@ -261,7 +263,7 @@ def _concept_questions(f: _Fields, asked: list[str]) -> tuple[str, ...]:
 
 def _check_structural_zeros(f: _Fields, arch: Architecture, asked: list[str], concept: tuple[str, ...]) -> None:
     """Refuse asking a quantity that is 0 in every variant, unless the spec says it means to."""
-    zeros = structural_zeros(arch)
+    zeros = network(arch).structural_zeros
     for i, q in enumerate(asked):
         if q in zeros and q not in concept:
             raise f.fail(f"asked[{i}]", f"{q} is 0 in every variant ({zeros[q]}): stop asking it, mark it a "
@@ -293,8 +295,6 @@ def _grading(f: _Fields) -> Grading:
 
 def parse_problem(data: Mapping[str, Any], source: str) -> Problem:
     """A Problem from a parsed TOML table; raises SpecError naming `source` and the field."""
-    from gradekit.engine.build import steps_for
-
     f = _Fields(data, source)
     pid = f.get("id", str)
     if not ID_PATTERN.match(pid):
@@ -308,13 +308,13 @@ def parse_problem(data: Mapping[str, Any], source: str) -> Problem:
     arch = _architecture(f)
     domains = _domains(f, arch)
     pinned = _pinned(f, arch)
-    names = {s.name for s in steps_for(arch) if s.stage != "given"}
+    computed = {s.name for s in steps_for(arch) if s.stage != "given"}
     asked_raw = f.get("asked", list, what="a list of quantity names")
     if not asked_raw:
         raise f.fail("asked", "asks for nothing")
     asked: list[str] = []
     for i, q in enumerate(asked_raw):
-        if not isinstance(q, str) or q not in names:
+        if not isinstance(q, str) or q not in computed:
             order = ", ".join(s.name for s in steps_for(arch) if s.stage != "given")
             raise f.fail(f"asked[{i}]", f"{q!r} is not a quantity of this network (it has: {order})")
         if q in asked:

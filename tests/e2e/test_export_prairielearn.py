@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from gradekit.engine.trace import evaluate_in_layout
 from gradekit.cli.commands import main
 from gradekit.exports import prairielearn
 from gradekit.exports.common import given_json, public_keys
@@ -220,7 +221,7 @@ def _follow_through(pk, wrong: str, factor: float) -> dict:
     values = {n: np.asarray(trace[n], dtype=float) for n in trace.names}
     for step in trace.steps:
         if step.compute is not None:
-            values[step.name] = np.round(np.asarray(step.evaluate(values), dtype=float), decimals)
+            values[step.name] = np.round(np.asarray(evaluate_in_layout(step, values, trace.layout), dtype=float), decimals)
         if step.name == wrong:
             values[wrong] = np.round(np.asarray(trace[wrong], dtype=float) * factor, decimals)
     return {q: values[q].tolist() for q in pk.problem.asked}

@@ -110,7 +110,7 @@ def with_other_answers(key: AnswerKey) -> AnswerKey:
     problems = []
     for pk in key.problems:
         trace, given = pk.instance.trace, set(pk.problem.arch.given_names())
-        values = {n: (v if n in given else np.asarray(v) * 3 + 7) for n, v in trace.values.items()}
+        values = {n: (v if n in given else np.asarray(v) * 3 + 7) for n, v in trace.rows.items()}
         instance = dataclasses.replace(pk.instance, trace=Trace(trace.layout, trace.steps, values))
         problems.append(dataclasses.replace(pk, instance=instance, allow={q: a * 5 for q, a in pk.allow.items()}))
     return dataclasses.replace(key, problems=tuple(problems))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gradekit.engine.trace import evaluate_in_layout
 from gradekit.grading.grade import grade_submission
 from gradekit.spec.reader import builtin_problem_paths
 from grading_helpers import filled, key_for, student_values, submission, with_answers
@@ -35,7 +36,7 @@ def test_hand_rounded_intermediates_pass(pid):
             if step.compute is None:
                 values[step.name] = trace[step.name]
             else:
-                v = step.compute(*(values[x] for x in step.deps))
+                v = evaluate_in_layout(step, values, trace.layout)
                 values[step.name] = v if step.name == "pred" else np.round(v, d)
         report = grade_submission(submission(with_answers(key, pid, values)), key)
         assert report.points == pytest.approx(report.possible), [q for p in report.problems for q in p.quantities

@@ -167,7 +167,7 @@ def _corrupt(monkeypatch, change) -> None:
 
     def broken_run(arch, values):
         trace = real_run(arch, values)
-        edited = dict(trace.values)
+        edited = dict(trace.rows)
         change(edited)
         return Trace(trace.layout, trace.steps, edited)
 

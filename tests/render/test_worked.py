@@ -12,7 +12,7 @@ from gradekit.keys.key import make_key
 from gradekit.render.documents import sheet_view
 from gradekit.spec.reader import builtin_problem_paths, resolve
 from gradekit.sampling.variants import Variant
-from gradekit.render.worked import Expr, Worked, _join, worked_steps
+from gradekit.render.worked import Expr, Worked, join_terms as _join, worked_steps
 
 
 def _group(text: str, start: int) -> tuple[str, int]:

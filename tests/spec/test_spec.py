@@ -8,7 +8,7 @@ import pytest
 from gradekit.util.errors import InputFileError, SpecError
 from gradekit.model.network import BatchNorm, Dense
 from gradekit.spec.reader import builtin_problem_paths, load_problem, load_sheet, resolve
-from gradekit.model.problem import expected_shape
+from gradekit.engine.layout import expected_shape
 
 VALID = """
 id = "tiny"
