@@ -17,6 +17,7 @@ import numpy as np
 
 from gradekit.keys.flat import FlatKey
 from gradekit.spec.roster import Student
+from gradekit.engine.graph import graph_document
 from gradekit.engine.layout import stack_from_rows
 from gradekit.sampling.sampler import Instance, sample_many, stack_traces
 from gradekit.model.problem import Problem, Sheet, SheetEntry
@@ -181,11 +182,16 @@ def key_document(key: AnswerKey) -> dict[str, Any]:
         for q in p.asked:
             quantities[q] = {"value": to_json_value(trace[q]), "shape": list(trace[q].shape),
                              "points": round(pk.points[q], 6), "margin": to_json_value(pk.allow[q])}
+        given, asked = pk.instance.given, set(p.asked)
         problems.append({
             "id": p.id, "title": p.title, "layout": p.arch.layout, "decimals": p.decimals,
             "points": round(pk.total, 6),
-            "given": {n: to_json_value(v) for n, v in pk.instance.given.items()},
+            "given": {n: to_json_value(v) for n, v in given.items()},
             "quantities": quantities,
+            # The values of the quantities not asked, and the computation itself (README "The graph"),
+            # so that any program can recompute the key or redo one step.
+            "intermediates": {n: to_json_value(trace[n]) for n in trace.names if n not in given and n not in asked},
+            "graph": graph_document(p.arch),
         })
     return {"format": KEY_FORMAT, "version": FORMAT_VERSION, "sheet": key.sheet.id,
             "variant": key.variant.as_json(), "points": round(key.total, 6), "problems": problems}
@@ -212,16 +218,23 @@ def _is_inline_array(value: Any) -> bool:
     return not any(isinstance(v, dict) for v in value)
 
 
-def _encode(value: Any, indent: int) -> str:
+# Fields whose items (a graph's steps and constants) are written one item per line.
+ONE_PER_LINE = frozenset({"steps", "constants"})
+
+
+def _encode(value: Any, indent: int, one_per_line: bool = False) -> str:
     # Objects are indented for reading; arrays of numbers stay on one line, so a matrix
     # reads as [[1.0, 2.0], [3.0, 4.0]] instead of a column of brackets.
+    pad = " " * (indent + 2)
     if isinstance(value, dict) and value:
-        pad = " " * (indent + 2)
-        items = [f"{pad}{_encode_string(k)}: {_encode(v, indent + 2)}" for k, v in value.items()]
+        if one_per_line:
+            items = [f"{pad}{_encode_string(k)}: {_ENCODER.encode(v)}" for k, v in value.items()]
+        else:
+            items = [f"{pad}{_encode_string(k)}: {_encode(v, indent + 2, k in ONE_PER_LINE)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
     if isinstance(value, list) and value and not _is_inline_array(value):
-        pad = " " * (indent + 2)
-        return "[\n" + ",\n".join(pad + _encode(v, indent + 2) for v in value) + "\n" + " " * indent + "]"
+        items = [pad + (_ENCODER.encode(v) if one_per_line else _encode(v, indent + 2)) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]"
     if isinstance(value, str):
         return _encode_string(value)  # the C encoder json.dumps would call, without its set-up per value
     if type(value) is float and math.isfinite(value):
