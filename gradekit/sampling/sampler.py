@@ -458,7 +458,8 @@ def fully_pinned(problem: Problem) -> bool:
 def to_rows(layout: str, stacked: np.ndarray) -> np.ndarray:
     """A stack of one quantity's values (leading axis) in the rows layout: matrices transpose.
     Its own inverse: a rows-layout stack comes back to `layout` the same way."""
-    return stacked.mT if layout == "columns" and stacked.ndim == 3 else stacked
+    # np.swapaxes, not .mT (NumPy 2 only): the PrairieLearn bundle runs this on NumPy 1.26.
+    return np.swapaxes(stacked, -1, -2) if layout == "columns" and stacked.ndim == 3 else stacked
 
 
 @dataclass(frozen=True)
