@@ -3,8 +3,8 @@
 `gradekit export prairielearn` copies this module, with the part of gradekit it needs (the
 engine, tolerances, the grading policy: NumPy and the standard library only), into the course's
 serverFilesCourse/, and each question's server.py calls it (see gradekit.exports.prairielearn).
-A question's folder holds `gradekit-question.json`: the problem spec, the sheet's points, and
-the given values of its variants. Nothing is sampled here: a variant's key is rebuilt by running
+A question's folder holds `gradekit-question.json`: the problem spec (with its file's name, never
+its folder on the exporting machine), the sheet's points, and the given values of its variants. Nothing is sampled here: a variant's key is rebuilt by running
 the engine on its given values (kept in the variant's params by generate(), so that a later
 export of another pool never changes them), as `gradekit grade` rebuilds it, and a submission is
 graded by the same function (gradekit.grading.grade.grade_problem), so follow-through, named mistakes and
@@ -52,6 +52,12 @@ def question(data: Mapping[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def spec_source(doc: Mapping[str, Any]) -> str:
+    """How messages name the problem spec here: the question file that carries it, and the spec
+    file it was exported from (`gradekit-question.json, spec exported from xor.toml: layers[1].units: ...`)."""
+    return f"{QUESTION_FILE}, spec exported from {doc['source']}"
+
+
 @lru_cache(maxsize=16)
 def _problem(spec_json: str, source: str):  # noqa: ANN202 - a gradekit.spec.reader.Problem
     from gradekit.spec.reader import parse_problem
@@ -67,7 +73,7 @@ def problem_key(doc: Mapping[str, Any], variant: Mapping[str, Any]):  # noqa: AN
     from gradekit.sampling.sampler import Instance
     from gradekit.model.problem import SheetEntry
 
-    problem = _problem(json.dumps(doc["spec"], sort_keys=True), doc["source"])
+    problem = _problem(json.dumps(doc["spec"], sort_keys=True), spec_source(doc))
     given = {name: np.asarray(value) for name, value in variant["given"].items()}
     instance = Instance(problem, variant["seed"], engine.run(problem.arch, given), 0)
     allow = allowances(problem, [instance])[0]

@@ -33,7 +33,10 @@ from gradekit.cli.commands import main
 from gradekit.exports import prairielearn
 from gradekit.exports.common import given_json, public_keys
 from gradekit.grading.grade import grade_problem
+from gradekit.exports import prairielearn_runtime
 from gradekit.spec.reader import DEFAULT_SHEET, builtin_problem_paths, resolve
+from gradekit.util.errors import SpecError
+from gradekit.util.resources import problems_dir
 
 # PrairieLearn's info.json schema, copied from the project's reference data (shared/schemas) into
 # tests/data so that a clean checkout validates against it too.
@@ -561,6 +564,21 @@ def test_the_bundle_needs_only_numpy_and_the_standard_library(course):
                     or name.rpartition(".")[0] in modules, (path.name, name)
 
 
+def test_a_broken_spec_is_named_as_prairielearn_holds_it(tmp_path, write_toml):
+    """A message about the spec names the question file that carries it and the spec file it was
+    exported from: the only names that mean something in PrairieLearn."""
+    spec = write_toml((problems_dir() / "relu-softmax-rows.toml").read_text(encoding="utf-8"), "my-relu.toml")
+    prairielearn.write(public_keys(resolve(str(spec)), [0]), tmp_path / "course")
+    (path,) = (tmp_path / "course" / "questions").rglob("gradekit-question.json")
+    doc = json.loads(path.read_text())
+    assert doc["source"] == "my-relu.toml"
+    doc["spec"]["layers"][0]["units"] = "three"
+    with pytest.raises(SpecError) as e:
+        prairielearn_runtime.problem_key(doc, doc["variants"][0])
+    assert str(e.value) == ("gradekit-question.json, spec exported from my-relu.toml: layers[1].units: "
+                            "expected a whole number from 1 to 16, got str 'three'")
+
+
 def test_questions_of_two_bundles_each_run_their_own_in_one_worker(tmp_path, keys):
     """A course with questions exported by two gradekit versions: one PrairieLearn worker may run
     both, and each question's server.py must use the grader it was exported with."""
@@ -590,6 +608,7 @@ def test_cli_writes_the_course_folders(tmp_path):
     folder = out / "questions" / "gradekit" / "relu-softmax-rows" / "relu-softmax-rows"
     doc = json.loads((folder / "gradekit-question.json").read_text())
     assert [v["seed"] for v in doc["variants"]] == [5, 6, 7] and doc["bundle"] == bundle
+    assert doc["source"] == "relu-softmax-rows.toml"  # the spec's name, not its folder on this machine
     pictures = {p.name for p in (folder / "clientFilesQuestion").iterdir()}
     assert pictures == {v["figure"] for v in doc["variants"]} and len(pictures) == 3  # weights on the edges differ
     assert {p.name for p in folder.iterdir()} == {"info.json", "question.html", "server.py", "gradekit-question.json",
