@@ -16,8 +16,8 @@ zygote.py); server.py puts its bundle's folder first and imports gradekit from t
 
 Scalars are pl-number-input elements, everything else pl-matrix-component-input (a vector as one
 row). An element takes one tolerance: it gets the quantity's smallest margin, and server.py's
-grade() regrades every entry with its own margin and the whole grading policy
-(gradekit.exports.prairielearn_runtime). Element names are the quantity's name and an underscore
+grade() regrades every entry with its own margin and the whole grading policy, replacing each
+element's score and marks per cell (gradekit.exports.prairielearn_runtime). Element names are the quantity's name and an underscore
 (`dW1_`): PrairieLearn names a matrix's cells by appending their number, so `A1` and `A11` could
 collide, and `A1_` cannot (every name ends in `_`, every cell name in a digit).
 """

@@ -70,6 +70,25 @@ ELEMENTS = {
 VOID = {"br", "img", "hr", "input", "meta", "link"}
 
 
+class _Checker(HTMLParser):
+    """Collects PrairieLearn elements with their attributes and checks that every tag is closed."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.elements: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+        if tag.startswith("pl-"):
+            self.elements.append((tag, dict(attrs)))
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):  # noqa: ANN001
+        assert self.open and self.open[-1] == tag, (tag, self.open[-3:])
+        self.open.pop()
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pl")
@@ -120,6 +139,55 @@ def grade_data(generated: dict, submitted: dict) -> dict:
             "feedback": {}, "variant_seed": generated["variant_seed"], "raw_submitted_answers": {}, "gradable": True}
 
 
+def _attribute(value: str, params: dict) -> str:
+    """An element attribute as PrairieLearn reads it, after Mustache filled in {{params.X.Y}}."""
+    match = re.fullmatch(r"\{\{params\.([\w.]+)\}\}", value)
+    if match is None:
+        return value
+    for key in match.group(1).split("."):
+        params = params[key]
+    return str(params)
+
+
+def element_grades(question_html: str, data: dict) -> None:
+    """What PrairieLearn's pl-number-input and pl-matrix-component-input grade() leave in data
+    before server.py's grade() runs (their code, as tests/data/prairielearn/README.md describes it):
+    each number compared with the correct answer within the element's atol + rtol |key|; a matrix
+    that is not all right gets a mark per cell, and without allow-partial-credit a score of 0;
+    then the question's score, the elements' scores weighed by their weights."""
+    checker = _Checker()
+    checker.feed(question_html)
+    total = weights = 0.0
+    for tag, attrs in checker.elements:
+        if tag not in ("pl-number-input", "pl-matrix-component-input"):
+            continue
+        name, weight = attrs["answers-name"], int(attrs["weight"])
+        atol, rtol = (float(_attribute(attrs[a], data["params"])) for a in ("atol", "rtol"))
+        key = np.asarray(data["correct_answers"][name], dtype=float)
+        if tag == "pl-number-input":
+            submitted = np.asarray(data["submitted_answers"][name], dtype=float)
+        else:
+            submitted = np.reshape([data["submitted_answers"][f"{name}{k}"] for k in range(1, key.size + 1)], key.shape)
+        ok = np.abs(submitted - key) <= atol + rtol * np.abs(key)
+        partial = {"score": 1.0 if ok.all() else 0.0, "weight": weight}
+        if tag == "pl-matrix-component-input" and not ok.all():
+            partial["feedback"] = {f"{name}{k}": "correct" if c else "incorrect"
+                                   for k, c in enumerate(ok.ravel().tolist(), start=1)}
+            if attrs.get("allow-partial-credit") == "true":
+                partial["score"] = float(ok.mean())
+        data["partial_scores"][name] = partial
+        total, weights = total + weight * partial["score"], weights + weight
+    data["score"] = total / weights
+
+
+def grade_call(course: Path, question: str, generated: dict, pk, answers: dict) -> dict:
+    """server.py's grade() call on a submission, with data as PrairieLearn hands it over: parsed,
+    and graded by the elements first."""
+    data = grade_data(generated, pl_submission(pk, answers))
+    element_grades((course / "questions" / question / "question.html").read_text(encoding="utf-8"), data)
+    return {"fcn": "grade", "question": question, "data": data}
+
+
 def generate_call(seed: int) -> dict:
     return {"fcn": "generate", "data": {"params": {}, "correct_answers": {}, "variant_seed": seed}}
 
@@ -145,25 +213,6 @@ def test_info_json_is_valid_against_prairielearns_schema_with_a_stable_uuid(cour
 
 
 # --- question.html ----------------------------------------------------------------------------
-
-
-class _Checker(HTMLParser):
-    """Collects PrairieLearn elements with their attributes and checks that every tag is closed."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.open: list[str] = []
-        self.elements: list[tuple[str, dict[str, str]]] = []
-
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001
-        if tag.startswith("pl-"):
-            self.elements.append((tag, dict(attrs)))
-        if tag not in VOID:
-            self.open.append(tag)
-
-    def handle_endtag(self, tag):  # noqa: ANN001
-        assert self.open and self.open[-1] == tag, (tag, self.open[-3:])
-        self.open.pop()
 
 
 def test_question_html_parses_and_uses_only_documented_elements(course, keys):
@@ -263,7 +312,7 @@ def _slip(pk) -> dict:
 
 
 def _check_same(pk, data: dict, answers: dict) -> None:
-    """PrairieLearn's scores and feedback after server.py's grade() are gradekit's own."""
+    """PrairieLearn's scores, feedback and marks after server.py's grade() are gradekit's own."""
     want = grade_problem(pk, answers)
     weights = prairielearn.element_weights(pk.points)
     for r in want.quantities:
@@ -271,7 +320,34 @@ def _check_same(pk, data: dict, answers: dict) -> None:
         assert partial["score"] == pytest.approx(r.points / r.possible, abs=1e-12), r
         assert partial["weight"] == weights[r.name]
         assert r.feedback in data["feedback"][f"{r.name}_"] and data["feedback"][f"{r.name}_"].startswith(r.status)
+        _check_marks(pk, r, partial, answers.get(r.name))
     assert data["score"] == pytest.approx(want.points / want.possible, abs=1e-12)
+
+
+def _check_marks(pk, r, partial: dict, answer) -> None:
+    """An element's marks per cell say what gradekit's verdict says of each entry, and never
+    contradict its score: marks where the verdict is about the entries against the key (correct;
+    incorrect with entries off, each against its own margin), none where it is not."""
+    key = np.asarray(pk.instance.trace[r.name], dtype=float)
+    marks = partial.get("feedback")
+    if key.ndim == 0:
+        assert marks is None  # pl-number-input: its score only
+        return
+    within = None if answer is None else \
+        np.abs(np.asarray(answer, dtype=float).reshape(key.shape) - key) <= pk.allowance(r.name)
+    if r.status == "correct":
+        expected = np.ones(key.shape, dtype=bool)
+    elif r.status == "incorrect" and within is not None and not within.all():
+        expected = within
+    else:
+        assert marks is None, (r, marks)
+        return
+    cells = [f"{r.name}_{k}" for k in range(1, key.size + 1)]
+    assert marks == dict(zip(cells, ["correct" if c else "incorrect" for c in expected.ravel().tolist()])), r
+    right = float(np.mean([marks[c] == "correct" for c in cells]))
+    assert (right == 1.0) is (partial["score"] >= 1.0), (r, marks)  # a cell marked wrong never scores 1
+    if pk.problem.grading.partial_credit:
+        assert partial["score"] == pytest.approx(right, abs=1e-12)  # each cell marked right counts
 
 
 def test_a_named_mistake_and_the_follow_through_after_it_are_gradekits(course, keys):
@@ -283,13 +359,91 @@ def test_a_named_mistake_and_the_follow_through_after_it_are_gradekits(course, k
     assert "off by a factor of N = 4" in dict(zip(want.names, want.mistakes))["dZ2"]
     assert statuses["dZ2"] == "incorrect" and statuses["dW1"] == "follow-through" and want.points == 18.5
     generated = run(course, qid(pk), [generate_call(1)])["results"][0]
-    data = run(course, qid(pk), [{"fcn": "grade", "data": grade_data(generated, pl_submission(pk, answers))}])
+    data = run(course, qid(pk), [grade_call(course, qid(pk), generated, pk, answers)])
     graded = data["results"][0]
     _check_same(pk, graded, answers)
     assert "off by a factor of N = 4" in graded["feedback"]["dZ2_"]
     cells = graded["partial_scores"]["dZ2_"]["feedback"]
     assert set(cells) == {f"dZ2_{k}" for k in range(1, 13)} and set(cells.values()) == {"incorrect"}
     assert graded["score"] == pytest.approx(18.5 / 20)
+
+
+# --- marks per cell: an element's one tolerance, gradekit's margin per entry ---------------------
+
+
+def _widest_entry(pk) -> tuple[str, tuple[int, ...]]:
+    """The asked matrix whose entries' margins differ most, and its entry with the widest margin
+    (the element's tolerance is the narrowest one)."""
+    spread = {q: np.asarray(pk.allowance(q)) for q in pk.problem.asked if np.ndim(pk.instance.trace[q]) > 0}
+    q = max(spread, key=lambda n: spread[n].max() / spread[n].min())
+    return q, tuple(int(i) for i in np.unravel_index(np.argmax(spread[q]), spread[q].shape))
+
+
+def _between_margins(pk, generated: dict, q: str, entry: tuple[int, ...]) -> dict:
+    """Right answers (rounded as the sheet asks), but `q`'s entry off by more than the element's
+    tolerance and less than its own margin."""
+    answers = {n: np.round(pk.instance.trace[n], pk.problem.decimals) for n in pk.problem.asked}
+    atol, own = float(generated["params"]["gradekit"]["atol"][f"{q}_"]), float(np.asarray(pk.allowance(q))[entry])
+    assert atol < own, (q, atol, own)
+    value = np.asarray(pk.instance.trace[q], dtype=float).copy()
+    value[entry] += (atol + own) / 2
+    answers[q] = value
+    return {n: v.tolist() for n, v in answers.items()}
+
+
+def _cell(pk, q: str, entry: tuple[int, ...]) -> str:
+    """The name PrairieLearn gives the entry's cell: NAME + (columns * i + j + 1)."""
+    return f"{q}_{np.ravel_multi_index(entry, np.shape(pk.instance.trace[q])) + 1}"
+
+
+def test_an_entry_within_its_own_margin_is_marked_right_and_counts_where_the_element_refused_it(course, keys):
+    """All or nothing per quantity (the built-in problems): the element, with its one tolerance,
+    marks the entry wrong and scores its quantity 0; grade() marks it right and scores it."""
+    pk = keys[0].key.problems[[k.problem.id for k in keys[0].key.problems].index("relu-softmax-rows")]
+    generated = run(course, qid(pk), [generate_call(0)])["results"][0]
+    q, entry = _widest_entry(pk)
+    answers = _between_margins(pk, generated, q, entry)
+    answers["loss"] = float(pk.instance.trace["loss"]) + (float(generated["params"]["gradekit"]["atol"]["loss_"])
+                                                          + float(pk.allowance("loss"))) / 2
+    call = grade_call(course, qid(pk), generated, pk, answers)
+    before = call["data"]["partial_scores"]
+    assert before[f"{q}_"]["score"] == 0 and before[f"{q}_"]["feedback"][_cell(pk, q, entry)] == "incorrect"
+    assert before["loss_"]["score"] == 0 and call["data"]["score"] < 1  # pl-number-input refused it too
+    graded = run(course, qid(pk), [call])["results"][0]
+    size = np.size(pk.instance.trace[q])
+    assert graded["partial_scores"][f"{q}_"] == {"score": 1.0, "weight": before[f"{q}_"]["weight"],
+                                                 "feedback": {f"{q}_{k}": "correct" for k in range(1, size + 1)}}
+    assert graded["partial_scores"]["loss_"] == {"score": 1.0, "weight": before["loss_"]["weight"]}
+    assert graded["score"] == 1.0
+    _check_same(pk, graded, answers)
+
+
+def test_with_partial_credit_that_entry_is_marked_right_beside_a_wrong_one_and_counts(tmp_path, write_toml):
+    """Partial credit (the element shows its marks beside a score below 1): the entry is marked
+    right where the element marked it wrong, the wrong one stays wrong, and the score counts it."""
+    text = (problems_dir() / "relu-softmax-rows.toml").read_text(encoding="utf-8")
+    spec = write_toml(text + "\n[grading]\npartial_credit = true\n", "relu-softmax-partial.toml")
+    variants = public_keys(resolve(str(spec)), [0])
+    prairielearn.write(variants, tmp_path / "course")
+    pk = variants[0].key.problems[0]
+    question = prairielearn.question_folder(pk.problem.id, pk.problem.id)
+    generated = run(tmp_path / "course", question, [generate_call(0)])["results"][0]
+    q, entry = _widest_entry(pk)
+    answers = _between_margins(pk, generated, q, entry)
+    value = np.asarray(answers[q])
+    other = next(i for i in np.ndindex(value.shape) if i != entry)
+    value[other] += 1.0  # a real mistake in another entry
+    answers[q] = value.tolist()
+    call = grade_call(tmp_path / "course", question, generated, pk, answers)
+    size, name = value.size, f"{q}_"
+    before = call["data"]["partial_scores"][name]
+    assert before["feedback"][_cell(pk, q, entry)] == "incorrect" and before["score"] == pytest.approx((size - 2) / size)
+    graded = run(tmp_path / "course", question, [call])["results"][0]
+    marks = graded["partial_scores"][name]["feedback"]
+    assert marks[_cell(pk, q, entry)] == "correct" and marks[_cell(pk, q, other)] == "incorrect"
+    assert list(marks.values()).count("incorrect") == 1
+    assert graded["partial_scores"][name]["score"] == pytest.approx((size - 1) / size)
+    _check_same(pk, graded, answers)
 
 
 # --- every built-in question, on this Python and on PrairieLearn's ----------------------------
@@ -333,20 +487,26 @@ def _answer_cases(pk, rng: np.random.Generator) -> dict[str, dict]:
 def _element_test(pk, generated: dict, kind: str, rng: np.random.Generator) -> tuple[dict, dict]:
     """What PrairieLearn's Test button makes of a variant (the elements' test()): raw answers, the
     key's values or each cell moved by 1 to 10, and the same numbers in gradekit's shapes."""
-    names = prairielearn.answer_names(pk.problem.asked)
-    raw, answers = {}, {}
+    names, weights = prairielearn.answer_names(pk.problem.asked), prairielearn.element_weights(pk.points)
+    raw, answers, expected = {}, {}, {}
     for q in pk.problem.asked:
         value = np.asarray(generated["correct_answers"][names[q]], dtype=float)
         if kind == "incorrect":
             value = value + rng.uniform(1, 10, value.shape) * rng.choice([-1, 1], value.shape)
         answers[q] = value.reshape(np.shape(pk.instance.trace[q])).tolist()
+        # What each element's test() expects: all right or all wrong, every cell marked wrong.
+        expected[names[q]] = {"score": float(kind == "correct"), "weight": weights[q]}
         if value.ndim == 0:
             raw[names[q]] = str(float(value))
-        else:
-            raw.update({f"{names[q]}{k}": str(x) for k, x in enumerate(value.ravel().tolist(), start=1)})
+            continue
+        cells = [f"{names[q]}{k}" for k in range(1, value.size + 1)]
+        raw.update(zip(cells, map(str, value.ravel().tolist())))
+        if kind == "incorrect":
+            expected[names[q]]["feedback"] = dict.fromkeys(cells, "incorrect")
     data = {"params": generated["params"], "correct_answers": generated["correct_answers"], "format_errors": {},
-            "partial_scores": {}, "score": 0, "feedback": {}, "variant_seed": generated["variant_seed"],
-            "raw_submitted_answers": raw, "gradable": True, "test_type": kind}
+            "partial_scores": expected, "score": float(kind == "correct"), "feedback": {},
+            "variant_seed": generated["variant_seed"], "raw_submitted_answers": raw, "gradable": True,
+            "test_type": kind}
     return data, answers
 
 
@@ -366,8 +526,7 @@ def _exercise(course: Path, sheet: str, keys, python: str | None) -> Exercise:
         done.generated.append(Call(v, pk, "generate", None, generated))
         question = prairielearn.question_folder(sheet, pk.problem.id)
         for kind, answers in _answer_cases(pk, rng).items():
-            calls.append({"fcn": "grade", "question": question,
-                          "data": grade_data(generated, pl_submission(pk, answers))})
+            calls.append(grade_call(course, question, generated, pk, answers))
             todo.append((v, pk, kind, answers))
         for kind in ("correct", "incorrect"):
             data, answers = _element_test(pk, generated, kind, rng)
@@ -626,7 +785,7 @@ def test_a_variant_given_out_keeps_its_numbers_after_a_new_export(tmp_path):
     prairielearn.write(public_keys(sheet, [40]), tmp_path)
     pk = old[1].key.problems[0]
     right = {q: np.round(pk.instance.trace[q], pk.problem.decimals).tolist() for q in pk.problem.asked}
-    graded = run(tmp_path, question, [{"fcn": "grade", "data": grade_data(generated, pl_submission(pk, right))}])
+    graded = run(tmp_path, question, [grade_call(tmp_path, question, generated, pk, right)])
     assert graded["results"][0]["score"] == 1.0
     figure = generated["params"]["gradekit"]["figure"]
     assert (tmp_path / "questions" / question / "clientFilesQuestion" / figure).is_file()
