@@ -6,7 +6,7 @@ The output is laid out as a PrairieLearn course (copy its two folders into your 
         info.json                 uuid (from sheet and problem: re-exports update, not duplicate), title, topic
         question.html             statement, figure, given values (per variant), one input element per asked quantity
         server.py                 the same for every question (gradekit.exports.prairielearn_server)
-        gradekit-question.json    the problem spec (and its file's name), the sheet's points, each variant's given values
+        gradekit-question.json    the problem spec and its file's name, the sheet's points, each variant's given values
         clientFilesQuestion/network-<hash>.svg   the network of each variant (one file per distinct picture)
     serverFilesCourse/gradekit-bundles/VERSION-HASH/gradekit/...   the grader, NumPy only
 
@@ -17,9 +17,10 @@ zygote.py); server.py puts its bundle's folder first and imports gradekit from t
 Scalars are pl-number-input elements, everything else pl-matrix-component-input (a vector as one
 row). An element takes one tolerance: it gets the quantity's smallest margin, and server.py's
 grade() regrades every entry with its own margin and the whole grading policy, replacing each
-element's score and marks per cell (gradekit.exports.prairielearn_runtime). Element names are the quantity's name and an underscore
-(`dW1_`): PrairieLearn names a matrix's cells by appending their number, so `A1` and `A11` could
-collide, and `A1_` cannot (every name ends in `_`, every cell name in a digit).
+element's score and marks per cell (gradekit.exports.prairielearn_runtime). Element names are
+the quantity's name and an underscore (`dW1_`): PrairieLearn names a matrix's cells by appending
+their number, so `A1` and `A11` could collide, and `A1_` cannot (every name ends in `_`, every
+cell name in a digit).
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@
 engine, tolerances, the grading policy: NumPy and the standard library only), into the course's
 serverFilesCourse/, and each question's server.py calls it (see gradekit.exports.prairielearn).
 A question's folder holds `gradekit-question.json`: the problem spec (with its file's name, never
-its folder on the exporting machine), the sheet's points, and the given values of its variants. Nothing is sampled here: a variant's key is rebuilt by running
-the engine on its given values (kept in the variant's params by generate(), so that a later
-export of another pool never changes them), as `gradekit grade` rebuilds it, and a submission is
-graded by the same function (gradekit.grading.grade.grade_problem), so follow-through, named mistakes and
-the rules of gradekit.grading.policy apply as they do there.
+its folder on the exporting machine), the sheet's points, and the given values of its variants.
+Nothing is sampled here: a variant's key is rebuilt by running the engine on its given values
+(kept in the variant's params by generate(), so that a later export of another pool never changes
+them), as `gradekit grade` rebuilds it, and a submission is graded by the same function
+(gradekit.grading.grade.grade_problem), so follow-through, named mistakes and the rules of
+gradekit.grading.policy apply as they do there.
 
 PrairieLearn's side of the contract (its `server.py` documentation and element code):
 - generate(data) sets data["params"] and data["correct_answers"]; data["variant_seed"] picks

@@ -437,7 +437,8 @@ def test_with_partial_credit_that_entry_is_marked_right_beside_a_wrong_one_and_c
     call = grade_call(tmp_path / "course", question, generated, pk, answers)
     size, name = value.size, f"{q}_"
     before = call["data"]["partial_scores"][name]
-    assert before["feedback"][_cell(pk, q, entry)] == "incorrect" and before["score"] == pytest.approx((size - 2) / size)
+    assert before["feedback"][_cell(pk, q, entry)] == "incorrect"
+    assert before["score"] == pytest.approx((size - 2) / size)
     graded = run(tmp_path / "course", question, [call])["results"][0]
     marks = graded["partial_scores"][name]["feedback"]
     assert marks[_cell(pk, q, entry)] == "correct" and marks[_cell(pk, q, other)] == "incorrect"
@@ -699,8 +700,8 @@ def test_the_numpy_check_finds_numpy_2_api():
     found = numpy_api_missing(uses, PL_PYTHON)
     assert [line.split(" (")[0] for line in found] == [
         "snippet.py:2: numpy.linalg.vector_norm", "snippet.py:5: .mT", "snippet.py:5: numpy.asarray(copy=...)",
-        "snippet.py:5: numpy.float_", "snippet.py:5: numpy.linalg.matrix_transpose", "snippet.py:5: numpy.std(correction=...)",
-        "snippet.py:5: numpy.vecdot"], found
+        "snippet.py:5: numpy.float_", "snippet.py:5: numpy.linalg.matrix_transpose",
+        "snippet.py:5: numpy.std(correction=...)", "snippet.py:5: numpy.vecdot"], found
 
 
 # --- the bundle and the CLI -------------------------------------------------------------------

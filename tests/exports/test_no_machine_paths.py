@@ -60,7 +60,8 @@ def specs(tmp_path_factory) -> Path:
     """An instructor's own specs: a problem (a built-in one copied under another id) and a sheet
     that names it by relative path and a built-in problem by id."""
     folder = tmp_path_factory.mktemp("my specs")
-    text = (problems_dir() / "relu-softmax-rows.toml").read_text(encoding="utf-8").replace('id = "relu-softmax-rows"', 'id = "my-relu"')
+    text = (problems_dir() / "relu-softmax-rows.toml").read_text(encoding="utf-8")
+    text = text.replace('id = "relu-softmax-rows"', 'id = "my-relu"')
     (folder / "my-relu.toml").write_text(text, encoding="utf-8")
     (folder / "sheet.toml").write_text('id = "my-sheet"\ntitle = "My sheet"\n'
                                        '[[problems]]\nproblem = "my-relu.toml"\npoints = 10\n'
@@ -84,7 +85,8 @@ def export_runs(what: str, specs: Path, out: Path) -> list[list[str]]:
         return [["--count", "2", "-o", str(out / "course")]]
     name = {"moodle": "moodle.xml", "qti": "qti.zip"}.get(what, what)
     pool = ["--count", "2"] if what == "moodle" else []
-    return [[*pool, "-o", str(out / name)], ["--roster", str(specs / "roster.csv"), *secret, "-o", str(out / f"roster-{name}")]]
+    roster = ["--roster", str(specs / "roster.csv"), *secret]
+    return [[*pool, "-o", str(out / name)], [*roster, "-o", str(out / f"roster-{name}")]]
 
 
 @pytest.mark.parametrize("what", EXPORTS)
