@@ -7,8 +7,8 @@ PrairieLearn's zygote runs it (tests/e2e/pl_harness.py), on dicts shaped like Pr
 with the bundled copy of gradekit. Its results are compared with this gradekit's key and
 grade_problem, for the default sheet and every built-in problem. GRADEKIT_PL_PYTHON names another
 interpreter (PrairieLearn's runtime is Python 3.10; .ci/run makes one with NumPy 1.26) to run the
-same calls with, and to look up every NumPy name and keyword the bundle uses (tests/e2e/numpy_names.py):
-gradekit itself requires NumPy 2, its bundle must run on 1.26 too.
+same calls with, and to look up every NumPy name, keyword and array attribute the bundle uses
+(tests/e2e/numpy_names.py): gradekit itself requires NumPy 2, its bundle must run on 1.26 too.
 """
 
 from __future__ import annotations
@@ -30,10 +30,9 @@ import pytest
 from click.testing import CliRunner
 
 from gradekit.cli.commands import main
-from gradekit.exports import prairielearn
+from gradekit.exports import prairielearn, prairielearn_runtime
 from gradekit.exports.common import given_json, public_keys
 from gradekit.grading.grade import grade_problem
-from gradekit.exports import prairielearn_runtime
 from gradekit.spec.reader import DEFAULT_SHEET, builtin_problem_paths, resolve
 from gradekit.util.errors import SpecError
 from gradekit.util.resources import problems_dir
@@ -151,7 +150,7 @@ def _attribute(value: str, params: dict) -> str:
 
 def element_grades(question_html: str, data: dict) -> None:
     """What PrairieLearn's pl-number-input and pl-matrix-component-input grade() leave in data
-    before server.py's grade() runs (their code, as tests/data/prairielearn/README.md describes it):
+    before server.py's grade() runs (read from their grade() in PrairieLearn's elements/ folder):
     each number compared with the correct answer within the element's atol + rtol |key|; a matrix
     that is not all right gets a mark per cell, and without allow-partial-credit a score of 0;
     then the question's score, the elements' scores weighed by their weights."""
