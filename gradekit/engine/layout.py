@@ -26,6 +26,7 @@ from_rows = to_rows
 
 def stack_to_rows(stacked: Array, layout: str) -> Array:
     """A stack of one quantity's values (a leading axis), from `layout` to rows (and back)."""
+    # np.swapaxes, not .mT (NumPy 2 only): the PrairieLearn bundle runs this on NumPy 1.26.
     return np.swapaxes(stacked, -1, -2) if layout == "columns" and stacked.ndim == 3 else stacked
 
 

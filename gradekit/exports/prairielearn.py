@@ -6,7 +6,7 @@ The output is laid out as a PrairieLearn course (copy its two folders into your 
         info.json                 uuid (from sheet and problem: re-exports update, not duplicate), title, topic
         question.html             statement, figure, given values (per variant), one input element per asked quantity
         server.py                 the same for every question (gradekit.exports.prairielearn_server)
-        gradekit-question.json    the problem spec, the sheet's points, each variant's given values
+        gradekit-question.json    the problem spec and its file's name, the sheet's points, each variant's given values
         clientFilesQuestion/network-<hash>.svg   the network of each variant (one file per distinct picture)
     serverFilesCourse/gradekit-bundles/VERSION-HASH/gradekit/...   the grader, NumPy only
 
@@ -16,10 +16,11 @@ zygote.py); server.py puts its bundle's folder first and imports gradekit from t
 
 Scalars are pl-number-input elements, everything else pl-matrix-component-input (a vector as one
 row). An element takes one tolerance: it gets the quantity's smallest margin, and server.py's
-grade() regrades every entry with its own margin and the whole grading policy
-(gradekit.exports.prairielearn_runtime). Element names are the quantity's name and an underscore
-(`dW1_`): PrairieLearn names a matrix's cells by appending their number, so `A1` and `A11` could
-collide, and `A1_` cannot (every name ends in `_`, every cell name in a digit).
+grade() regrades every entry with its own margin and the whole grading policy, replacing each
+element's score and marks per cell (gradekit.exports.prairielearn_runtime). Element names are
+the quantity's name and an underscore (`dW1_`): PrairieLearn names a matrix's cells by appending
+their number, so `A1` and `A11` could collide, and `A1_` cannot (every name ends in `_`, every
+cell name in a digit).
 """
 
 from __future__ import annotations
@@ -183,6 +184,12 @@ def spec_data(problem: Problem) -> dict:
         raise InputFileError(f"cannot read the problem spec again: {e}", source=problem.source) from None
 
 
+def spec_name(problem: Problem) -> str:
+    """The spec's file name, which messages from the question name it by: never the folder it is
+    in on the exporting machine (a path of the instructor's computer, meaningless in PrairieLearn)."""
+    return Path(problem.source).name
+
+
 def _no_mustache(text: str) -> str:
     """Static HTML in which PrairieLearn's Mustache finds no tag: braces (LaTeX has many) as entities."""
     return text.replace("{", "&#123;").replace("}", "&#125;")
@@ -249,7 +256,7 @@ def question_document(sheet: Sheet, bundle: str, keys: Sequence[tuple[int, Probl
         shown = [markup.given_tex(g, pk.problem.decimals) for g in problem_view(number, pk).given]
         variants.append({"seed": seed, "given": given_json(pk), "figure": name, "shown": shown})
     return {"format": QUESTION_FORMAT, "version": 1, "bundle": bundle, "sheet": sheet.id,
-            "problem": first.problem.id, "source": first.problem.source, "spec": spec_data(first.problem),
+            "problem": first.problem.id, "source": spec_name(first.problem), "spec": spec_data(first.problem),
             "total": first.total, "points": dict(first.points), "weights": element_weights(first.points),
             "names": answer_names(first.problem.asked), "variants": variants}
 

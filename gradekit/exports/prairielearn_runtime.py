@@ -3,12 +3,13 @@
 `gradekit export prairielearn` copies this module, with the part of gradekit it needs (the
 engine, tolerances, the grading policy: NumPy and the standard library only), into the course's
 serverFilesCourse/, and each question's server.py calls it (see gradekit.exports.prairielearn).
-A question's folder holds `gradekit-question.json`: the problem spec, the sheet's points, and
-the given values of its variants. Nothing is sampled here: a variant's key is rebuilt by running
-the engine on its given values (kept in the variant's params by generate(), so that a later
-export of another pool never changes them), as `gradekit grade` rebuilds it, and a submission is
-graded by the same function (gradekit.grading.grade.grade_problem), so follow-through, named mistakes and
-the rules of gradekit.grading.policy apply as they do there.
+A question's folder holds `gradekit-question.json`: the problem spec (with its file's name, never
+its folder on the exporting machine), the sheet's points, and the given values of its variants.
+Nothing is sampled here: a variant's key is rebuilt by running the engine on its given values
+(kept in the variant's params by generate(), so that a later export of another pool never changes
+them), as `gradekit grade` rebuilds it, and a submission is graded by the same function
+(gradekit.grading.grade.grade_problem), so follow-through, named mistakes and the rules of
+gradekit.grading.policy apply as they do there.
 
 PrairieLearn's side of the contract (its `server.py` documentation and element code):
 - generate(data) sets data["params"] and data["correct_answers"]; data["variant_seed"] picks
@@ -18,7 +19,11 @@ PrairieLearn's side of the contract (its `server.py` documentation and element c
   {"_type": "ndarray", "_value": ...} form); pl-number-input posts one number.
 - grade(data) runs after the elements graded; it may rewrite data["partial_scores"] and must
   then set data["score"] itself. An entry's "feedback" in partial_scores of a matrix element is
-  a dict of every cell's name to "correct" or "incorrect".
+  a dict of every cell's name to "correct" or "incorrect"; the element shows those marks in the
+  submission panel when its score is below 1 (none when the entry has no "feedback"), and its
+  score as a badge. An element compares with one tolerance (here: its quantity's smallest
+  margin), gradekit each entry with its own: grade() replaces every element's entry, score and
+  marks, by gradekit's verdict (cell_marks), so that no mark contradicts the score.
 - test(data) runs after the elements wrote test answers (data["test_type"]); it sets the scores
   PrairieLearn should expect from grading them.
 """
@@ -52,6 +57,12 @@ def question(data: Mapping[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def spec_source(doc: Mapping[str, Any]) -> str:
+    """How messages name the problem spec here: the question file that carries it, and the spec
+    file it was exported from (`gradekit-question.json, spec exported from xor.toml: layers[1].units: ...`)."""
+    return f"{QUESTION_FILE}, spec exported from {doc['source']}"
+
+
 @lru_cache(maxsize=16)
 def _problem(spec_json: str, source: str):  # noqa: ANN202 - a gradekit.spec.reader.Problem
     from gradekit.spec.reader import parse_problem
@@ -67,7 +78,7 @@ def problem_key(doc: Mapping[str, Any], variant: Mapping[str, Any]):  # noqa: AN
     from gradekit.sampling.sampler import Instance
     from gradekit.model.problem import SheetEntry
 
-    problem = _problem(json.dumps(doc["spec"], sort_keys=True), doc["source"])
+    problem = _problem(json.dumps(doc["spec"], sort_keys=True), spec_source(doc))
     given = {name: np.asarray(value) for name, value in variant["given"].items()}
     instance = Instance(problem, variant["seed"], engine.run(problem.arch, given), 0)
     allow = allowances(problem, [instance])[0]
@@ -163,9 +174,35 @@ def _cells(name: str, ok: np.ndarray) -> dict[str, str]:
     return {f"{name}{k}": "correct" if good else "incorrect" for k, good in enumerate(ok.ravel().tolist(), start=1)}
 
 
-def score_answers(data: dict[str, Any], doc: Mapping[str, Any], pk: Any, answers: Mapping[str, Any]) -> None:
-    """Grade `answers` (gradekit shapes) with gradekit's policy into data's partial scores, feedback and score."""
+def cell_marks(pk: Any, result: Any, answer: Any) -> np.ndarray | None:
+    """Which entries of a matrix answer gradekit's verdict holds right (one mark per cell of the
+    element), or None for no marks at all.
+
+    pl-matrix-component-input shows these marks beside the element's score when that is below 1,
+    so they follow the verdict behind the score, never a comparison of their own:
+    - correct: every entry;
+    - incorrect with entries off: each entry against its own margin of the key, as the verdict
+      counts them ("2 of 12 entries wrong"; with partial credit the score is the share of right ones);
+    - incorrect with every entry within its margin (right, but refused for the work behind it:
+      rules 5 and 6 of gradekit.grading.policy), follow-through (credit for entries redone from the
+      student's own earlier answers, not against the key), missing or invalid: no marks, since
+      marks against the key would contradict the score; the feedback in words says why.
+    """
     from gradekit.engine.margins import close
+
+    key = np.asarray(pk.instance.trace[result.name], dtype=float)
+    if result.status == "correct":
+        return np.ones(key.shape, dtype=bool)
+    if result.status != "incorrect" or answer is None or np.size(answer) != key.size:
+        return None
+    ok = np.asarray(close(np.asarray(answer, dtype=float).reshape(key.shape), key, pk.allowance(result.name)))
+    return None if ok.all() else ok
+
+
+def score_answers(data: dict[str, Any], doc: Mapping[str, Any], pk: Any, answers: Mapping[str, Any]) -> None:
+    """Grade `answers` (gradekit shapes) with gradekit's policy into data's partial scores, feedback
+    and score. Every element's partial score is replaced as a whole: what the element itself
+    decided with its one tolerance (its score, its marks per cell) is gone."""
     from gradekit.grading.grade import grade_problem
 
     result = grade_problem(pk, answers)
@@ -174,15 +211,10 @@ def score_answers(data: dict[str, Any], doc: Mapping[str, Any], pk: Any, answers
         name = names[r.name]
         share = r.points / r.possible if r.possible else float(r.status == "correct")
         partial: dict[str, Any] = {"score": share, "weight": weights[r.name]}
-        key = np.asarray(pk.instance.trace[r.name], dtype=float)
-        if key.ndim > 0:  # a matrix element: a mark on every cell
-            if r.status == "correct":
-                ok = np.ones(key.shape, dtype=bool)
-            elif r.name in answers and np.size(answers[r.name]) == key.size:
-                ok = close(np.asarray(answers[r.name], dtype=float).reshape(key.shape), key, pk.allowance(r.name))
-            else:
-                ok = np.zeros(key.shape, dtype=bool)
-            partial["feedback"] = _cells(name, np.asarray(ok))
+        if np.ndim(pk.instance.trace[r.name]) > 0:  # a matrix element: a mark on every cell, or none
+            marks = cell_marks(pk, r, answers.get(r.name))
+            if marks is not None:
+                partial["feedback"] = _cells(name, marks)
         data["partial_scores"][name] = partial
         data["feedback"][name] = f"{r.status} ({_points(r.points)} of {_points(r.possible)}): {r.feedback}"
     data["score"] = result.points / result.possible if result.possible else 1.0
