@@ -22,6 +22,7 @@ from typing import Literal, Mapping
 import numpy as np
 
 from gradekit.engine.build import network
+from gradekit.engine.layout import to_rows
 from gradekit.model import names
 from gradekit.model.network import Architecture, BatchNorm
 
@@ -153,8 +154,7 @@ def _column(x: float, units: int, prefix: str, label, shape: Shape) -> list[Node
 
 def _weight(arch: Architecture, given: Mapping[str, np.ndarray], l: int, i: int, j: int) -> float:
     """The weight from unit i of layer l - 1 to unit j of layer l (0-based), in either layout."""
-    w = np.asarray(given[names.of("W", l)])
-    return float(w[i, j] if arch.layout == "rows" else w[j, i])
+    return float(to_rows(np.asarray(given[names.of("W", l)]), arch.layout)[i, j])
 
 
 def _bias(given: Mapping[str, np.ndarray], l: int, j: int) -> float:
