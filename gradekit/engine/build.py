@@ -18,7 +18,8 @@ from gradekit.engine.layout import to_rows
 from gradekit.engine.trace import Trace, evaluate_steps
 from gradekit.model.network import Architecture
 from gradekit.ops.base import Axes, Op, Stage, Step
-from gradekit.ops.network import Network, network_for
+from gradekit.ops.families import network_for
+from gradekit.ops.network import Network
 
 Array = np.ndarray
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradekit.model.network import Architecture
-from gradekit.ops.network import network_for
+from gradekit.ops.families import network_for
 
 Array = np.ndarray
 

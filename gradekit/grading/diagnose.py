@@ -13,7 +13,7 @@ from gradekit.engine.trace import Trace
 from gradekit.grading.compare import matches
 from gradekit.model.problem import Problem
 from gradekit.ops.mistakes import Mistake, Values, mistakes
-from gradekit.ops.network import network_for
+from gradekit.ops.families import network_for
 
 MAX_READINGS = 3  # several mistakes can give one wrong value: name them all, up to this many
 

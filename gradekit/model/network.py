@@ -1,5 +1,9 @@
 """The architecture of a small network: frozen values that say what to compute, never numbers.
 
+Every family of problems (the multilayer perceptron here; computational graphs, optimizers,
+convolutions, recurrent networks each in a module of their own) has such a model: a frozen,
+hashable value that satisfies `Model`. gradekit.ops.families turns a model into its operations.
+
 A network is a sequence of layers applied in order; layer `l` (counted from 1) produces `Z{l}`
 (pre-activation) and `A{l}` (activation). Numbers (X, Y, W{l}, ...) live in a separate
 name -> array mapping so that the same architecture can be sampled many times.
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, Union
+from typing import ClassVar, Literal, Protocol, Union
 
 from gradekit.model import names
 
@@ -24,6 +28,18 @@ BIAS_KINDS: tuple[str, ...] = ("vector", "scalar", "none")
 LOSS_KINDS: tuple[str, ...] = ("mse", "cross_entropy", "binary_cross_entropy")
 REDUCTIONS: tuple[str, ...] = ("mean", "sum")
 LAYOUTS: tuple[str, ...] = ("rows", "columns")
+
+
+class Model(Protocol):
+    """What every family's model says about itself (frozen and hashable: it keys caches)."""
+
+    family: ClassVar[str]  # "mlp", "circuit", ...: the spec's `family`, and which ops it becomes
+    layout: Layout  # how its matrices are written: samples as rows, or as columns
+    samples: int
+
+    def given_names(self) -> tuple[str, ...]:
+        """Every value a problem states, in order."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -71,8 +87,9 @@ class Loss:
 
 @dataclass(frozen=True)
 class Architecture:
-    """Everything about a network except its numbers."""
+    """Everything about a multilayer perceptron except its numbers (family "mlp")."""
 
+    family: ClassVar[str] = "mlp"
     layout: Layout
     inputs: int
     samples: int

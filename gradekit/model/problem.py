@@ -112,6 +112,8 @@ class Problem:
     # Asked quantities whose answer is a reason more than a number, e.g. a gradient that the
     # network's structure makes 0 in every variant (quality.structural_zeros says why).
     concept_questions: tuple[str, ...] = ()
+    # The sampling domain of each base name the spec's [sampling] table leaves out (its family's).
+    defaults: Mapping[str, Domain] = field(default_factory=dict)
 
     def __hash__(self) -> int:  # pinned arrays are unhashable; identity of a spec is its file and id
         return hash((self.id, self.source))
@@ -149,17 +151,10 @@ class Sheet:
 # --- reading TOML ------------------------------------------------------------------------------
 
 
-DEFAULT_DOMAINS = {  # by the base of a given value's name (W for W2)
-    "X": Domain(-2.0, 2.0, 0.5, nonzero=True),
-    "Y": Domain(-1.0, 1.0, 0.5),
-    "W": Domain(-1.0, 1.0, 0.1, nonzero=True),
-    "b": Domain(-0.5, 0.5, 0.1),
-    "gamma": Domain(0.5, 1.5, 0.1, nonzero=True),
-    "beta": Domain(-0.5, 0.5, 0.1),
-}
 
 
 def domain_for(problem: Problem, name: str) -> Domain:
-    """The sampling domain of a given value: `W2` uses [sampling.W2], else [sampling.W], else the default."""
+    """The sampling domain of a given value: `W2` uses [sampling.W2], else [sampling.W], else its
+    family's default for W."""
     base = names.base_of(name)
-    return problem.domains.get(name) or problem.domains.get(base) or DEFAULT_DOMAINS[base]
+    return problem.domains.get(name) or problem.domains.get(base) or problem.defaults[base]

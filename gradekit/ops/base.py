@@ -212,6 +212,11 @@ class Op:
     def symbolic(self, s: Symbolic) -> None:
         """Put this op's forward values into s.values (nothing for ops with no forward step)."""
 
+    def conditioning(self, values: Mapping[str, Array], kink: float, variance: float) -> str | None:
+        """Why finite differences would be inaccurate at these forward values (rows layout): an
+        input within `kink` of a kink, a batch variance below `variance`; None when they are fine."""
+        return None
+
     # -- quality of a variant --
 
     def checks(self, net: Any, problem: Any) -> Iterable[Check]:

@@ -8,7 +8,7 @@ Xhat (N, U); mu, var, gamma, beta (1, U). Every function also takes a stack of i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -252,6 +252,12 @@ class BatchNorm(Op):
         xhat = s.put(self.q("Xhat"), lambda: sp.Matrix(n, u, lambda i, j: (a[i, j] - mu[0, j]) / sp.sqrt(var[0, j] + eps)))
         g, b = s.values[self.q("gamma")], s.values[self.q("beta")]
         s.put(self.q("Z"), lambda: sp.Matrix(n, u, lambda i, j: g[0, j] * xhat[i, j] + b[0, j]))
+
+    def conditioning(self, values: Mapping[str, Array], kink: float, variance: float) -> str | None:
+        if np.min(values[self.q("var")]) < variance:
+            samples = values[self.input].shape[-2]
+            return f"batch norm {self.l}'s input varies too little across the {samples} samples (variance < {variance:g})"
+        return None
 
     # -- quality --
 

@@ -333,7 +333,7 @@ class CrossEntropy(LossOp):
         g.op(step.name, "Mul", [diff, g.constant(self.scale(g.samples))])
 
     def symbolic_loss(self, s: Symbolic, a: Any) -> Any:
-        t = s.values["T"]
+        t = s.values["Y"]  # one-hot rows
         n, k = a.shape
         return -self.symbolic_scale(s, n) * sum(t[i, j] * s.sp.log(a[i, j]) for i in range(n) for j in range(k))
 
@@ -418,9 +418,10 @@ class BinaryCrossEntropy(LossOp):
         g.op(step.name, "Mul", [diff, g.constant(self.scale(g.samples))])
 
     def symbolic_loss(self, s: Symbolic, a: Any) -> Any:
-        y = s.values["Y"]
+        y = s.values["Y"][:, 1]  # one-hot rows: the label is the indicator of class 1
         log = s.sp.log
-        return -self.symbolic_scale(s, a.shape[0]) * sum(y[i, 0] * log(a[i, 0]) + (1 - y[i, 0]) * log(1 - a[i, 0]) for i in range(a.shape[0]))
+        return -self.symbolic_scale(s, a.shape[0]) * sum(y[i] * log(a[i, 0]) + (1 - y[i]) * log(1 - a[i, 0])
+                                                         for i in range(a.shape[0]))
 
     def checks(self, net: Any, problem: Any) -> tuple[Check, ...]:
         out = self.out

@@ -7,7 +7,7 @@ a ReLU unit that no sample switches on (a dead unit) passes nothing back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -86,6 +86,11 @@ class Relu(Activation):
         h = s.indicator(names.of("h", self.l), z)
         slope = s.exact(self.slope)
         return s.sp.Matrix(*z.shape, lambda i, j: (h[i, j] + slope * (1 - h[i, j])) * z[i, j])
+
+    def conditioning(self, values: Mapping[str, Array], kink: float, variance: float) -> str | None:
+        if np.min(np.abs(values[self.z])) <= kink:
+            return f"a {self.kind} input of layer {self.l} is within {kink:g} of its kink"
+        return None
 
     def activation_checks(self, net: Any, problem: Any) -> tuple[Check, ...]:
         z = self.z

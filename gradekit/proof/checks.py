@@ -24,7 +24,7 @@ from gradekit.engine.layout import expected_shape, to_rows
 from gradekit.engine.trace import Trace, evaluate_steps
 from gradekit.model import names
 from gradekit.model.network import Architecture, BatchNorm, Dense, Loss
-from gradekit.ops.network import network_for
+from gradekit.ops.families import network_for
 
 Array = np.ndarray
 InstanceSource = Callable[[int], Mapping[str, Array]]
@@ -61,6 +61,9 @@ def relative_error(a: Array, b: Array) -> float:
 
 DRAWS = 1000  # random_instance's budget
 WIDEN_EVERY = 100  # draws whose batch-norm input barely varied before the weights are drawn twice as wide
+# Where random given values come from, by the base of their name: [-1, 1] unless said here.
+DRAW_RANGES = {"gamma": (0.5, 1.5)}  # a batch-norm scale near 0 kills the layer
+WIDENED = frozenset({"W"})  # drawn wider after batch-norm inputs kept varying too little
 
 
 def random_instance(arch: Architecture, rng: np.random.Generator) -> dict[str, Array]:
@@ -80,17 +83,14 @@ def random_instance(arch: Architecture, rng: np.random.Generator) -> dict[str, A
     for _ in range(DRAWS):
         spread = 2.0 ** min(4, sum(n for r, n in reasons.items() if r.startswith("batch norm")) // WIDEN_EVERY)
         given: dict[str, Array] = {}
-        for name in arch.given_names():
-            shape = expected_shape(arch, name)
-            if name == "Y" and arch.classifies:
-                classes = arch.outputs if arch.loss.kind == "cross_entropy" else 2
-                given[name] = rng.integers(0, classes, size=shape).astype(float)
-            elif names.base_of(name) == "gamma":
-                given[name] = rng.uniform(0.5, 1.5, size=shape)  # a BN scale near 0 kills the layer
-            elif names.base_of(name) == "W":
-                given[name] = rng.uniform(-spread, spread, size=shape)
+        for g in network_for(arch).given:
+            shape = expected_shape(arch, g.name)
+            if g.labels:
+                given[g.name] = rng.integers(0, g.labels, size=shape).astype(float)
             else:
-                given[name] = rng.uniform(-1.0, 1.0, size=shape)
+                low, high = DRAW_RANGES.get(g.domain, (-1.0, 1.0))
+                widen = spread if g.domain in WIDENED else 1.0
+                given[g.name] = rng.uniform(low * widen, high * widen, size=shape)
         reason = ill_conditioned(arch, engine.run_forward(arch, given))
         if reason is None:
             return given
@@ -103,13 +103,12 @@ def random_instance(arch: Architecture, rng: np.random.Generator) -> dict[str, A
 
 
 def ill_conditioned(arch: Architecture, values: Mapping[str, Array]) -> str | None:
-    """Why finite differences would be inaccurate at these values, or None when they are fine."""
-    for l, layer in enumerate(arch.layers, start=1):
-        if layer.activation in ("relu", "leaky_relu") and np.min(np.abs(values[names.of("Z", l)])) <= KINK_MARGIN:
-            return f"a {layer.activation} input of layer {l} is within {KINK_MARGIN:g} of its kink"
-        if isinstance(layer, BatchNorm) and np.min(values[names.of("var", l)]) < VARIANCE_FLOOR:
-            return (f"batch norm {l}'s input varies too little across the {arch.samples} samples "
-                    f"(variance < {VARIANCE_FLOOR:g})")
+    """Why finite differences would be inaccurate at these values (forward values, rows layout), or
+    None when they are fine: each op says (`Op.conditioning`), in the order of the ops."""
+    for op in network_for(arch).ops:
+        reason = op.conditioning(values, KINK_MARGIN, VARIANCE_FLOOR)
+        if reason is not None:
+            return reason
     return None
 
 
@@ -126,11 +125,18 @@ def _errors(trace: Trace, independent: Mapping[str, Array]) -> dict[str, float]:
     return {name: relative_error(trace.rows[name], value) for name, value in independent.items()}
 
 
+def _sgd(arch: Architecture) -> Any:
+    """The model's SGD update op, if it has one (its learning rate and parameters)."""
+    return next((op for op in network_for(arch).after if op.kind == "sgd"), None)
+
+
 def _updates(arch: Architecture, given: Mapping[str, Array], grads: Mapping[str, Array]) -> dict[str, Array]:
     """`{p}_new = p - lr * dp` from independent gradients (the SGD rule, applied here on its own)."""
-    lr = arch.learning_rate
-    return {names.new(p): np.asarray(given[p], dtype=float) - lr * np.asarray(grads[names.grad(p)])
-            for p in arch.parameter_names()}
+    sgd = _sgd(arch)
+    if sgd is None:
+        return {}
+    return {names.new(p.name): np.asarray(given[p.name], dtype=float) - sgd.lr * np.asarray(grads[names.grad(p.name)])
+            for p in sgd.params}
 
 
 # --- finite differences ------------------------------------------------------------------
@@ -178,9 +184,10 @@ def finite_difference_errors(arch: Architecture, given: Mapping[str, Array]) -> 
     independent: dict[str, Array] = finite_difference_gradients(arch, trace)
     updated = _updates(arch, trace.rows, independent)
     independent.update(updated)
-    given_rows = {n: trace.rows[n] for n in arch.given_names()}
-    new_params = {p: updated[names.new(p)] for p in arch.parameter_names()}
-    independent["loss_new"] = evaluate_steps(engine.forward_steps(arch), {**given_rows, **new_params})["loss"]
+    if names.LOSS_NEW in trace:
+        given_rows = {n: trace.rows[n] for n in arch.given_names()}
+        new_params = {names.before_update(n): v for n, v in updated.items()}
+        independent[names.LOSS_NEW] = evaluate_steps(engine.forward_steps(arch), {**given_rows, **new_params})["loss"]
     return _errors(trace, independent)
 
 
@@ -313,11 +320,13 @@ class _SymbolicModel:
         import sympy
 
         self.sp, self.arch, self.net = sympy, arch, network_for(arch)
-        n = arch.samples
-        self.inputs = {"X": _symbol_matrix("X", (n, arch.inputs))}
-        target = "T" if arch.loss.kind == "cross_entropy" else "Y"
-        self.inputs[target] = _symbol_matrix(target, (n, arch.outputs))
-        self.params = {g.name: _symbol_matrix(g.name, (g.shape + (1, 1))[:2]) for g in self.net.parameters}
+        # Class labels are one-hot rows of symbols (a loss reads the true class's column); every
+        # other given value is a matrix of symbols of its shape (a scalar is 1x1), and the loss may
+        # be differentiated with respect to it.
+        self.labels = {g.name: g.labels for g in self.net.given if g.labels}
+        self.inputs = {name: _symbol_matrix(name, (self.net.samples, k)) for name, k in self.labels.items()}
+        self.params = {g.name: _symbol_matrix(g.name, (g.shape + (1, 1))[:2]) for g in self.net.given
+                       if g.name not in self.labels}
         self.indicators: dict[str, Any] = {}
         self.forward = self._forward({})
         steps = [s.name for s in engine.steps_for(arch)]
@@ -346,8 +355,12 @@ class _SymbolicModel:
         """The forward quantity from which on the loss depends on `name` (None: the whole network)."""
         if name not in self.params:
             return name
-        l = names.parse(name).index  # type: ignore[union-attr]
-        if isinstance(self.net.layer_op(l), BatchNorm):
+        parsed = names.parse(name)
+        op = self.net.layer_op(parsed.index) if parsed is not None and parsed.index else None
+        if op is None:  # not a layer's parameter: from the start
+            return None
+        l = op.l
+        if op.kind == "batch_norm":
             return names.of("Xhat", l)  # gamma and beta enter after the normalization
         return None if l == 1 else names.of("A", l - 1)
 
@@ -358,15 +371,9 @@ class _SymbolicModel:
         def assign(symbols: Any, values: Array) -> None:
             point.update(zip(symbols, (_exact(v) for v in np.ravel(values))))
 
-        assign(self.inputs["X"], given_rows["X"])
-        if self.arch.loss.kind == "cross_entropy":
-            from gradekit.ops.losses import one_hot
-
-            assign(self.inputs["T"], one_hot(np.asarray(given_rows["Y"]), self.arch.outputs))
-        elif self.arch.loss.kind == "binary_cross_entropy":
-            assign(self.inputs["Y"], np.asarray(given_rows["Y"]).reshape(-1, 1))
-        else:
-            assign(self.inputs["Y"], given_rows["Y"])
+        for name, classes in self.labels.items():
+            labels = np.asarray(given_rows[name]).astype(int)
+            assign(self.inputs[name], (labels[:, None] == np.arange(classes)).astype(float))
         for p, symbols in self.params.items():
             assign(symbols, given_rows[p])
         evaluate = _Evaluator(point)
@@ -387,7 +394,7 @@ def _gradient_names(steps: Sequence[str]) -> list[str]:
 
 def _model_key(arch: Architecture) -> Architecture:
     """What the symbolic model depends on: not the layout (it is built in rows), nor the learning rate."""
-    return replace(arch, layout="rows", learning_rate=1.0)
+    return replace(arch, layout="rows", **({"learning_rate": 1.0} if hasattr(arch, "learning_rate") else {}))
 
 
 def _model(arch: Architecture, intermediates: bool) -> _SymbolicModel:
@@ -494,9 +501,9 @@ def _instances(config: Configuration, seed: int) -> tuple[str, Architecture, Ins
 
 
 def _model_cost(arch: Architecture) -> int:
-    """A rough cost of building a symbolic model: expression size grows with every layer and sample."""
-    width = sum(layer.units for layer in arch.layers) + arch.inputs
-    return arch.depth * arch.samples * width * (2 if any(isinstance(l, BatchNorm) for l in arch.layers) else 1)
+    """A rough cost of building a symbolic model: expression size grows with every op and given entry."""
+    net = network_for(arch)
+    return len(net.ops) * sum(int(np.prod(g.shape)) for g in net.given)
 
 
 def _check_group(tasks: Sequence[tuple[str, Architecture, Sequence[Mapping[str, Array]], int]]) -> list[VerifyRow]:

@@ -15,11 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gradekit.model.notation import tex
+from gradekit.render import families
 from gradekit.render import formatting as fmt
-from gradekit.engine.build import network
-from gradekit.model import names
-from gradekit.model.network import BatchNorm
-from gradekit.model.notation import tex, tex_constant
 
 if TYPE_CHECKING:
     import jinja2
@@ -91,10 +89,8 @@ class ProblemView:
     @cached_property
     def diagram(self):  # noqa: ANN201 - a gradekit.render.diagram.Diagram
         """The network's diagram, with the given numbers on its edges when it is small enough."""
-        from gradekit.render import diagram
-
         assert self.source is not None
-        return diagram.build(self.source.problem.arch, self.source.instance.given)
+        return families.diagram(self.source.problem, self.source.instance.given)
 
     @cached_property
     def diagram_tex(self) -> str:
@@ -148,12 +144,10 @@ class SheetView:
     options: RenderOptions = RenderOptions()
 
 
-def _is_labels(problem: Problem, name: str) -> bool:
-    return name == "pred" or (name == "Y" and problem.arch.classifies)
-
-
-def _shown(problem: Problem, name: str, value: np.ndarray) -> Shown:
-    return Shown(name, tex(name), np.asarray(value), _is_labels(problem, name), name in problem.arch.given_names())
+def _shown(problem: Problem, trace: Trace, name: str) -> Shown:
+    """A value as a sheet shows it: class labels as whole numbers, given values as stated."""
+    return Shown(name, tex(name), np.asarray(trace[name]), trace.step(name).axes == "labels",
+                 name in problem.arch.given_names())
 
 
 class _ShownCache(dict):
@@ -164,59 +158,13 @@ class _ShownCache(dict):
         self.problem, self.trace = problem, trace
 
     def __missing__(self, name: str) -> Shown:
-        shown = self[name] = _shown(self.problem, name, self.trace[name])
+        shown = self[name] = _shown(self.problem, self.trace, name)
         return shown
 
 
 def part_labels(count: int) -> list[str]:
     letters = string.ascii_lowercase
     return [letters[i] if i < 26 else f"{letters[i // 26 - 1]}{letters[i % 26]}" for i in range(count)]
-
-
-def network_sentences(problem: Problem, loss_formula: str, pred_formula: str = "") -> tuple[str, ...]:
-    """The network described in words and $math$, valid in LaTeX and Markdown alike."""
-    arch = problem.arch
-    net = network(arch)
-    n = arch.samples
-    if arch.layout == "rows":
-        first = (f"Samples are the rows of $X$ ({n} sample{'s' * (n != 1)}, {arch.inputs} inputs each): "
-                 r"$Z^{[l]} = A^{[l-1]} W^{[l]} + b^{[l]}$ with $A^{[0]} = X$.")
-    else:
-        first = (f"Samples are the columns of $X$ ({n} sample{'s' * (n != 1)}, {arch.inputs} inputs each): "
-                 r"$Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}$ with $A^{[0]} = X$.")
-    out = [first]
-    for l, layer in enumerate(arch.layers, start=1):
-        act = net.activation(l).statement
-        if layer.activation == "leaky_relu":
-            act += f" (slope ${tex_constant(layer.slope)}$ for negative inputs)"
-        if isinstance(layer, BatchNorm):
-            out.append(rf"Layer {l}: batch normalization in training mode (batch mean, biased batch "
-                       rf"variance, $\epsilon = {tex_constant(layer.eps)}$) with scale ${tex(f'gamma{l}')}$ and shift "
-                       rf"${tex(f'beta{l}')}$, then {act}.")
-            continue
-        bias = {"vector": f"a bias for each unit ${tex(f'b{l}')}$",
-                "scalar": f"one scalar bias ${tex(f'b{l}')}$ added to every unit",
-                "none": "no bias"}[layer.bias]
-        out.append(f"Layer {l}: {layer.units} unit{'s' * (layer.units != 1)}, {act} activation, {bias}.")
-    out.append(f"Loss: ${loss_formula}$.")
-    if arch.loss.kind == "cross_entropy":
-        out.append(f"$Y$ holds the true class of each sample (0 to {arch.outputs - 1}).")
-    elif arch.loss.kind == "binary_cross_entropy":
-        out.append("$Y$ holds the true label of each sample (0 or 1).")
-    if pred_formula and "pred" in problem.asked:
-        # Defined here, not only in the solutions: for a sigmoid output the prediction is a label,
-        # and a student could otherwise read it as the probability.
-        out_tex = tex(net.loss.out)
-        if arch.loss.kind == "binary_cross_entropy":
-            out.append(rf"Prediction: ${pred_formula}$, the predicted label of each sample (1 when the "
-                       rf"probability ${out_tex}$ of class 1 is at least 0.5, else 0; not the probability itself).")
-        else:
-            out.append(rf"Prediction: ${pred_formula}$, the predicted class of each sample (the class with the "
-                       rf"largest probability in ${out_tex}$, numbered from 0).")
-    if any(names.parse(q).new and q != names.LOSS_NEW for q in problem.asked):
-        out.append(rf"Update: one step of gradient descent, $\theta_{{\text{{new}}}} = \theta - \eta\, d\theta$, "
-                   rf"with learning rate $\eta = {tex_constant(arch.learning_rate)}$.")
-    return tuple(out)
 
 
 def _needed_steps(pk: ProblemKey) -> list[str]:
@@ -247,10 +195,9 @@ def problem_view(number: int, pk: ProblemKey) -> ProblemView:
         inputs = tuple(shown[d] for d in step.deps)
         steps.append(SolutionStep(name, tex(name), step.formula, step.description, inputs, shown[name],
                                   labels.get(name, "")))
-    given = tuple(_shown(problem, n, v) for n, v in pk.instance.given.items())
-    pred = trace.step("pred").formula if "pred" in trace else ""
+    given = tuple(_shown(problem, trace, n) for n in pk.instance.given)
     return ProblemView(number, problem.id, problem.title, problem.statement.strip(), pk.entry.instructions.strip(),
-                       network_sentences(problem, trace.step("loss").formula, pred), problem.decimals, pk.total,
+                       families.sentences(problem, trace), problem.decimals, pk.total,
                        given, parts, tuple(steps), pk)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Mapping
 from xml.sax.saxutils import escape
 
 from gradekit.render import diagram as dg
+from gradekit.render import families
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,7 +30,7 @@ _EDGE = "#4d4d4d"
 
 def svg(problem: Problem, given: Mapping[str, np.ndarray] | None = None) -> str:
     """The network diagram of a problem; with `given`, small networks show the numbers on the edges."""
-    return write(dg.build(problem.arch, given), f"Network of {problem.title}")
+    return write(families.diagram(problem, given), f"Network of {problem.title}")
 
 
 @lru_cache(maxsize=8192)  # a roster draws the same network with other numbers

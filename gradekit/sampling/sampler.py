@@ -79,9 +79,11 @@ class _Plan:
 @lru_cache(maxsize=256)
 def _plan(problem: Problem) -> _Plan:
     arch = problem.arch
-    names = arch.given_names()
+    given = engine.network(arch).given
+    names = tuple(g.name for g in given)
     shapes, grids, slices, sizes = [], [], [], []
-    for name in names:
+    for g in given:
+        name = g.name
         shape = expected_shape(arch, name)
         shapes.append(shape)
         count = math.prod(shape)
@@ -89,8 +91,8 @@ def _plan(problem: Problem) -> _Plan:
         if name in problem.pinned:
             grids.append(None)
             continue
-        if name == "Y" and arch.classifies:
-            classes = arch.outputs if arch.loss.kind == "cross_entropy" else 2
+        if g.labels:  # class labels draw from 0..K-1
+            classes = g.labels
             if problem.quality.on("two_classes") and 2 <= count and classes**count <= LABEL_TABLE_LIMIT:
                 table = _label_table(classes, count)
                 grids.append(table)

@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from gradekit.model.quality import RULES
+from gradekit.ops.families import network_for
 from gradekit.sampling.sampler import Instance, fully_pinned, possible_draws, rule_violations, sample_many, stack_traces
 from gradekit.model.problem import Problem, Sheet
 from gradekit.sampling.variants import Variant, problem_seed
@@ -135,11 +136,11 @@ def _zero_entries(problem: Problem, values: Mapping[str, np.ndarray], smallest: 
 
 
 def _classes(problem: Problem, values: Mapping[str, np.ndarray]) -> ClassBalance | None:
-    arch = problem.arch
-    if not arch.classifies:
+    given = next((g for g in network_for(problem.arch).given if g.labels), None)
+    if given is None:
         return None
-    labels = values["Y"].astype(int)  # (B, N)
-    classes = arch.outputs if arch.loss.kind == "cross_entropy" else 2
+    labels = values[given.name].astype(int)  # (B, N)
+    classes = given.labels
     shares = tuple(float((labels == k).mean()) for k in range(classes))
     distinct = (np.stack([(labels == k).any(axis=1) for k in range(classes)])).sum(axis=0)
     return ClassBalance(shares, dict(sorted(Counter(distinct.tolist()).items())))

@@ -7,191 +7,42 @@ The format is documented in README.md ("Problem spec" and "Sheet spec").
 from __future__ import annotations
 
 import re
-import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from gradekit.util.errors import InputFileError, SpecError
-from gradekit.util.inputs import read_limited
-from gradekit.model.network import (ACTIVATIONS, BIAS_KINDS, LAYOUTS, LOSS_KINDS, REDUCTIONS, Architecture,
-                              BatchNorm, Dense, Layer, Loss)
-from gradekit.model.quality import SWITCHABLE, Quality
 from gradekit.engine.build import network, steps_for
 from gradekit.engine.layout import expected_shape
 from gradekit.model import names
+from gradekit.model.problem import TOLERANCES, Domain, Grading, Problem, Sheet, SheetEntry
+from gradekit.model.quality import SWITCHABLE, Quality
+from gradekit.spec.families import FAMILIES, Family
+from gradekit.spec.fields import Fields, read_toml
+from gradekit.util.errors import InputFileError, SpecError
 from gradekit.util.resources import problems_dir
-from gradekit.model.problem import DEFAULT_DOMAINS, TOLERANCES, Domain, Grading, Problem, Sheet, SheetEntry
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-MAX_SPEC_BYTES = 256 * 1024
 
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    raw = read_limited(path, MAX_SPEC_BYTES, "the spec")
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise SpecError("not UTF-8 text", source=path) from None
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"invalid TOML: {e}", source=path) from None
-
-
-class _Fields:
-    """Typed access to a TOML table that reports the file and the dotted field on every error."""
-
-    def __init__(self, table: Mapping[str, Any], source: str, prefix: str = ""):
-        self.table, self.source, self.prefix = table, source, prefix
-        self.used: set[str] = set()
-
-    def where(self, key: str) -> str:
-        return f"{self.prefix}{key}"
-
-    def fail(self, key: str, message: str) -> SpecError:
-        return SpecError(message, source=self.source, field=self.where(key))
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., what: str = "") -> Any:
-        self.used.add(key)
-        if key not in self.table:
-            if default is ...:
-                raise self.fail(key, f"is required ({what or _kind_name(kind)})")
-            return default
-        value = self.table[key]
-        # bool is an int in Python; a spec that writes `units = true` is wrong, not 1.
-        if isinstance(value, bool) and bool not in _as_tuple(kind):
-            raise self.fail(key, f"expected {what or _kind_name(kind)}, got {value!r}")
-        if float in _as_tuple(kind) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind):
-            raise self.fail(key, f"expected {what or _kind_name(kind)}, got {type(value).__name__} {value!r}")
-        return value
-
-    def choice(self, key: str, options: tuple[str, ...], default: Any = ...) -> str:
-        value = self.get(key, str, default, what="one of " + ", ".join(options))
-        if value not in options:
-            raise self.fail(key, f"expected one of {', '.join(options)}, got {value!r}")
-        return value
-
-    def positive_int(self, key: str, default: Any = ..., limit: int = 64) -> int:
-        value = self.get(key, int, default, what=f"a whole number from 1 to {limit}")
-        if not 1 <= value <= limit:
-            raise self.fail(key, f"expected a whole number from 1 to {limit}, got {value}")
-        return value
-
-    def number(self, key: str, default: Any = ..., low: float | None = None, high: float | None = None,
-               strict_low: bool = False) -> float:
-        value = self.get(key, float, default, what="a number")
-        if value is None:  # an optional number left out
-            return value
-        if not np.isfinite(value):
-            raise self.fail(key, f"expected a finite number, got {value}")
-        if low is not None and (value < low or (strict_low and value == low)):
-            raise self.fail(key, f"expected a number {'>' if strict_low else '>='} {low}, got {value}")
-        if high is not None and value > high:
-            raise self.fail(key, f"expected a number <= {high}, got {value}")
-        return value
-
-    def table_of(self, key: str) -> "_Fields":
-        value = self.get(key, dict, {}, what="a table")
-        return _Fields(value, self.source, f"{self.where(key)}.")
-
-    def reject_unknown(self) -> None:
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            known = ", ".join(sorted(self.used))
-            raise self.fail(unknown[0], f"unknown field (known here: {known})")
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    words = {str: "text", int: "a whole number", float: "a number", bool: "true or false",
-             list: "a list", dict: "a table"}
-    return " or ".join(words.get(k, k.__name__) for k in _as_tuple(kind))
-
-
-# --- problem ----------------------------------------------------------------------------------
-
-
-def _layer(f: _Fields, index: int) -> Layer:
-    kind = f.choice("type", ("dense", "batch_norm"), "dense")
-    activation = f.choice("activation", ACTIVATIONS, "identity")
-    slope = f.number("slope", 0.01, low=0.0, high=1.0)
-    if kind == "batch_norm":
-        units = f.positive_int("units", limit=16) if "units" in f.table else 0  # 0: take the input's width
-        eps = f.number("eps", 1e-5, low=0.0, high=1.0)
-        f.reject_unknown()
-        return BatchNorm(units, activation, eps, slope)  # units fixed up from the previous layer
-    units = f.positive_int("units", limit=16)
-    bias = f.choice("bias", BIAS_KINDS, "vector")
-    f.reject_unknown()
-    return Dense(units, activation, bias, slope)
-
-
-def _architecture(f: _Fields) -> Architecture:
-    layout = f.choice("layout", LAYOUTS)
-    inputs = f.positive_int("inputs", limit=16)
-    samples = f.positive_int("samples", limit=32)
-    raw_layers = f.get("layers", list, what="a list of [[layers]] tables")
-    if not raw_layers:
-        raise f.fail("layers", "needs at least one layer")
-    built: list[Layer] = []
-    for i, raw in enumerate(raw_layers, start=1):
-        if not isinstance(raw, dict):
-            raise f.fail(f"layers[{i}]", "expected a table")
-        lf = _Fields(raw, f.source, f"layers[{i}].")
-        layer = _layer(lf, i)
-        if isinstance(layer, BatchNorm):
-            if i == 1:
-                raise lf.fail("type", "batch_norm cannot be the first layer (it normalizes a layer's output)")
-            width = built[-1].units
-            if layer.units not in (0, width):
-                raise lf.fail("units", f"a batch_norm layer keeps its input's width {width}, got {layer.units}")
-            if samples < 2:
-                raise f.fail("samples", "batch_norm needs at least 2 samples (a batch of one has no variance)")
-            layer = BatchNorm(width, layer.activation, layer.eps, layer.slope)
-        built.append(layer)
-    for i, layer in enumerate(built[:-1], start=1):
-        if layer.activation == "softmax":
-            raise f.fail(f"layers[{i}].activation", "softmax is only supported on the output layer")
-    lf = f.table_of("loss")
-    loss = Loss(lf.choice("kind", LOSS_KINDS), lf.choice("reduction", REDUCTIONS, "mean"),
-                lf.get("half", bool, False))
-    lf.reject_unknown()
-    last = built[-1]
-    if loss.kind == "cross_entropy" and (last.activation != "softmax" or last.units < 2):
-        raise lf.fail("kind", "cross_entropy needs a softmax output layer with at least 2 units")
-    if loss.kind == "binary_cross_entropy" and (last.activation != "sigmoid" or last.units != 1):
-        raise lf.fail("kind", "binary_cross_entropy needs a sigmoid output layer with 1 unit")
-    if loss.half and loss.kind != "mse":
-        raise lf.fail("half", "the 1/2 factor applies to mse only")
-    uf = f.table_of("update")
-    uf.choice("rule", ("sgd",), "sgd")
-    lr = uf.number("learning_rate", 0.1, low=0.0, high=10.0, strict_low=True)
-    uf.reject_unknown()
-    return Architecture(layout, inputs, samples, tuple(built), loss, lr)  # type: ignore[arg-type]
-
-
-def _domains(f: _Fields, arch: Architecture) -> dict[str, Domain]:
+def _domains(f: Fields, family: Family, model: Any) -> dict[str, Domain]:
     table = f.table_of("sampling")
     out: dict[str, Domain] = {}
     for key in list(table.table):
         parts = names.split(key)
-        if parts is None or parts[0] not in DEFAULT_DOMAINS:
+        if parts is None or parts[0] not in family.defaults:
             table.get(key, dict)
-            raise table.fail(key, "unknown domain (expected X, Y, W, b, gamma, beta, or one of them with a layer number)")
-        base, layer = parts
-        if layer is not None and not 1 <= layer <= arch.depth:
-            raise table.fail(key, f"layer {layer} does not exist (the network has {arch.depth})")
+            raise table.fail(key, f"unknown domain (expected {family.domain_words})")
+        base, index = parts
+        limit = family.index_limit(model)
+        if index is not None and not 1 <= index <= limit:
+            raise table.fail(key, family.index_error.format(index=index, limit=limit))
         df = table.table_of(key)
         lo, hi = df.number("min"), df.number("max")
         step = df.number("step", low=0.0, strict_low=True)
-        nonzero = df.get("nonzero", bool, DEFAULT_DOMAINS[base].nonzero)
+        nonzero = df.get("nonzero", bool, family.defaults[base].nonzero)
         df.reject_unknown()
         if hi < lo:
             raise df.fail("max", f"must be >= min ({lo}), got {hi}")
@@ -205,7 +56,7 @@ def _domains(f: _Fields, arch: Architecture) -> dict[str, Domain]:
     return out
 
 
-def _pinned(f: _Fields, arch: Architecture) -> dict[str, np.ndarray]:
+def _pinned(f: Fields, arch: Any) -> dict[str, np.ndarray]:
     table = f.table_of("pinned")
     given = set(arch.given_names())
     out: dict[str, np.ndarray] = {}
@@ -226,8 +77,8 @@ def _pinned(f: _Fields, arch: Architecture) -> dict[str, np.ndarray]:
                 value = value.reshape(shape)  # a vector may be written flat, as in the notebooks
             else:
                 raise table.fail(key, f"has shape {list(value.shape)}, expected {list(shape)} in the {arch.layout} layout")
-        if key == "Y" and arch.classifies:
-            classes = arch.outputs if arch.loss.kind == "cross_entropy" else 2
+        classes = network(arch).given_value(key).labels
+        if classes:
             if np.any(value != np.round(value)) or np.any(value < 0) or np.any(value >= classes):
                 raise table.fail(key, f"class labels must be whole numbers from 0 to {classes - 1}")
         out[key] = value + 0.0  # a pinned -0.0 is 0
@@ -235,7 +86,7 @@ def _pinned(f: _Fields, arch: Architecture) -> dict[str, np.ndarray]:
     return out
 
 
-def _quality(f: _Fields) -> Quality:
+def _quality(f: Fields) -> Quality:
     """The [quality] table: `rule = false` switches a rule off (README: "Quality rules")."""
     table = f.table_of("quality")
     off = set()
@@ -249,7 +100,7 @@ def _quality(f: _Fields) -> Quality:
     return Quality(frozenset(off))
 
 
-def _concept_questions(f: _Fields, asked: list[str]) -> tuple[str, ...]:
+def _concept_questions(f: Fields, asked: list[str]) -> tuple[str, ...]:
     raw = f.get("concept_questions", list, [], what="a list of asked quantity names")
     out: list[str] = []
     for i, q in enumerate(raw):
@@ -261,7 +112,7 @@ def _concept_questions(f: _Fields, asked: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _check_structural_zeros(f: _Fields, arch: Architecture, asked: list[str], concept: tuple[str, ...]) -> None:
+def _check_structural_zeros(f: Fields, arch: Any, asked: list[str], concept: tuple[str, ...]) -> None:
     """Refuse asking a quantity that is 0 in every variant, unless the spec says it means to."""
     zeros = network(arch).structural_zeros
     for i, q in enumerate(asked):
@@ -271,7 +122,7 @@ def _check_structural_zeros(f: _Fields, arch: Architecture, asked: list[str], co
                          "([quality] structural_zero = false)")
 
 
-def _grading(f: _Fields) -> Grading:
+def _grading(f: Fields) -> Grading:
     g = f.table_of("grading")
     tolerance = g.choice("tolerance", TOLERANCES, "rounding")
     atol = g.number("atol", None, low=0.0)
@@ -295,7 +146,7 @@ def _grading(f: _Fields) -> Grading:
 
 def parse_problem(data: Mapping[str, Any], source: str) -> Problem:
     """A Problem from a parsed TOML table; raises SpecError naming `source` and the field."""
-    f = _Fields(data, source)
+    f = Fields(data, source)
     pid = f.get("id", str)
     if not ID_PATTERN.match(pid):
         raise f.fail("id", "expected letters, digits, '-', '_' or '.', at most 64, starting with a letter or digit")
@@ -305,8 +156,9 @@ def parse_problem(data: Mapping[str, Any], source: str) -> Problem:
     decimals = f.get("decimals", int, 4)
     if not 1 <= decimals <= 8:
         raise f.fail("decimals", f"expected a whole number from 1 to 8, got {decimals}")
-    arch = _architecture(f)
-    domains = _domains(f, arch)
+    family = FAMILIES[f.choice("family", tuple(FAMILIES), "mlp")]
+    arch = family.parse(f)
+    domains = _domains(f, family, arch)
     pinned = _pinned(f, arch)
     computed = {s.name for s in steps_for(arch) if s.stage != "given"}
     asked_raw = f.get("asked", list, what="a list of quantity names")
@@ -333,12 +185,12 @@ def parse_problem(data: Mapping[str, Any], source: str) -> Problem:
     order = [s.name for s in steps_for(arch)]
     asked.sort(key=order.index)  # ask in computing order, whatever order the spec lists them in
     return Problem(pid, title, description, source, arch, domains, pinned, tuple(asked), decimals, grading,
-                   statement, attempts, quality, tuple(sorted(concept, key=order.index)))
+                   statement, attempts, quality, tuple(sorted(concept, key=order.index)), family.defaults)
 
 
 @lru_cache(maxsize=128)
 def _load_problem_file(path: str, mtime_ns: int) -> Problem:
-    return parse_problem(_read_toml(Path(path)), path)
+    return parse_problem(read_toml(Path(path)), path)
 
 
 def load_problem(path: Path) -> Problem:
@@ -371,7 +223,7 @@ def resolve_problem(ref: str, base: Path | None = None) -> Problem:
 
 
 def parse_sheet(data: Mapping[str, Any], source: str, base: Path | None) -> Sheet:
-    f = _Fields(data, source)
+    f = Fields(data, source)
     sid = f.get("id", str)
     if not ID_PATTERN.match(sid):
         raise f.fail("id", "expected letters, digits, '-', '_' or '.', at most 64, starting with a letter or digit")
@@ -385,7 +237,7 @@ def parse_sheet(data: Mapping[str, Any], source: str, base: Path | None) -> Shee
     for i, item in enumerate(raw, start=1):
         if not isinstance(item, dict):
             raise f.fail(f"problems[{i}]", "expected a table with `problem = \"id or path\"`")
-        pf = _Fields(item, source, f"problems[{i}].")
+        pf = Fields(item, source, f"problems[{i}].")
         ref = pf.get("problem", str)
         points = pf.number("points", None, low=0.0)
         text = pf.get("instructions", str, "")
@@ -402,7 +254,7 @@ def parse_sheet(data: Mapping[str, Any], source: str, base: Path | None) -> Shee
 
 
 def load_sheet(path: Path) -> Sheet:
-    return parse_sheet(_read_toml(path), str(path), path.parent)
+    return parse_sheet(read_toml(path), str(path), path.parent)
 
 
 DEFAULT_SHEET = "backprop-basics"
@@ -423,7 +275,7 @@ def resolve(ref: str) -> Sheet:
     if not path.exists():
         known = ", ".join([*sheets, *builtin_problem_paths()])
         raise InputFileError(f"no such file, and not a built-in sheet or problem (built-in: {known})", source=ref)
-    data = _read_toml(path)
+    data = read_toml(path)
     if "problems" in data:
         return parse_sheet(data, str(path), path.parent)
     return single_problem_sheet(load_problem(path))

@@ -17,7 +17,7 @@ from gradekit.engine import build as engine
 from gradekit.engine.graph import graph_document
 from gradekit.engine.layout import from_rows
 from gradekit.ops.mistakes import Values, mistakes
-from gradekit.ops.network import network_for
+from gradekit.ops.families import network_for
 from gradekit.ops.worked import Context, Worked
 from gradekit.proof import checks as proof
 from graph_interpreter import Interpreter

@@ -20,7 +20,7 @@ from gradekit.exports.common import public_keys
 from gradekit.keys.key import key_document, make_key
 from gradekit.model.network import Architecture, BatchNorm, Dense, Loss
 from gradekit.model.quality import RULE_NAMES, RULES, SWITCHABLE
-from gradekit.ops.network import structural_zeros
+from gradekit.ops.families import structural_zeros
 from gradekit.render.documents import render_variant
 from gradekit.sampling.sampler import RELU_MARGIN, sample, sample_many
 from gradekit.spec.reader import builtin_problem_paths, load_problem, resolve

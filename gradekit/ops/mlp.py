@@ -1,0 +1,54 @@
+"""The multilayer perceptron's network: each dense layer an affine map and an activation, a
+batch-norm layer the normalization and an activation; then the loss, the prediction (for a
+classifier), and after the backward pass the SGD update and the loss after it."""
+
+from __future__ import annotations
+
+from gradekit.model import names
+from gradekit.model.network import Architecture, BatchNorm as BatchNormLayer, Dense
+from gradekit.ops.activation import Activation
+from gradekit.ops.base import Given, Op
+from gradekit.ops.batchnorm import BatchNorm
+from gradekit.ops.dense import Affine
+from gradekit.ops.identity import Identity
+from gradekit.ops.losses import LOSSES, LossOp, Prediction
+from gradekit.ops.network import Network
+from gradekit.ops.relu import LeakyRelu, Relu
+from gradekit.ops.sgd import LossAfter, Sgd
+from gradekit.ops.sigmoid import Sigmoid
+from gradekit.ops.softmax import Softmax
+from gradekit.ops.tanh import Tanh
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    "identity": Identity, "sigmoid": Sigmoid, "tanh": Tanh, "relu": Relu, "leaky_relu": LeakyRelu, "softmax": Softmax,
+}
+# The output activation a loss collapses with: dZ = scale (A - Y) instead of the chain through dA.
+PAIRED = {("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")}
+
+
+def _layer_ops(arch: Architecture, l: int, layer: Dense | BatchNormLayer, loss: LossOp) -> tuple[Op, Activation]:
+    fan_in = arch.fan_in(l)
+    if isinstance(layer, Dense):
+        first: Op = Affine(l, fan_in, layer.units, layer.bias)
+    else:
+        first = BatchNorm(l, layer.units, layer.eps)
+    paired = loss if (l == arch.depth and (arch.loss.kind, layer.activation) in PAIRED) else None
+    cls = ACTIVATIONS[layer.activation]
+    activation = cls(l, layer.units, paired, layer.slope) if cls is LeakyRelu else cls(l, layer.units, paired)
+    return first, activation
+
+
+def mlp_network(arch: Architecture) -> Network:
+    """The ops of a multilayer perceptron."""
+    out = names.of("A", arch.depth)
+    loss = LOSSES[arch.loss.kind](out, arch.samples, arch.outputs, arch.loss.reduction, arch.loss.half)
+    ops: list[Op] = []
+    for l, layer in enumerate(arch.layers, start=1):
+        ops += _layer_ops(arch, l, layer, loss)
+    ops.append(loss)
+    if arch.classifies:
+        ops.append(Prediction(out, arch.loss.kind == "binary_cross_entropy"))
+    params = tuple(g for op in ops for g in op.given() if g.name != "Y")
+    given = (Given("X", (arch.samples, arch.inputs), "batch", "X"), *loss.given(), *params)
+    after = (Sgd(params, arch.learning_rate), LossAfter(tuple(p.name for p in params)))
+    return Network(arch, tuple(ops), after, given, loss)

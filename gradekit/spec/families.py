@@ -1,0 +1,29 @@
+"""The families of problems a spec can ask for (`family = "mlp"`, the default), and what the
+reader needs of each: how to read its own fields into its model, the default sampling domain
+of each base name of its given values, and how a [sampling] key names them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from gradekit.model.problem import Domain
+from gradekit.spec import mlp
+from gradekit.spec.fields import Fields
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    parse: Callable[[Fields], Any]  # the family's own fields of a problem spec -> its model
+    defaults: Mapping[str, Domain]  # the sampling domain of each base name of its given values
+    domain_words: str  # what a [sampling] key may be, in words (for the error that refuses one)
+    index_limit: Callable[[Any], int]  # the largest number a [sampling] key may carry (W2: 2)
+    index_error: str  # why a number is refused: .format(index=..., limit=...)
+
+
+FAMILIES: dict[str, Family] = {
+    "mlp": Family("mlp", mlp.architecture, mlp.DEFAULT_DOMAINS,
+                  "X, Y, W, b, gamma, beta, or one of them with a layer number", lambda arch: arch.depth,
+                  "layer {index} does not exist (the network has {limit})"),
+}

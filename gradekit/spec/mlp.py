@@ -1,0 +1,76 @@
+"""The multilayer perceptron's part of a problem spec: layout, inputs, samples, layers, loss, update."""
+
+from __future__ import annotations
+
+from gradekit.model.network import (ACTIVATIONS, BIAS_KINDS, LAYOUTS, LOSS_KINDS, REDUCTIONS, Architecture,
+                                    BatchNorm, Dense, Layer, Loss)
+from gradekit.model.problem import Domain
+from gradekit.spec.fields import Fields
+
+DEFAULT_DOMAINS = {  # by the base of a given value's name (W for W2)
+    "X": Domain(-2.0, 2.0, 0.5, nonzero=True),
+    "Y": Domain(-1.0, 1.0, 0.5),
+    "W": Domain(-1.0, 1.0, 0.1, nonzero=True),
+    "b": Domain(-0.5, 0.5, 0.1),
+    "gamma": Domain(0.5, 1.5, 0.1, nonzero=True),
+    "beta": Domain(-0.5, 0.5, 0.1),
+}
+
+
+def _layer(f: Fields, index: int) -> Layer:
+    kind = f.choice("type", ("dense", "batch_norm"), "dense")
+    activation = f.choice("activation", ACTIVATIONS, "identity")
+    slope = f.number("slope", 0.01, low=0.0, high=1.0)
+    if kind == "batch_norm":
+        units = f.positive_int("units", limit=16) if "units" in f.table else 0  # 0: take the input's width
+        eps = f.number("eps", 1e-5, low=0.0, high=1.0)
+        f.reject_unknown()
+        return BatchNorm(units, activation, eps, slope)  # units fixed up from the previous layer
+    units = f.positive_int("units", limit=16)
+    bias = f.choice("bias", BIAS_KINDS, "vector")
+    f.reject_unknown()
+    return Dense(units, activation, bias, slope)
+
+
+def architecture(f: Fields) -> Architecture:
+    layout = f.choice("layout", LAYOUTS)
+    inputs = f.positive_int("inputs", limit=16)
+    samples = f.positive_int("samples", limit=32)
+    raw_layers = f.get("layers", list, what="a list of [[layers]] tables")
+    if not raw_layers:
+        raise f.fail("layers", "needs at least one layer")
+    built: list[Layer] = []
+    for i, raw in enumerate(raw_layers, start=1):
+        if not isinstance(raw, dict):
+            raise f.fail(f"layers[{i}]", "expected a table")
+        lf = Fields(raw, f.source, f"layers[{i}].")
+        layer = _layer(lf, i)
+        if isinstance(layer, BatchNorm):
+            if i == 1:
+                raise lf.fail("type", "batch_norm cannot be the first layer (it normalizes a layer's output)")
+            width = built[-1].units
+            if layer.units not in (0, width):
+                raise lf.fail("units", f"a batch_norm layer keeps its input's width {width}, got {layer.units}")
+            if samples < 2:
+                raise f.fail("samples", "batch_norm needs at least 2 samples (a batch of one has no variance)")
+            layer = BatchNorm(width, layer.activation, layer.eps, layer.slope)
+        built.append(layer)
+    for i, layer in enumerate(built[:-1], start=1):
+        if layer.activation == "softmax":
+            raise f.fail(f"layers[{i}].activation", "softmax is only supported on the output layer")
+    lf = f.table_of("loss")
+    loss = Loss(lf.choice("kind", LOSS_KINDS), lf.choice("reduction", REDUCTIONS, "mean"),
+                lf.get("half", bool, False))
+    lf.reject_unknown()
+    last = built[-1]
+    if loss.kind == "cross_entropy" and (last.activation != "softmax" or last.units < 2):
+        raise lf.fail("kind", "cross_entropy needs a softmax output layer with at least 2 units")
+    if loss.kind == "binary_cross_entropy" and (last.activation != "sigmoid" or last.units != 1):
+        raise lf.fail("kind", "binary_cross_entropy needs a sigmoid output layer with 1 unit")
+    if loss.half and loss.kind != "mse":
+        raise lf.fail("half", "the 1/2 factor applies to mse only")
+    uf = f.table_of("update")
+    uf.choice("rule", ("sgd",), "sgd")
+    lr = uf.number("learning_rate", 0.1, low=0.0, high=10.0, strict_low=True)
+    uf.reject_unknown()
+    return Architecture(layout, inputs, samples, tuple(built), loss, lr)  # type: ignore[arg-type]
