@@ -35,7 +35,7 @@ from typing import Iterable, Iterator, Sequence, TextIO
 
 from gradekit.util.errors import InputFileError
 from gradekit.render.formatting import points as fmt_points
-from gradekit.grading.grade import Report
+from gradekit.grading.results import QuantityResult, Report
 from gradekit.spec.roster import Student
 
 REPORT_FORMAT = "gradekit-report"
@@ -140,11 +140,11 @@ class Tally:
             tally.points.append(p.points)
             tally.possible.append(p.possible)
             # Whole status tuples are counted (most submissions share a few), expanded at the end.
-            self._statuses[(p.id, p.names, p.statuses)] += 1
-            if p.mistakes and p.mistakes.count("") != len(p.mistakes):
-                for name, mistake in zip(p.names, p.mistakes):
-                    if mistake:
-                        self._mistakes[(p.id, name, mistake)] += 1
+            qs = p.quantities
+            self._statuses[(p.id, tuple(q.name for q in qs), tuple(q.status for q in qs))] += 1
+            for q in qs:
+                if q.mistake:
+                    self._mistakes[(p.id, q.name, q.mistake)] += 1
         if student is not None:
             self._consider(student, row, r, points)
         return row
@@ -478,22 +478,21 @@ def item_analysis_csv(reports: Sequence[Report]) -> str:
 # --- Gradescope -------------------------------------------------------------------------------------
 
 
-def student_words(status: str, feedback: str, mistake: str) -> str:
-    """A quantity's result as a student reads it on Gradescope: right, right given your earlier
-    answers, wrong with the mistake named, no answer, or why the answer could not be read."""
-    if status == "correct":
+def student_words(q: QuantityResult) -> str:
+    """A quantity's result as a student reads it on Gradescope, from its fields: right, right given
+    your earlier answers, wrong with the mistake named, or else the report's own words (no answer,
+    why it could not be read, why a right answer earns nothing)."""
+    if q.status == "correct":
         return "right"
-    if status == "follow-through":
-        full = feedback.startswith("wrong against the key")
-        return "right given your earlier answers" + ("" if full else f" in part ({feedback})")
-    if status == "missing":
-        return feedback  # "no answer (expected 2×3)"
-    if status == "invalid":
-        return f"could not be read: {feedback}"
-    if mistake:
-        entries = feedback.split(":", 1)[0] if feedback[:1].isdigit() else ""  # "3 of 4 entries wrong"
-        return f"wrong: {mistake}" + (f" ({entries})" if entries else "")
-    return feedback  # "wrong", or "3 of 4 entries wrong"
+    if q.status == "follow-through":
+        if q.rule == "partial_follow_through":
+            return f"right given your earlier answers in part ({q.follow:.0%} of the entries follow from your earlier answers)"
+        return "right given your earlier answers"
+    if q.status == "invalid":
+        return f"could not be read: {q.feedback}"
+    if q.status == "incorrect" and q.mistake:
+        return f"wrong: {q.mistake}" + (f" ({q.wrong} of {q.entries} entries wrong)" if q.entries > 1 else "")
+    return q.feedback  # "no answer (expected 2x3)", "wrong", "3 of 4 entries wrong", ...
 
 
 def gradescope_json(report: Report) -> str:
@@ -509,8 +508,8 @@ def gradescope_json(report: Report) -> str:
             for q in p.quantities:
                 tests.append({"name": f"{p.id}: {q.name}", "score": _round(q.points),
                               "max_score": _round(q.possible),
-                              "status": "passed" if q.status in ("correct", "follow-through") else "failed",
-                              "output": student_words(q.status, q.feedback, q.mistake), "visibility": "visible"})
+                              "status": "passed" if q.passed else "failed",
+                              "output": student_words(q), "visibility": "visible"})
     else:
         output = f"could not be graded: {report.error}"
     doc = {"score": _round(report.points if report.graded else 0.0), "output": output, "visibility": "visible",

@@ -256,8 +256,9 @@ def test_a_named_mistake_and_the_follow_through_after_it_are_gradekits(course, k
     pk = keys[1].key.problems[p]
     answers = _follow_through(pk, "dZ2", 4.0)  # the 1/N of the mean forgotten (N = 4)
     want = grade_problem(pk, answers)
-    statuses = dict(zip(want.names, want.statuses))
-    assert "off by a factor of N = 4" in dict(zip(want.names, want.mistakes))["dZ2"]
+    by_name = {q.name: q for q in want.quantities}
+    statuses = {name: q.status for name, q in by_name.items()}
+    assert "off by a factor of N = 4" in by_name["dZ2"].mistake and by_name["dZ2"].mistake_ids == ("mean_factor_missing",)
     assert statuses["dZ2"] == "incorrect" and statuses["dW1"] == "follow-through" and want.points == 18.5
     generated = run(course, qid(pk), [generate_call(1)])["results"][0]
     data = run(course, qid(pk), [{"fcn": "grade", "data": grade_data(generated, pl_submission(pk, answers))}])
@@ -290,7 +291,7 @@ def test_any_submission_gets_gradekits_scores(course, keys):
                 expected.append((pk, answers))
         for data, (pk, answers) in zip(run(course, qid(pk0), calls)["results"], expected):
             _check_same(pk, data, answers)
-            seen.update(grade_problem(pk, answers).statuses)
+            seen.update(q.status for q in grade_problem(pk, answers).quantities)
     assert {"correct", "follow-through", "incorrect"} <= seen
 
 
