@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.exports import prairielearn
 from gradekit.exports.common import given_json, public_keys
 from gradekit.grading.grade import grade_problem
@@ -349,7 +349,8 @@ def test_the_bundle_needs_only_numpy_and_the_standard_library(course):
     modules = {p.relative_to(bundles[0]).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
                for p in bundles[0].rglob("*.py")}
     assert {"gradekit.grading.grade", "gradekit.grading.policy", "gradekit.engine.build", "gradekit.exports.prairielearn_runtime"} <= modules
-    assert not {"gradekit.cli.commands", "gradekit.render.documents", "gradekit.proof.checks", "gradekit.exports.prairielearn"} & modules
+    assert not {"gradekit.cli", "gradekit.cli.app", "gradekit.reports.batch", "gradekit.render.documents",
+                "gradekit.proof.checks", "gradekit.exports.prairielearn"} & modules
     for path in bundles[0].rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from gradekit.render import formatting as fmt
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.grading.diagnose import diagnose
 from gradekit.exports import html
 from gradekit.exports.common import mistake_values, public_keys, roster_keys

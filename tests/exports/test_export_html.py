@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.grading.compare import coerce
 from gradekit.grading.diagnose import diagnose
 from gradekit.exports import html, mathml

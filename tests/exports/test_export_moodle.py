@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.exports import moodle
 from gradekit.exports.common import entries, plain_number, public_keys, roster_keys
 from gradekit.spec.roster import Student

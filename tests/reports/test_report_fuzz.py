@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradekit.reports import writers as reports
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.grading.grade import grade_files, submission_files
 from gradekit.spec.roster import Student
 from gradekit.util.untrusted import escape, is_safe, path_text, quoted, unsafe_reason
