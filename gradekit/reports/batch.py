@@ -17,7 +17,7 @@ from gradekit.grading.grade import grade_files, submission_files
 from gradekit.grading.results import Report
 from gradekit.grading.submission import DEFAULT_MAX_BYTES
 from gradekit.model.problem import Sheet
-from gradekit.reports import writers
+from gradekit.reports import gradescope, writers
 from gradekit.sampling.variants import read_secret
 from gradekit.spec.reader import resolve
 from gradekit.spec.roster import Student, read_roster
@@ -88,7 +88,7 @@ class GradingJob:
     def _gradescope(self, chunks: Iterable[list[Report]], emit: Callable[[str], None]) -> GradeOutcome:
         """Gradescope's results.json: one submission (prepare refused more)."""
         reports = [r for chunk in chunks for r in chunk]
-        _write([writers.gradescope_json(reports[0])], self.options.output, emit)
+        _write([gradescope.gradescope_json(reports[0])], self.options.output, emit)
         written = () if self.options.output is None else (self.options.output,)
         return GradeOutcome("gradescope", len(reports), sum(not r.graded for r in reports), written)
 

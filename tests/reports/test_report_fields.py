@@ -13,6 +13,7 @@ from gradekit.grading import results
 from gradekit.grading.grade import grade_submission
 from gradekit.grading.results import ProblemResult, QuantityResult, Report
 from gradekit.reports import writers
+from gradekit.reports.gradescope import gradescope_json
 from grading_helpers import filled, key_for, student_values, submission, with_answers
 
 
@@ -38,7 +39,7 @@ def reports() -> list[Report]:
 
 def _outputs(reports: list[Report]) -> dict[str, str]:
     return {"csv": writers.gradebook_csv(reports), "items": writers.item_analysis_csv(reports),
-            "json": writers.json_text(reports), **{f"gradescope-{r.student_id}": writers.gradescope_json(r)
+            "json": writers.json_text(reports), **{f"gradescope-{r.student_id}": gradescope_json(r)
                                                    for r in reports}}
 
 
@@ -68,7 +69,7 @@ def test_rewording_the_feedback_changes_no_gradebook_and_no_gradescope_verdict(r
 
 def _one(q: QuantityResult) -> dict:
     report = Report("f.json", "s1", problems=(ProblemResult("p", "P", (q,)),))
-    return json.loads(writers.gradescope_json(report))["tests"][0]
+    return json.loads(gradescope_json(report))["tests"][0]
 
 
 @pytest.mark.parametrize("q, status, words", [

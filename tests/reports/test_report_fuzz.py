@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradekit.reports import writers as reports
+from gradekit.reports.gradescope import gradescope_json
 from gradekit.cli import main
 from gradekit.grading.grade import grade_files, submission_files
 from gradekit.spec.roster import Student
@@ -75,7 +76,7 @@ def check_formats(reports_list: list, count: int, roster: list[Student] | None) 
             assert text.endswith(f" of {count} submissions graded\n")
             assert all(r.source in text for r in reports_list)
     for r in reports_list:
-        json.loads(reports.gradescope_json(r)).get("output").encode("utf-8")
+        json.loads(gradescope_json(r)).get("output").encode("utf-8")
 
 
 def _number(text: str) -> bool:
