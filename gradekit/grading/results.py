@@ -10,7 +10,7 @@ compact form of their own (gradekit.grading.transport), converted back at the bo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal, get_args
 
@@ -79,20 +79,19 @@ class QuantityResult:
 
 @dataclass(frozen=True, slots=True)
 class ProblemResult:
-    """One problem's grade: its quantities in the order the problem asks them."""
+    """One problem's grade: its quantities in the order the problem asks them, and their totals."""
 
     id: str
     title: str
     quantities: tuple[QuantityResult, ...]
     notes: tuple[str, ...] = ()
+    points: float = field(init=False, repr=False, compare=False)
+    possible: float = field(init=False, repr=False, compare=False)
 
-    @property
-    def points(self) -> float:
-        return sum(q.points for q in self.quantities)
-
-    @property
-    def possible(self) -> float:
-        return sum(q.possible for q in self.quantities)
+    def __post_init__(self) -> None:
+        # Added up once: every report asks for them, several times per problem.
+        object.__setattr__(self, "points", sum([q.points for q in self.quantities]))
+        object.__setattr__(self, "possible", sum([q.possible for q in self.quantities]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from array import array
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, TextIO
 
@@ -51,6 +52,8 @@ def rounded(x: float) -> float:
 
 
 # --- what the end of a report needs, gathered on the way -----------------------------------------
+
+_name, _status, _mistake = attrgetter("name"), attrgetter("status"), attrgetter("mistake")
 
 
 class _Student:
@@ -143,10 +146,11 @@ class Tally:
             tally.possible.append(p.possible)
             # Whole status tuples are counted (most submissions share a few), expanded at the end.
             qs = p.quantities
-            self._statuses[(p.id, tuple(q.name for q in qs), tuple(q.status for q in qs))] += 1
-            for q in qs:
-                if q.mistake:
-                    self._mistakes[(p.id, q.name, q.mistake)] += 1
+            self._statuses[(p.id, tuple(map(_name, qs)), tuple(map(_status, qs)))] += 1
+            if any(map(_mistake, qs)):
+                for q in qs:
+                    if q.mistake:
+                        self._mistakes[(p.id, q.name, q.mistake)] += 1
         if student is not None:
             self._consider(student, row, r, points)
         return row

@@ -44,3 +44,12 @@ def test_a_hand_made_result_round_trips_every_field():
     p = ProblemResult("p", "P", (q,), ("a note",))
     report = Report("f.json", "id", "name", "sheet", "seed 1", (p,), ("n",), None, 12.5, "file")
     assert transport.unpack(pickle.loads(pickle.dumps(transport.pack([report])))) == [report]
+
+
+def test_a_chunk_of_right_answers_sends_their_columns_once():
+    right = _reports()[0]
+    one, ten = (len(pickle.dumps(transport.pack([right] * n))) for n in (1, 10))
+    assert ten < 2 * one  # nine more reports cost less than the first: references to the same columns
+    unpacked = transport.unpack(pickle.loads(pickle.dumps(transport.pack([right] * 10))))
+    assert unpacked == [right] * 10
+    assert len({id(r.problems[0].quantities) for r in unpacked}) == 1
