@@ -37,7 +37,9 @@ def grade(paths: tuple[Path, ...], secret_file: Path | None, roster: Path | None
     from gradekit.reports import batch
     from gradekit.util.untrusted import path_text
 
-    job = batch.prepare(paths, batch.GradeOptions(fmt, output, secret_file, roster, keep, sheet_refs, max_bytes, jobs))
+    options = batch.GradeOptions(format=fmt, output=output, secret_file=secret_file, roster=roster, keep=keep,
+                                 sheets=sheet_refs, max_bytes=max_bytes, jobs=jobs)
+    job = batch.prepare(paths, options)
     # A bar only when the report goes to a file: on a terminal it would interleave with the report.
     bar = progress.bar(len(job.files), f"grading {len(job.files)} files") if output is not None \
         else nullcontext(lambda done: None)

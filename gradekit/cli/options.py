@@ -26,12 +26,16 @@ def _apply(command: F, *decorators: Callable[[F], F]) -> F:
     return command
 
 
-def secret_file_option(help: str = "The course secret (from `gradekit keygen`).", required: bool = False):  # noqa: ANN201
+SECRET_HELP = "The course secret (from `gradekit keygen`)."
+ROSTER_HELP = "CSV with columns id,name: one secret variant per student (needs --secret-file)."
+
+
+def secret_file_option(help: str = SECRET_HELP, required: bool = False) -> Callable[[F], F]:
     return click.option("--secret-file", required=required, type=click.Path(dir_okay=False, path_type=Path),
                         help=help)
 
 
-def roster_option(help: str = "CSV with columns id,name: one secret variant per student (needs --secret-file)."):  # noqa: ANN201
+def roster_option(help: str = ROSTER_HELP) -> Callable[[F], F]:
     return click.option("--roster", type=click.Path(dir_okay=False, path_type=Path), help=help)
 
 

@@ -42,7 +42,8 @@ class Diagnosis:
         if len(self.readings) == 1:
             text = self.readings[0].message
         else:
-            text = f"{len(self.readings)} readings of the same numbers: " + "; or: ".join(r.message for r in self.readings)
+            joined = "; or: ".join(r.message for r in self.readings)
+            text = f"{len(self.readings)} readings of the same numbers: {joined}"
         return ON_OWN_VALUES + text if self.on_own_values else text
 
 

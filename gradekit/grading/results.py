@@ -133,7 +133,8 @@ def right(name: str, possible: float, entries: int) -> QuantityResult:
 
 
 @lru_cache(maxsize=1024)
-def all_right(names: tuple[str, ...], possible: tuple[float, ...], entries: tuple[int, ...]) -> tuple[QuantityResult, ...]:
+def all_right(names: tuple[str, ...], possible: tuple[float, ...],
+              entries: tuple[int, ...]) -> tuple[QuantityResult, ...]:
     """The results of a problem answered right throughout. They are the same for every such
     submission, and values: a batch makes them once per problem, not once per submission."""
     return tuple(map(right, names, possible, entries))
