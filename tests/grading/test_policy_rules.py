@@ -204,13 +204,16 @@ def test_rule_4_a_trivial_value_is_not_a_plausible_attempt(pid, name, value, why
     check(graded(key, {name: lambda _: v})[name], "incorrect", "trivial", 0)
 
 
-def test_rule_4_a_named_mistake_that_gives_a_trivial_value_is_still_an_attempt():
-    """A ReLU mask flipped that lets nothing through: zeros, but the student's own work."""
+def test_rule_4_and_2c_a_named_mistake_that_gives_a_trivial_value_is_still_an_attempt():
+    """A ReLU mask flipped that lets nothing through: zeros, but the student's own work (rule 4); and
+    dW1, done right on them, is zeros too, made so by a named mistake, so it follows through (2c)."""
     key = sheet_of("three-layer-rows", 3)
     pk = key.problems[0]
     flipped: Changes = {"dZ1": lambda v: v["dA1"] * (v["Z1"] <= 0)}
-    zeros = np.asarray(answers_of(key, flipped)["dZ1"])
-    assert trivial(zeros, pk.instance.trace["dZ1"], pk.allowance("dZ1"), pk.instance.given) == "near zero"
+    answers = answers_of(key, flipped)
+    for name in ("dZ1", "dW1"):
+        value = np.asarray(answers[name])
+        assert trivial(value, pk.instance.trace[name], pk.allowance(name), pk.instance.given) == "near zero"
     s = graded(key, flipped)
     check(s["dZ1"], "incorrect", "named_mistake", 0, ("relu_mask_flipped",))
     check(s["dW1"], "follow-through", "follow_through", pk.points["dW1"])
@@ -219,15 +222,18 @@ def test_rule_4_a_named_mistake_that_gives_a_trivial_value_is_still_an_attempt()
 # --- 5. guessable answers need their work ------------------------------------------------------------
 
 
-def test_rule_5_a_guessable_right_answer_alone_earns_nothing():
-    """db2 under a softmax with one scalar bias is 0 whatever the numbers."""
+@pytest.mark.parametrize("name, needs", [
+    ("db2", "dZ2"),  # under a softmax with one scalar bias: 0 whatever the numbers
+    ("pred", "A2"),  # class labels
+])
+def test_rule_5_a_guessable_right_answer_alone_earns_nothing(name, needs):
     key = sheet_of("tanh-softmax-columns", 0)
     pk = key.problems[0]
-    assert "db2" in pk.guessable
-    alone = {q.name: q for q in grade_problem(pk, {"db2": 0.0}).quantities}
-    check(alone["db2"], "incorrect", "guessable_without_work", 0)
-    assert alone["db2"].detail == "your dZ2 is missing or invalid"
-    check(graded(key)["db2"], "correct", "right", pk.points["db2"])
+    assert name in pk.guessable
+    alone = {q.name: q for q in grade_problem(pk, {name: np.asarray(pk.instance.trace[name]).tolist()}).quantities}
+    check(alone[name], "incorrect", "guessable_without_work", 0)
+    assert alone[name].detail == f"your {needs} is missing or invalid"
+    check(graded(key)[name], "correct", "right", pk.points[name])
 
 
 # --- 6. right by chance ------------------------------------------------------------------------------
