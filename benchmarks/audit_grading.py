@@ -185,7 +185,8 @@ def _key_differs(pk: ProblemKey, name: str, value: np.ndarray) -> bool:
 
 def audit_chain(key: AnswerKey, pk: ProblemKey, change: dict, label: str, where: str, tally: Tally,
                 expect_named: str | None = None) -> None:
-    """Grade one student who made `change` and carried it forward; tally what the policy promises."""
+    """Grade one student who made `change` and carried it forward; tally what the policy promises
+    (`expect_named`: the id of the catalogued mistake the change is)."""
     pid = pk.problem.id
     values = worked(pk, change)
     if not np.all([np.all(np.isfinite(values[q])) for q in pk.problem.asked]):
@@ -200,7 +201,7 @@ def audit_chain(key: AnswerKey, pk: ProblemKey, change: dict, label: str, where:
     if expect_named is not None:
         tally.add(pid, "mistake graded correct", "no")
         tally.add(pid, f"graded correct: {label}", "no")
-        named = expect_named in s[where].feedback
+        named = expect_named in s[where].mistake_ids
         tally.add(pid, "mistake named", "yes" if named else "no")
         if not named:
             tally.add(pid, f"unnamed: {label}", s[where].feedback[:90])
@@ -229,7 +230,7 @@ def audit_mistakes(key: AnswerKey, tally: Tally) -> None:
                 if np.array_equal(rounded, np.round(np.asarray(pk.instance.trace[name], dtype=float), pk.problem.decimals)):
                     continue  # the mistake gives the right value at the sheet's decimals: no mistake here
                 audit_chain(key, pk, {name: lambda v, value=value: value}, f"{name}: {mistake.message[:50]}",
-                            name, tally, expect_named=mistake.message)
+                            name, tally, expect_named=mistake.id)
 
 
 def audit_slips(key: AnswerKey, tally: Tally, seed: int) -> None:

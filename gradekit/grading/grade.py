@@ -1,263 +1,44 @@
-"""Grade submissions against regenerated keys: status, points and feedback per quantity.
+"""Grade submissions against regenerated keys: files and batches in, results (gradekit.grading.results) out.
 
 For every asked quantity: `correct` within its allowance (gradekit.engine.margins); `follow-through`
 when it is wrong against the key but right given the student's own earlier answers, under the
 rules of gradekit.grading.policy; `incorrect`, with a named mistake when one is recognized; `missing`;
-`invalid` (not numbers, or the wrong shape).
+`invalid` (not numbers, or the wrong shape). Each result says which rule of the policy decided it.
 A file that cannot be graded at all becomes a report with its reason; nothing raises.
 """
 
 from __future__ import annotations
 
 import os
-from array import array
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
-
-import numpy as np
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from gradekit.util import parallel
-from gradekit.grading.compare import NON_FINITE, Coerced, coerce, compare, shape_text
-from gradekit.grading.diagnose import diagnose
+from gradekit.grading import transport
+from gradekit.grading.answers import read_answers
+from gradekit.grading.policy import judge_problem
+from gradekit.grading.results import ProblemResult, Report
 from gradekit.util.errors import GradekitError, InputFileError, SubmissionError
 from gradekit.keys.key import AnswerKey, ProblemKey, make_key, make_keys
-from gradekit.grading.policy import World
 from gradekit.spec.reader import resolve_builtin
 from gradekit.model.problem import Sheet
 from gradekit.grading.submission import DEFAULT_MAX_BYTES, Submission, file_kind, load, quoted
 from gradekit.util.untrusted import path_text
 from gradekit.sampling.variants import Variant
 
-STATUSES = ("correct", "follow-through", "incorrect", "missing", "invalid")
 
-
-class QuantityResult(NamedTuple):
-    """One asked quantity's grade. A NamedTuple rather than a dataclass: a batch sends hundreds of
-    thousands of them between processes, and a tuple pickles and unpickles several times faster."""
-
-    name: str
-    status: str
-    points: float
-    possible: float
-    feedback: str
-    mistake: str = ""  # the named mistake alone (also in feedback), for item analysis and student words
-
-
-@dataclass(frozen=True, slots=True)
-class ProblemResult:
-    """One problem's grade, its quantities kept by column (`quantities` gives them back as
-    QuantityResult values): a batch of 10,000 submissions holds and sends 700,000 quantity
-    results, and columns take a third of the memory of one object each, and pickle faster."""
-
-    id: str
-    title: str
-    names: tuple[str, ...]
-    statuses: tuple[str, ...]
-    scores: array  # points earned and possible, interleaved: two doubles per quantity
-    feedback: tuple[str, ...]
-    notes: tuple[str, ...] = ()
-    mistakes: tuple[str, ...] = ()  # per quantity, "" where none is named
-
-    @classmethod
-    def of(cls, id: str, title: str, quantities: Sequence[QuantityResult], notes: tuple[str, ...] = ()) -> ProblemResult:
-        return cls(id, title, tuple(q.name for q in quantities), tuple(q.status for q in quantities),
-                   array("d", [x for q in quantities for x in (q.points, q.possible)]),
-                   tuple(q.feedback for q in quantities), notes, tuple(q.mistake for q in quantities))
-
-    @property
-    def quantities(self) -> tuple[QuantityResult, ...]:
-        s = self.scores
-        mistakes = self.mistakes or ("",) * len(self.names)
-        return tuple(map(QuantityResult, self.names, self.statuses, s[0::2], s[1::2], self.feedback, mistakes))
-
-    @property
-    def points(self) -> float:
-        return sum(self.scores[0::2])
-
-    @property
-    def possible(self) -> float:
-        return sum(self.scores[1::2])
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """The grade of one submission file, or why it could not be graded (error).
-
-    Every text field is safe to show as it is: ids and names were checked and the file name
-    escaped where they entered (gradekit.util.untrusted). An ungraded file keeps its student id when
-    it was read, so that a roster does not count that student as missing.
-    """
-
-    source: str
-    student_id: str = ""
-    student_name: str = ""
-    sheet: str = ""
-    variant: str = ""
-    problems: tuple[ProblemResult, ...] = ()
-    notes: tuple[str, ...] = ()
-    error: str | None = None
-    time: float = 0.0  # when it was handed in (POSIX seconds), for --keep latest|first
-    time_from: str = ""  # "submitted" (the file's own field) or "file" (its modification time)
-
-    @property
-    def graded(self) -> bool:
-        return self.error is None
-
-    @property
-    def points(self) -> float:
-        return sum(p.points for p in self.problems)
-
-    @property
-    def possible(self) -> float:
-        return sum(p.possible for p in self.problems)
-
-
-# --- one problem ------------------------------------------------------------------------------
-
-
-_NUMBER_TYPES = frozenset((float, int))  # exact types: bool is an int subclass and not a number here
-
-
-def _exact_entries(raw: object, shape: tuple[int, ...]) -> list | None:
-    """The numbers of an answer written exactly in the template's shape, flat; None otherwise.
-
-    Plain Python on purpose: a submission has dozens of small answers, and making a NumPy
-    array of each costs more than grading it. Anything unusual goes through compare.coerce.
-    """
-    if not shape:
-        flat = [raw]
-    elif type(raw) is not list or len(raw) != shape[0]:
-        return None
-    elif len(shape) == 1:
-        flat = raw
-    else:
-        width = shape[1]
-        flat = []
-        for row in raw:
-            if type(row) is not list or len(row) != width:
-                return None
-            flat += row
-    # One C-level pass over the entries' types (a set of types), not a Python test per entry.
-    return flat if _NUMBER_TYPES.issuperset(map(type, flat)) else None
-
-
-@dataclass(frozen=True)
-class _Answers:
-    """A problem's answers, coerced, and whether each is right (computed at once)."""
-
-    coerced: dict[str, Coerced]
-    correct: dict[str, bool]  # equal to the key within its allowance
-
-    def usable(self) -> dict[str, np.ndarray]:
-        """The answers given as numbers of the right shape: the student's own values."""
-        return {q: c.value for q, c in self.coerced.items() if c.value is not None}
-
-
-def _answers(pk: ProblemKey, raw: Mapping[str, object]) -> _Answers:
-    flat = pk.flat
-    coerced: dict[str, Coerced] = {}
-    included: list[int] = []  # the quantities answered with numbers, by index in flat.names
-    numbers: list = []
-    for i, (q, shape) in enumerate(zip(flat.names, flat.shapes)):
-        entries = _exact_entries(raw.get(q), shape)
-        if entries is None:
-            coerced[q] = coerce(raw.get(q), shape)
-            if coerced[q].value is None:
-                continue
-            entries = coerced[q].value.ravel().tolist()
-        included.append(i)
-        numbers += entries
-    if not included:
-        return _Answers(coerced, {})
-    values = np.array(numbers, dtype=float)
-    if len(included) == len(flat.names):  # the common case: the key's own layout, precomputed
-        key, allow, starts = flat.values, flat.allow, list(flat.starts)
-    else:
-        where = np.concatenate([np.arange(flat.starts[i], flat.starts[i] + flat.sizes[i]) for i in included])
-        key, allow = flat.values[where], flat.allow[where]
-        starts = np.cumsum([0, *(flat.sizes[i] for i in included[:-1])]).tolist()
-    with np.errstate(invalid="ignore"):  # NaN answers are simply not close
-        ok = np.abs(values - key) <= allow
-    # One reduction per property over all answers of the problem, not one NumPy call per answer.
-    finite = np.logical_and.reduceat(np.isfinite(values), starts).tolist()
-    right = np.logical_and.reduceat(ok, starts).tolist()
-    correct: dict[str, bool] = {}
-    for k, i in enumerate(included):
-        q = flat.names[i]
-        if not finite[k]:
-            coerced[q] = Coerced(None, NON_FINITE)
-            continue
-        if q not in coerced:
-            value = values[starts[k]:starts[k] + flat.sizes[i]].reshape(flat.shapes[i])
-            coerced[q] = Coerced(value, raw=value)
-        correct[q] = right[k]
-    return _Answers(coerced, correct)
-
-
-RIGHT_GIVEN_EARLIER = "wrong against the key, but right given your earlier answers (follow-through credit)"
-
-
-def grade_quantity(pk: ProblemKey, name: str, answers: _Answers, world: World | None) -> QuantityResult:
-    """One asked quantity. `world` is the student's own values (gradekit.grading.policy), built only when
-    some answer of the problem is wrong; answers must be graded in computing order."""
-    trace, problem = pk.instance.trace, pk.problem
-    coerced = answers.coerced[name] if name in answers.coerced else _MISSING
-    possible = pk.points[name]
-    if coerced.value is None:
-        if coerced.problem == "missing":
-            return QuantityResult(name, "missing", 0.0, possible, f"no answer (expected {shape_text(trace[name].shape)})")
-        mistake = diagnose(problem, trace, name, coerced.raw, pk.allowance(name))
-        text = coerced.problem + (f"; {mistake}" if mistake else "")
-        return QuantityResult(name, "invalid", 0.0, possible, text, mistake or "")
-    if answers.correct[name]:
-        if world is not None:
-            guessable = name in pk.guessable
-            missing_work = world.shows_work_for(name, guessable)
-            if missing_work is not None:
-                why = "it can be guessed without work" if guessable else "not from your own work"
-                return QuantityResult(name, "incorrect", 0.0, possible, f"right, but {why}: {missing_work}")
-        return QuantityResult(name, "correct", possible, possible, "correct")
-    assert world is not None
-    return _grade_wrong(pk, name, coerced.value, world)
-
-
-def _grade_wrong(pk: ProblemKey, name: str, answer: np.ndarray, world: World) -> QuantityResult:
-    """The slow path, for wrong answers only: follow-through, then a named mistake."""
-    problem, possible = pk.problem, pk.points[name]
-    verdict = world.judge(name, answer)
-    if verdict.right:
-        return QuantityResult(name, "correct", possible, possible, "correct (right on your own earlier answers)")
-    if verdict.follow > 0:
-        earned = possible * problem.grading.follow_through * verdict.follow
-        text = RIGHT_GIVEN_EARLIER if verdict.follow == 1.0 else \
-            f"{verdict.follow:.0%} of the entries follow from your earlier answers"
-        return QuantityResult(name, "follow-through", earned, possible, text)
-    result = compare(answer, np.asarray(pk.instance.trace[name]), pk.allowance(name))
-    earned = possible * result.fraction if problem.grading.partial_credit else 0.0
-    wrong = result.wrong_entries
-    text = f"{wrong} of {result.correct.size} entries wrong" if result.correct.size > 1 else "wrong"
-    if verdict.mistake:
-        text += f": {verdict.mistake}"
-    if verdict.feedback:
-        text += f"; {verdict.feedback}"
-    return QuantityResult(name, "incorrect", earned, possible, text, verdict.mistake or "")
-
-
-_MISSING = Coerced(None, "missing")
+# --- one submission ----------------------------------------------------------------------------
 
 
 def grade_problem(pk: ProblemKey, answers: Mapping[str, object]) -> ProblemResult:
-    graded = _answers(pk, answers)
-    asked = pk.problem.asked
-    all_right = all(graded.correct.get(q, False) for q in asked)
-    world = None if all_right else World.of(pk, graded.usable(), graded.correct)
-    results = [grade_quantity(pk, q, graded, world) for q in asked]
-    unknown = sorted(set(answers) - set(asked))
+    """One problem's grade from its raw answers (JSON values by quantity name), under the policy."""
+    results = judge_problem(pk, read_answers(pk, answers))
+    unknown = sorted(set(answers) - set(pk.problem.asked))
     notes = (f"ignored answers to quantities this problem does not ask: {', '.join(map(quoted, unknown))}",) \
         if unknown else ()
-    return ProblemResult.of(pk.problem.id, pk.problem.title, results, notes)
+    return ProblemResult(pk.problem.id, pk.problem.title, results, notes)
 
 
 def grade_submission(sub: Submission, key: AnswerKey) -> Report:
@@ -427,10 +208,10 @@ def _init_worker(extra: Mapping[str, Sheet], secret: bytes | None, max_bytes: in
     _worker = (KeyCache(sheet_lookup(extra), secret), max_bytes, roster)
 
 
-def _grade_chunk(files: list[str]) -> list[Report]:
+def _grade_chunk(files: list[str]) -> list[transport.PackedReport]:
     assert _worker is not None
     keys, max_bytes, roster = _worker
-    return grade_batch([Path(f) for f in files], keys, max_bytes, roster)
+    return transport.pack(grade_batch([Path(f) for f in files], keys, max_bytes, roster))
 
 
 def grade_files(files: Sequence[Path | str], extra: Mapping[str, Sheet], secret: bytes | None,
@@ -441,12 +222,14 @@ def grade_files(files: Sequence[Path | str], extra: Mapping[str, Sheet], secret:
 
     Large batches are spread over `jobs` processes. Each worker keeps its own key cache, so it
     regenerates a variant once however many of its files share it (a class folder keeps one
-    student's attempts together). Files travel as text (a Path costs several times more).
+    student's attempts together). Files travel as text (a Path costs several times more), and
+    reports packed (gradekit.grading.transport), as they do from a worker process.
     """
     jobs = jobs if len(files) >= PARALLEL_MIN_FILES else 1
     names = [str(f) for f in files]
-    yield from parallel.run(_grade_chunk, parallel.chunks(names, jobs, largest=CHUNK_FILES), jobs, _init_worker,
-                            (dict(extra), secret, max_bytes, dict(roster) if roster is not None else None))
+    for packed in parallel.run(_grade_chunk, parallel.chunks(names, jobs, largest=CHUNK_FILES), jobs, _init_worker,
+                               (dict(extra), secret, max_bytes, dict(roster) if roster is not None else None)):
+        yield transport.unpack(packed)
 
 
 def _skipped(path: Path, reason: str) -> Report:

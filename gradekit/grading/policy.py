@@ -3,6 +3,10 @@
 One place for the rules (README: "How answers are graded"); `gradekit grade`, the Gradescope
 autograder and every export that grades use them through gradekit.grading.grade.
 
+`judge_problem` grades a whole problem: it judges the asked quantities in computing order (a later
+answer may lean only on earlier ones that have been judged) and gives their results in the order
+the problem asks them, each with the rule below that decided it (gradekit.grading.results.Rule).
+
 1. **Right.** Every entry within its allowance of the key (gradekit.engine.margins: a unit in the
    sheet's last decimal plus what rounding the earlier values can propagate).
 2. **Follow-through** ("error carried forward"). An answer that is wrong against the key earns
@@ -53,9 +57,12 @@ import numpy as np
 
 from gradekit.engine import margins as tolerance
 from gradekit.engine.margins import close
-from gradekit.grading.diagnose import diagnose
 from gradekit.engine.layout import to_rows
 from gradekit.engine.trace import Trace, evaluate_in_layout, transpose2d
+from gradekit.grading.answers import Answers
+from gradekit.grading.compare import Coerced, compare, shape_text
+from gradekit.grading.diagnose import Diagnosis, diagnose
+from gradekit.grading.results import QuantityResult, Rule, all_right, right
 
 if TYPE_CHECKING:
     from gradekit.keys.key import ProblemKey
@@ -104,28 +111,94 @@ def slip(value: np.ndarray, expected: np.ndarray, allow: np.ndarray) -> bool:
     return bool(SLIP_SHARE <= right.mean() < 1)
 
 
+# --- a whole problem, in computing order ---------------------------------------------------------
+
+
+def judge_problem(pk: ProblemKey, answers: Answers) -> tuple[QuantityResult, ...]:
+    """Every asked quantity's result, in the order the problem asks them.
+
+    They are judged in computing order, whatever that order: whether a later answer earns
+    follow-through depends on how the earlier ones it uses were judged. Only a problem with an
+    answer that is not right pays for the student's world (follow-through, diagnosis).
+    """
+    asked = pk.problem.asked
+    if answers.all_right(asked):
+        return _all_right(pk)
+    world = _World.of(pk, answers.usable(), answers.correct)
+    wanted = set(asked)
+    judged = {s.name: _judge_quantity(pk, s.name, answers, world) for s in pk.instance.trace.steps if s.name in wanted}
+    return tuple(judged[q] for q in asked)
+
+
+def _all_right(pk: ProblemKey) -> tuple[QuantityResult, ...]:
+    flat = pk.flat
+    return all_right(flat.names, tuple(pk.points[q] for q in flat.names), flat.sizes)
+
+
+def _judge_quantity(pk: ProblemKey, name: str, answers: Answers, world: _World) -> QuantityResult:
+    """One asked quantity, after every quantity it is computed from."""
+    trace, problem = pk.instance.trace, pk.problem
+    answer, possible = answers.get(name), pk.points[name]
+    size = int(np.size(trace[name]))
+    if answer.value is None:
+        return _unusable(pk, name, answer, possible, size)
+    if answers.correct[name]:
+        guessable = name in pk.guessable
+        missing_work = world.shows_work_for(name, guessable)  # rules 5, 6
+        if missing_work is not None:
+            rule: Rule = "guessable_without_work" if guessable else "coincidence"
+            return QuantityResult(name, "incorrect", 0.0, possible, rule, entries=size, detail=missing_work)
+        return right(name, possible, size)
+    verdict = world.judge(name, answer.value)
+    result = compare(answer.value, np.asarray(trace[name]), pk.allowance(name))
+    wrong = result.wrong_entries
+    if verdict.rule == "right_on_own_inputs":
+        return QuantityResult(name, "correct", possible, possible, verdict.rule, 1.0, wrong, size)
+    ids, words = (verdict.diagnosis.ids, verdict.diagnosis.words) if verdict.diagnosis else ((), "")
+    if verdict.follow > 0:
+        earned = possible * problem.grading.follow_through * verdict.follow
+        return QuantityResult(name, "follow-through", earned, possible, verdict.rule, verdict.follow, wrong, size,
+                              ids, words)
+    earned = possible * result.fraction if problem.grading.partial_credit else 0.0
+    return QuantityResult(name, "incorrect", earned, possible, verdict.rule, 0.0, wrong, size, ids, words,
+                          verdict.detail)
+
+
+def _unusable(pk: ProblemKey, name: str, answer: Coerced, possible: float, size: int) -> QuantityResult:
+    """A missing answer, or one that is not numbers of the right shape (named when its numbers are a
+    known mistake, a transposed matrix say)."""
+    if answer.problem == "missing":
+        return QuantityResult(name, "missing", 0.0, possible, "missing", 0.0, size, size,
+                              detail=shape_text(np.shape(pk.instance.trace[name])))
+    diagnosis = diagnose(pk.problem, pk.instance.trace, name, answer.raw, pk.allowance(name))
+    ids, words = (diagnosis.ids, diagnosis.words) if diagnosis else ((), "")
+    return QuantityResult(name, "invalid", 0.0, possible, "invalid", 0.0, size, size, ids, words, answer.problem)
+
+
 # --- the student's world -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """How a wrong answer is graded: follow-through share (0 for none) and the words."""
+class _Verdict:
+    """How a wrong answer is graded: the rule that decided, its follow-through share (0 for none),
+    why no follow-through (rules 2b, 2c), and the mistake it is when one is recognized."""
 
-    follow: float  # share of entries right given the student's own values (0: no follow-through)
-    feedback: str  # why not, or which mistake: "" when there is nothing to add
-    mistake: str | None = None  # the named mistake, when one is recognized
-    right: bool = False  # done right on inputs that are themselves right: a right answer
+    rule: Rule
+    follow: float = 0.0
+    detail: str = ""
+    diagnosis: Diagnosis | None = None
 
 
 @dataclass
-class World:
+class _World:
     """A problem's values as the student has them: their written answers where usable, every
     other computed value recomputed from those (in computing order), given values as given.
 
-    Built once per problem with an answer that is not right. Building it finds the *roots*:
-    wrong answers that do not follow from the student's own inputs, each with the mistake it
-    is when one is recognized. Answers are then judged in computing order (`judge`), and each
-    judgement decides whether later answers may lean on that one (`credible`).
+    Built once per problem with an answer that is not right, and private to judge_problem, which
+    owns the order. Building it finds the *roots*: wrong answers that do not follow from the
+    student's own inputs, each with the mistake it is when one is recognized. Answers are then
+    judged in computing order (`judge`), and each judgement decides whether later answers may
+    lean on that one (`credible`).
     """
 
     pk: ProblemKey
@@ -133,7 +206,7 @@ class World:
     written: frozenset[str]  # asked quantities answered with usable numbers
     unknown: frozenset[str]  # missing or invalid, and everything computed from them
     wrong: set[str] = field(default_factory=set)  # wrong answers and the values computed from them
-    roots: dict[str, str | None] = field(default_factory=dict)  # wrong, not from its inputs -> mistake
+    roots: dict[str, Diagnosis | None] = field(default_factory=dict)  # wrong, not from its inputs -> mistake
     right_on_inputs: set[str] = field(default_factory=set)  # off the key, but done right on right inputs
     credible: dict[str, bool] = field(default_factory=dict)  # may a later answer lean on this wrong value
     why_not: dict[str, str] = field(default_factory=dict)  # why a wrong value is not credible
@@ -142,7 +215,7 @@ class World:
     _trace: Trace | None = None
 
     @classmethod
-    def of(cls, pk: ProblemKey, answers: Mapping[str, np.ndarray], correct: Mapping[str, bool]) -> World:
+    def of(cls, pk: ProblemKey, answers: Mapping[str, np.ndarray], correct: Mapping[str, bool]) -> _World:
         """The world of `answers` (usable values by name); `correct` says which are right against the key."""
         trace, asked = pk.instance.trace, set(pk.problem.asked)
         values: dict[str, np.ndarray] = {}
@@ -194,15 +267,13 @@ class World:
             if not follows:
                 self.roots[name] = self._mistake(name, expected, inputs_wrong)
 
-    def _mistake(self, name: str, expected: np.ndarray | None, inputs_wrong: bool) -> str | None:
+    def _mistake(self, name: str, expected: np.ndarray | None, inputs_wrong: bool) -> Diagnosis | None:
         """The catalogued mistake a root is, on the key's values or else on the student's own."""
         pk, answer = self.pk, self.values[name]
-        mistake = diagnose(pk.problem, pk.instance.trace, name, answer, pk.allowance(name))
-        if mistake is None and expected is not None and inputs_wrong:
-            mistake = diagnose(pk.problem, self.trace(), name, answer, self.allowance(name))
-            if mistake is not None:
-                mistake = "given your earlier answers, " + mistake
-        return mistake
+        diagnosis = diagnose(pk.problem, pk.instance.trace, name, answer, pk.allowance(name))
+        if diagnosis is None and expected is not None and inputs_wrong:
+            diagnosis = diagnose(pk.problem, self.trace(), name, answer, self.allowance(name), on_own_values=True)
+        return diagnosis
 
     # -- what grading asks of the world --
 
@@ -264,14 +335,14 @@ class World:
 
     def unexplained(self) -> list[str]:
         """The roots that match no catalogued mistake."""
-        return [n for n, mistake in self.roots.items() if mistake is None]
+        return [n for n, diagnosis in self.roots.items() if diagnosis is None]
 
     # -- judging, in computing order --
 
-    def judge(self, name: str, answer: np.ndarray) -> Verdict:
+    def judge(self, name: str, answer: np.ndarray) -> _Verdict:
         """Grade an answer that is wrong against the key: follow-through, or why not, and its mistake."""
         if name in self.right_on_inputs:
-            return Verdict(1.0, "", right=True)
+            return _Verdict("right_on_own_inputs", 1.0)
         pk = self.pk
         step = pk.instance.trace.step(name)
         wrong_inputs = [d for d in step.deps if d in self.wrong]
@@ -280,17 +351,17 @@ class World:
             refused = self._refusal(name, expected, wrong_inputs)
             if refused is None:
                 self.credible[name] = True
-                return Verdict(1.0, "")
+                return _Verdict("follow_through", 1.0)
             self._not_credible(name, "earns no follow-through itself")
-            return Verdict(0.0, "right given your earlier answers, but they earn no follow-through: " + refused)
-        mistake = self.roots[name]
-        self._judge_root(name, answer, expected if expected is not None else pk.instance.trace[name], mistake)
+            return _Verdict(refused[0], 0.0, refused[1])
+        diagnosis = self.roots[name]
+        rule = self._judge_root(name, answer, expected if expected is not None else pk.instance.trace[name], diagnosis)
         if expected is not None and wrong_inputs and pk.problem.grading.partial_credit:
             share = float(np.mean(close(answer, expected, self.allowance(name))))
             if share > 0 and self._refusal(name, expected, wrong_inputs) is None:
                 self.why_not.setdefault(name, "only partly right given your earlier answers")
-                return Verdict(share, "", mistake)
-        return Verdict(0.0, "", mistake)
+                return _Verdict("partial_follow_through", share, "", diagnosis)
+        return _Verdict(rule, 0.0, "", diagnosis)
 
     def shows_work_for(self, name: str, guessable: bool) -> str | None:
         """For a right answer: why the work behind it is not there, or None when it is (rules 5, 6).
@@ -322,20 +393,21 @@ class World:
                     return reason
         return None
 
-    def _refusal(self, name: str, expected: np.ndarray | None, wrong_inputs: list[str]) -> str | None:
+    def _refusal(self, name: str, expected: np.ndarray | None, wrong_inputs: list[str]) -> tuple[Rule, str] | None:
         """Why an answer right on the student's own inputs earns nothing (rules 2b, 2c), or None."""
         for d in wrong_inputs:
             if not self._credible(d):
-                return f"your {d} is wrong and {self.why_not.get(d, 'is not a plausible attempt')}"
+                return "not_credible", f"your {d} is wrong and {self.why_not.get(d, 'is not a plausible attempt')}"
         pk = self.pk
         if expected is not None and not all(self._from_named(d) for d in wrong_inputs):
             why = trivial(expected, pk.instance.trace[name], pk.allowance(name), pk.instance.given)
             if why is not None:
-                return f"with your earlier values this step becomes trivial ({why})"
+                return "made_trivial", f"with your earlier values this step becomes trivial ({why})"
         return None
 
-    def _judge_root(self, name: str, answer: np.ndarray, expected: np.ndarray, mistake: str | None) -> None:
-        """Whether a wrong answer that does not follow from its inputs is a plausible attempt (rule 3)."""
+    def _judge_root(self, name: str, answer: np.ndarray, expected: np.ndarray, diagnosis: Diagnosis | None) -> Rule:
+        """Whether a wrong answer that does not follow from its inputs is a plausible attempt (rule 3),
+        and the rule that says so."""
         pk = self.pk
         allow = pk.allowance(name)
         why = trivial(answer, pk.instance.trace[name], allow, pk.instance.given)
@@ -343,21 +415,29 @@ class World:
         missing = next((d for d in pk.instance.trace.step(name).deps if d in self.unknown), None)
         if missing is not None:
             self._not_credible(name, f"comes without your {missing}, which it is computed from")
-        elif len(unexplained) > 1 and (mistake is None or why is not None):
+            return "without_inputs"
+        if len(unexplained) > 1 and (diagnosis is None or why is not None):
             # One unexplained error is a slip; several are not the student's own numbers (a
             # classmate's variant, a guess), and each would otherwise start a chain of credit.
             others = ", ".join(n for n in unexplained if n != name)
             self._not_credible(name, f"{'is ' + why + ' and ' if why else ''}is one of {len(unexplained)} errors "
                                      f"that match no known mistake (also {others})")
-        elif mistake is not None:
+            return "unexplained_errors"
+        if diagnosis is not None:
             self.credible[name] = True  # a named mistake is work, even where it gives 0 (a dead ReLU mask)
-        elif why is not None:
+            return "named_mistake"
+        if why is not None:
             self._not_credible(name, f"is {why}")
-        elif slip(answer, expected, allow) or right_magnitude(answer, expected):
+            return "trivial"
+        if slip(answer, expected, allow):
             self.credible[name] = True
-        else:
-            self._not_credible(name, "is not a plausible attempt (no known mistake, not a slip in a few "
-                                     "entries, not of the right magnitude)")
+            return "slip"
+        if right_magnitude(answer, expected):
+            self.credible[name] = True
+            return "right_magnitude"
+        self._not_credible(name, "is not a plausible attempt (no known mistake, not a slip in a few "
+                                 "entries, not of the right magnitude)")
+        return "implausible"
 
     def _credible(self, name: str) -> bool:
         """Whether a wrong value may be leaned on: judged for answers; for an unasked intermediate,

@@ -18,6 +18,8 @@ import numpy as np
 from gradekit.model.notation import tex
 from gradekit.render import families
 from gradekit.render import formatting as fmt
+from gradekit.render.engines import sheet_texts, tex_engine
+from gradekit.render.fonts import fallback_fonts
 
 if TYPE_CHECKING:
     import jinja2
@@ -256,23 +258,11 @@ def render(output_format: str, template: str, engine: str = "pdflatex", **contex
     return env.get_template(template).render(**context).rstrip("\n") + "\n"
 
 
-def _user_texts(view: SheetView) -> list[str]:
-    """Every text of a sheet that comes from people (specs, rosters): what decides its TeX engine."""
-    texts = [view.title, view.instructions, view.student_name or "", view.student_id or ""]
-    for p in view.problems:
-        texts += [p.title, p.statement, p.instructions]
-    return texts
-
-
-def tex_engine(views: list[SheetView], options: RenderOptions) -> tuple[str, dict[str, object]]:
-    """The engine of a LaTeX document of these sheets, and what its preamble needs to know: the
-    option's engine, or for "auto" pdflatex when it can set every character people wrote, else
-    LuaLaTeX with the fallback fonts those characters need."""
-    from gradekit.render.fonts import engine_for, fallback_fonts
-
-    texts = [text for view in views for text in _user_texts(view)]
-    engine = options.engine if options.engine != "auto" else engine_for(texts)
-    return engine, {"fallbacks": fallback_fonts(texts)}
+def _latex_setup(keys: list[tuple[AnswerKey, str | None]], options: RenderOptions) -> tuple[str, dict[str, object]]:
+    """The engine of a LaTeX document of these variants (key, student name), and what its preamble
+    needs to know: the fallback fonts for the characters people wrote (gradekit.render.engines)."""
+    texts = [t for key, name in keys for t in sheet_texts(key.sheet, name, key.variant.student)]
+    return tex_engine(options.engine, texts), {"fallbacks": fallback_fonts(texts)}
 
 
 def render_text(key: AnswerKey, solutions: bool = False) -> str:
@@ -287,7 +277,7 @@ def latex_fragments(key: AnswerKey, options: RenderOptions = RenderOptions()) ->
     a \\section): a fragment starts with the problem's title in bold and prints neither.
     """
     view = sheet_view(key, options=options)
-    engine, _ = tex_engine([view], options)  # no preamble: the host document sets the fonts
+    engine, _ = _latex_setup([(key, None)], options)  # no preamble: the host document sets the fonts
     out = {}
     for problem in view.problems:
         for kind in ("exercise", "solution"):
@@ -301,7 +291,7 @@ def latex_roster(keys: list[tuple[AnswerKey, str]], title: str, options: RenderO
     """One document with every student's sheet, each starting on a right-hand page (printed
     two-sided, no sheet of paper carries two students): (key, student name) pairs."""
     sheets = [sheet_view(key, name or None, options) for key, name in keys]
-    engine, fonts = tex_engine(sheets, options)
+    engine, fonts = _latex_setup([(key, name or None) for key, name in keys], options)
     return render("latex", "roster.tex.j2", engine, sheets=sheets, title=title, numbered=True,
                   work_space=options.work_space, **fonts)
 
@@ -310,7 +300,7 @@ def render_variant(key: AnswerKey, student_name: str | None = None,
                    options: RenderOptions = RenderOptions()) -> dict[str, str]:
     """The four documents of one variant, by file name."""
     view = sheet_view(key, student_name, options)
-    engine, fonts = tex_engine([view], options)
+    engine, fonts = _latex_setup([(key, student_name)], options)
     latex = {"numbered": True, "work_space": options.work_space, **fonts}
     return {
         "sheet.tex": render("latex", "sheet.tex.j2", engine, sheet=view, solutions=False, **latex),

@@ -26,6 +26,7 @@ from gradekit.util import parallel
 from gradekit.util.errors import GradekitError, InputFileError, ToolMissingError
 from gradekit.keys.key import AnswerKey, dumps, key_document, student_keys, template_document
 from gradekit.render.documents import RenderOptions, render_variant
+from gradekit.render.engines import engines_needed
 from gradekit.spec.roster import Student, folder_name
 from gradekit.model.problem import Sheet
 
@@ -97,9 +98,9 @@ def _write_students(students: list[Student]) -> int:
 
 def write_roster(sheet: Sheet, students: Sequence[Student], secret: bytes, base: Path, pdf: bool = False,
                  jobs: int = 1, progress: Callable[[int], None] = lambda done: None,
-                 options: RenderOptions = RenderOptions()) -> None:
+                 options: RenderOptions = RenderOptions()) -> int:
     """One folder per student (each their own secret variant) in base/handout and in base/instructor,
-    and an index for the instructor, base/instructor/students.csv.
+    and an index for the instructor, base/instructor/students.csv; returns how many students.
 
     Students are independent, so large rosters are spread over `jobs` processes.
     """
@@ -114,6 +115,12 @@ def write_roster(sheet: Sheet, students: Sequence[Student], secret: bytes, base:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     write_documents(base / INSTRUCTOR, {"students.csv": buffer.getvalue()})
+    return len(students)
+
+
+def sheet_folder(output: Path, sheet: Sheet, sheets: int) -> Path:
+    """Where a sheet's files go: the output folder itself, or a folder of its own among several sheets."""
+    return output / sheet.id if sheets > 1 else output
 
 
 # What each engine needs from Debian, for the message when it is missing.
@@ -134,6 +141,13 @@ def tex_program(engine: str = "pdflatex") -> str:
 
 def pdflatex() -> str:
     return tex_program("pdflatex")
+
+
+def require_engines(sheets: Sequence[Sheet], students: Sequence[Student], option: str) -> None:
+    """ToolMissingError (exit 3) when --pdf would need an engine that is not installed: checked before
+    anything is written, for every engine the sheets' documents are written for."""
+    for engine in engines_needed(sheets, students, option):
+        tex_program(engine)
 
 
 def document_engine(tex: str) -> str:

@@ -1,4 +1,5 @@
-"""Grade reports: readable text, JSON, a CSV gradebook with item analysis, Gradescope results.json.
+"""Grade reports: readable text, JSON, a CSV gradebook with item analysis (Gradescope's results.json:
+gradekit.reports.gradescope).
 
 Reports stream: each format is written a chunk of submissions at a time as grading finishes
 them (render() yields text), and what only the end can say (the class summary, which of a
@@ -30,12 +31,13 @@ from array import array
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, TextIO
 
 from gradekit.util.errors import InputFileError
 from gradekit.render.formatting import points as fmt_points
-from gradekit.grading.grade import Report
+from gradekit.grading.results import Report
 from gradekit.spec.roster import Student
 
 REPORT_FORMAT = "gradekit-report"
@@ -44,11 +46,14 @@ KEEP_RULES = ("latest", "best", "first")
 TOP_MISTAKES = 5
 
 
-def _round(x: float) -> float:
+def rounded(x: float) -> float:
+    """Points as every report writes them: 4 decimals."""
     return round(x, 4)
 
 
 # --- what the end of a report needs, gathered on the way -----------------------------------------
+
+_name, _status, _mistake = attrgetter("name"), attrgetter("status"), attrgetter("mistake")
 
 
 class _Student:
@@ -140,11 +145,12 @@ class Tally:
             tally.points.append(p.points)
             tally.possible.append(p.possible)
             # Whole status tuples are counted (most submissions share a few), expanded at the end.
-            self._statuses[(p.id, p.names, p.statuses)] += 1
-            if p.mistakes and p.mistakes.count("") != len(p.mistakes):
-                for name, mistake in zip(p.names, p.mistakes):
-                    if mistake:
-                        self._mistakes[(p.id, name, mistake)] += 1
+            qs = p.quantities
+            self._statuses[(p.id, tuple(map(_name, qs)), tuple(map(_status, qs)))] += 1
+            if any(map(_mistake, qs)):
+                for q in qs:
+                    if q.mistake:
+                        self._mistakes[(p.id, q.name, q.mistake)] += 1
         if student is not None:
             self._consider(student, row, r, points)
         return row
@@ -232,7 +238,7 @@ class Tally:
             status = "graded" if s.graded else ("ungraded" if s.files else "missing")
             entry: dict[str, object] = {"id": sid, "name": s.name, "status": status, "files": s.files,
                                         "counted": s.source if s.graded else None,
-                                        "points": _round(s.points) if s.graded else 0}
+                                        "points": rounded(s.points) if s.graded else 0}
             if s.graded > 1:
                 entry["kept_by"] = self.rule(s)
             out.append(entry)
@@ -324,12 +330,12 @@ def report_dict(r: Report) -> dict[str, object]:
         return doc
     return {
         "file": r.source, "graded": True, "student_id": r.student_id, "student_name": r.student_name,
-        "sheet": r.sheet, "variant": r.variant, "points": _round(r.points), "possible": _round(r.possible),
+        "sheet": r.sheet, "variant": r.variant, "points": rounded(r.points), "possible": rounded(r.possible),
         "notes": list(r.notes),
-        "problems": [{"id": p.id, "title": p.title, "points": _round(p.points), "possible": _round(p.possible),
+        "problems": [{"id": p.id, "title": p.title, "points": rounded(p.points), "possible": rounded(p.possible),
                       "notes": list(p.notes),
-                      "quantities": [{"name": q.name, "status": q.status, "points": _round(q.points),
-                                      "possible": _round(q.possible), "feedback": q.feedback,
+                      "quantities": [{"name": q.name, "status": q.status, "points": rounded(q.points),
+                                      "possible": rounded(q.possible), "feedback": q.feedback,
                                       "mistake": q.mistake}
                                      for q in p.quantities]}
                      for p in r.problems],
@@ -342,11 +348,11 @@ def _json(value: object) -> str:
 
 def summary_dict(tally: Tally) -> dict[str, object]:
     s = tally.summary()
-    rounded = (lambda x: None if x is None else _round(x))
+    maybe = (lambda x: None if x is None else rounded(x))
     return {"files": s.files, "graded": s.graded, "ungraded": s.ungraded, "missing": s.missing,
-            "counted": s.counted, "keep": tally.keep, "mean": rounded(s.mean), "median": rounded(s.median),
-            "possible": rounded(s.possible),
-            "problems": [{"id": pid, "title": title, "mean": _round(mean), "possible": _round(possible)}
+            "counted": s.counted, "keep": tally.keep, "mean": maybe(s.mean), "median": maybe(s.median),
+            "possible": maybe(s.possible),
+            "problems": [{"id": pid, "title": title, "mean": rounded(mean), "possible": rounded(possible)}
                          for pid, title, mean, possible in s.problems],
             "mistakes": [{"problem": m.problem, "quantity": m.quantity, "mistake": m.mistake, "count": m.count}
                          for m in s.mistakes]}
@@ -399,15 +405,15 @@ def csv_pieces(chunks: Iterable[Sequence[Report]], tally: Tally) -> Iterator[str
                 scores: list[object] = []
                 for p in r.problems:
                     problem_ids.setdefault(p.id, None)
-                    scores += [p.id, _round(p.points)]
+                    scores += [p.id, rounded(p.points)]
                 rows.append([row, r.student_id, r.student_name, r.source, r.sheet, r.variant,
-                             int(r.graded), _round(r.points), _round(r.possible), r.error or "", *scores])
+                             int(r.graded), rounded(r.points), rounded(r.possible), r.error or "", *scores])
             writer.writerows(rows)
         spool.seek(0)
         columns = list(problem_ids)
         # A row with no grade (ungraded, missing) is out of what every graded file was, when they agree.
         possible = tally.summary().possible
-        out_of = _round(possible) if possible is not None else ""
+        out_of = rounded(possible) if possible is not None else ""
         yield _csv_rows([[*GRADEBOOK_FIXED, *columns, *GRADEBOOK_END]])
         rows = []
         for spooled in csv.reader(spool):
@@ -473,49 +479,6 @@ def item_analysis_csv(reports: Sequence[Report]) -> str:
     for r in reports:
         tally.add(r)
     return item_analysis_text(tally)
-
-
-# --- Gradescope -------------------------------------------------------------------------------------
-
-
-def student_words(status: str, feedback: str, mistake: str) -> str:
-    """A quantity's result as a student reads it on Gradescope: right, right given your earlier
-    answers, wrong with the mistake named, no answer, or why the answer could not be read."""
-    if status == "correct":
-        return "right"
-    if status == "follow-through":
-        full = feedback.startswith("wrong against the key")
-        return "right given your earlier answers" + ("" if full else f" in part ({feedback})")
-    if status == "missing":
-        return feedback  # "no answer (expected 2×3)"
-    if status == "invalid":
-        return f"could not be read: {feedback}"
-    if mistake:
-        entries = feedback.split(":", 1)[0] if feedback[:1].isdigit() else ""  # "3 of 4 entries wrong"
-        return f"wrong: {mistake}" + (f" ({entries})" if entries else "")
-    return feedback  # "wrong", or "3 of 4 entries wrong"
-
-
-def gradescope_json(report: Report) -> str:
-    """Gradescope's autograder results.json for one submission: its score and one test per asked quantity.
-
-    One file only: results.json describes a single Gradescope submission, so a batch's scores
-    must never be added up into it (the CLI refuses more than one file for this format).
-    """
-    tests = []
-    if report.graded:
-        output = f"{fmt_points(report.points)} / {fmt_points(report.possible)} points"
-        for p in report.problems:
-            for q in p.quantities:
-                tests.append({"name": f"{p.id}: {q.name}", "score": _round(q.points),
-                              "max_score": _round(q.possible),
-                              "status": "passed" if q.status in ("correct", "follow-through") else "failed",
-                              "output": student_words(q.status, q.feedback, q.mistake), "visibility": "visible"})
-    else:
-        output = f"could not be graded: {report.error}"
-    doc = {"score": _round(report.points if report.graded else 0.0), "output": output, "visibility": "visible",
-           "stdout_visibility": "hidden", "tests": tests}
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 # --- files --------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.keys.key import make_key, template_document
 from gradekit.spec.reader import resolve
 from gradekit.sampling.variants import Variant

@@ -29,8 +29,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from gradekit.cli import main
 from gradekit.engine.trace import evaluate_in_layout
-from gradekit.cli.commands import main
 from gradekit.exports import prairielearn, prairielearn_runtime
 from gradekit.exports.common import given_json, public_keys
 from gradekit.grading.grade import grade_problem
@@ -355,8 +355,9 @@ def test_a_named_mistake_and_the_follow_through_after_it_are_gradekits(course, k
     pk = keys[1].key.problems[p]
     answers = _follow_through(pk, "dZ2", 4.0)  # the 1/N of the mean forgotten (N = 4)
     want = grade_problem(pk, answers)
-    statuses = dict(zip(want.names, want.statuses))
-    assert "off by a factor of N = 4" in dict(zip(want.names, want.mistakes))["dZ2"]
+    by_name = {q.name: q for q in want.quantities}
+    statuses = {name: q.status for name, q in by_name.items()}
+    assert "off by a factor of N = 4" in by_name["dZ2"].mistake and by_name["dZ2"].mistake_ids == ("mean_factor_missing",)
     assert statuses["dZ2"] == "incorrect" and statuses["dW1"] == "follow-through" and want.points == 18.5
     generated = run(course, qid(pk), [generate_call(1)])["results"][0]
     data = run(course, qid(pk), [grade_call(course, qid(pk), generated, pk, answers)])
@@ -546,7 +547,7 @@ def _check_exercise(course: Path, sheet: str, keys, done: Exercise) -> None:
     statuses: set[str] = set()
     for call in done.graded:
         _check_same(call.pk, call.data, call.answers)
-        statuses.update(grade_problem(call.pk, call.answers).statuses)
+        statuses.update((q.status for q in grade_problem(call.pk, call.answers).quantities))
         if call.kind in ("right", "test correct"):
             assert call.data["score"] == 1.0, (call.pk.problem.id, call.kind)
         if call.kind == "test incorrect":
@@ -713,7 +714,8 @@ def test_the_bundle_needs_only_numpy_and_the_standard_library(course):
     modules = {p.relative_to(bundles[0]).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
                for p in bundles[0].rglob("*.py")}
     assert {"gradekit.grading.grade", "gradekit.grading.policy", "gradekit.engine.build", "gradekit.exports.prairielearn_runtime"} <= modules
-    assert not {"gradekit.cli.commands", "gradekit.render.documents", "gradekit.proof.checks", "gradekit.exports.prairielearn"} & modules
+    assert not {"gradekit.cli", "gradekit.cli.app", "gradekit.reports.batch", "gradekit.render.documents",
+                "gradekit.proof.checks", "gradekit.exports.prairielearn"} & modules
     for path in bundles[0].rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from gradekit.render import formatting as fmt
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.grading.diagnose import diagnose
 from gradekit.exports import html
 from gradekit.exports.common import mistake_values, public_keys, roster_keys
@@ -156,7 +156,8 @@ def test_a_catalogued_mistake_is_named_and_follow_through_is_left_to_gradekit(br
     page.type(pid, name, written(mistake.value, d))
     page.quantity(pid, name).locator("button.check").click()
     typed = np.array([float(t) for t in written(mistake.value, d)]).reshape(np.shape(trace[name]))
-    named = diagnose(pk.problem, trace, name, typed, pk.allowance(name))
+    diagnosis = diagnose(pk.problem, trace, name, typed, pk.allowance(name))
+    named = diagnosis.words if diagnosis else None
     status = page.status(pid, name)
     assert named and f": {named}." in status and status.startswith("✗ ")
     # A later answer that is wrong because an earlier one is: the page says gradekit grade gives

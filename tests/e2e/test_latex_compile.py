@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.render.fonts import LATEX_CHARS
 from gradekit.spec.reader import builtin_problem_paths
 from latex_helpers import course, pdf_text, require

@@ -13,7 +13,7 @@ import pytest
 
 from gradekit.render import formatting as fmt
 from gradekit.render import fonts as glyphs
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from latex_helpers import course, pdf_text, require
 
 pytestmark = pytest.mark.latex

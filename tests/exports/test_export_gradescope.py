@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 import gradekit
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.exports import gradescope, wheel
 from gradekit.exports.common import roster_keys
 from gradekit.keys.key import key_document, template_document
@@ -266,7 +266,7 @@ def test_the_wheel_installs_with_pip_and_grades_from_outside_the_source_tree(tmp
     key_file = tmp_path / "course.key"
     key_file.write_text(SECRET.hex() + "\n")
     env = {**os.environ, "PYTHONPATH": str(target)}
-    code = ("import gradekit, sys; from gradekit.cli.commands import main; print(gradekit.__file__, file=sys.stderr); "
+    code = ("import gradekit, sys; from gradekit.cli import main; print(gradekit.__file__, file=sys.stderr); "
             "main()")
     done = subprocess.run([sys.executable, "-c", code, "grade", str(submission), "--secret-file", str(key_file),
                            "--format", "json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)

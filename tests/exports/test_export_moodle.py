@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.exports import moodle
 from gradekit.exports.common import entries, plain_number, public_keys, roster_keys
 from gradekit.spec.roster import Student
@@ -223,7 +223,7 @@ def test_margin_is_the_graders_own_boundary(ref):
                     answers = {q: np.asarray(pk.instance.trace[q], dtype=float).copy() for q in pk.problem.asked}
                     answers[name][e.index] = e.value + factor * e.margin
                     result = grade_problem(pk, {q: v.tolist() for q, v in answers.items()})
-                    status = dict(zip(result.names, result.statuses))[name]
+                    status = next(q.status for q in result.quantities if q.name == name)
                     assert (status == "correct") is right, (pk.problem.id, name, e, factor, status)
 
 

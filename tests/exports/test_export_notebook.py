@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.exports import notebook
 from gradekit.exports.common import public_keys, roster_keys
 from gradekit.grading.grade import KeyCache, grade_file, sheet_lookup
@@ -162,7 +162,7 @@ def test_cli_refuses_a_roster_without_the_secret(tmp_path):
 
 
 def test_importing_the_cli_does_not_import_the_exports():
-    code = ("import sys, gradekit.cli.commands; "
+    code = ("import sys, gradekit.cli; "
             "print(sorted(m for m in ('nbformat', 'gradekit.exports', 'xml.etree.ElementTree') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

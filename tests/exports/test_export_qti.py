@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.exports import qti
 from gradekit.exports.common import Entry, entries, public_keys, roster_keys
 from gradekit.spec.roster import Student

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 import gradekit
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.util.resources import problems_dir
 
 REPO = Path(gradekit.__file__).resolve().parents[1]

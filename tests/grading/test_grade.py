@@ -117,15 +117,3 @@ def test_unknown_problems_and_quantities_are_noted_not_fatal():
     assert report.points == pytest.approx(report.possible)
     assert report.notes == ('ignored answers to problems not on sheet sigmoid-mse-single: "no-such-problem"',)
     assert report.problems[0].notes == ('ignored answers to quantities this problem does not ask: "dW9"',)
-
-
-def test_problem_results_keep_their_quantities_by_column():
-    import pickle
-
-    from gradekit.grading.grade import ProblemResult, QuantityResult
-
-    qs = [QuantityResult("Z1", "correct", 1.5, 1.5, "correct"), QuantityResult("dW1", "incorrect", 0.0, 2.0, "wrong")]
-    p = ProblemResult.of("p", "P", qs, ("a note",))
-    assert p.quantities == tuple(qs) and p.notes == ("a note",)
-    assert p.points == 1.5 and p.possible == 3.5
-    assert pickle.loads(pickle.dumps(p)) == p

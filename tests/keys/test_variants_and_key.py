@@ -117,7 +117,7 @@ def test_weighted_points_keep_their_proportions():
 def test_default_sheet_points_add_up_to_100_in_the_key_and_for_gradescope(tmp_path):
     from click.testing import CliRunner
 
-    from gradekit.cli.commands import main
+    from gradekit.cli import main
 
     key = make_key(resolve("backprop-basics"), Variant(seed=0))
     assert key.total == 100 and all(pk.total == 20 for pk in key.problems)

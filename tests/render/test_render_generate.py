@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from gradekit.render import formatting as fmt
 from gradekit.render.fonts import LATEX_CHARS
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.keys.key import make_key
 from gradekit.model.notation import tex, tex_constant
 from gradekit.render.documents import render_variant, sheet_view

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.keys.key import make_key
 from gradekit.reports.writers import cell
 from gradekit.spec.reader import resolve

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradekit.reports import writers as reports
-from gradekit.cli.commands import main
+from gradekit.reports.gradescope import gradescope_json
+from gradekit.cli import main
 from gradekit.grading.grade import grade_files, submission_files
 from gradekit.spec.roster import Student
 from gradekit.util.untrusted import escape, is_safe, path_text, quoted, unsafe_reason
@@ -75,7 +76,7 @@ def check_formats(reports_list: list, count: int, roster: list[Student] | None) 
             assert text.endswith(f" of {count} submissions graded\n")
             assert all(r.source in text for r in reports_list)
     for r in reports_list:
-        json.loads(reports.gradescope_json(r)).get("output").encode("utf-8")
+        json.loads(gradescope_json(r)).get("output").encode("utf-8")
 
 
 def _number(text: str) -> bool:

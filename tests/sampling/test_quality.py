@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradekit.cli.commands import main
+from gradekit.cli import main
 from gradekit.util.errors import SpecError, UnsatisfiableSpecError
 from gradekit.exports import moodle
 from gradekit.exports.common import public_keys
