@@ -63,6 +63,7 @@ from gradekit.grading.answers import Answers
 from gradekit.grading.compare import Coerced, compare, shape_text
 from gradekit.grading.diagnose import Diagnosis, diagnose
 from gradekit.grading.results import QuantityResult, Rule, all_right, right
+from gradekit.ops.base import Step
 
 if TYPE_CHECKING:
     from gradekit.keys.key import ProblemKey
@@ -153,12 +154,12 @@ def _judge_quantity(pk: ProblemKey, name: str, answers: Answers, world: _World) 
     result = compare(answer.value, np.asarray(trace[name]), pk.allowance(name))
     wrong = result.wrong_entries
     if verdict.rule == "right_on_own_inputs":
-        return QuantityResult(name, "correct", possible, possible, verdict.rule, 1.0, wrong, size)
+        return QuantityResult(name, "correct", possible, possible, verdict.rule, 1.0, wrong, size, detail=verdict.detail)
     ids, words = (verdict.diagnosis.ids, verdict.diagnosis.words) if verdict.diagnosis else ((), "")
     if verdict.follow > 0:
         earned = possible * problem.grading.follow_through * verdict.follow
         return QuantityResult(name, "follow-through", earned, possible, verdict.rule, verdict.follow, wrong, size,
-                              ids, words)
+                              ids, words, verdict.detail)
     earned = possible * result.fraction if problem.grading.partial_credit else 0.0
     return QuantityResult(name, "incorrect", earned, possible, verdict.rule, 0.0, wrong, size, ids, words,
                           verdict.detail)
@@ -211,7 +212,10 @@ class _World:
     credible: dict[str, bool] = field(default_factory=dict)  # may a later answer lean on this wrong value
     why_not: dict[str, str] = field(default_factory=dict)  # why a wrong value is not credible
     unearned: dict[str, str] = field(default_factory=dict)  # right guessable answers without their work
-    _bounds: dict[str, np.ndarray] = field(default_factory=dict)  # rounding bounds of redone steps
+    # How an answer that follows from the student's inputs was worked out: the sheet's own step, or
+    # another valid formulation of it (Op.formulations: the sigmoid's derivative from Z, ...).
+    form: dict[str, Step] = field(default_factory=dict)
+    _bounds: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # rounding bounds of redone steps
     _trace: Trace | None = None
 
     @classmethod
@@ -249,15 +253,18 @@ class _World:
             name = step.name
             if step.compute is None or name in self.unknown:
                 continue
-            inputs_wrong = any(d in self.wrong for d in step.deps)
             if name not in asked:
-                if inputs_wrong:
+                if any(d in self.wrong for d in step.deps):
                     self.wrong.add(name)
                 continue
             if correct.get(name, False):
                 continue
+            way = self._way(name)
+            follows = way is not None
+            if follows:
+                self.form[name] = way
+            inputs_wrong = any(d in self.wrong for d in (way or step).deps)
             expected = self.expected(name)
-            follows = expected is not None and bool(np.all(close(self.values[name], expected, self.allowance(name))))
             if follows and not inputs_wrong:
                 # Inputs within their allowance and this step done right on them: the allowances of
                 # the inputs and of this answer only disagree at their edges (an input cut off, not rounded).
@@ -277,9 +284,31 @@ class _World:
 
     # -- what grading asks of the world --
 
-    def expected(self, name: str) -> np.ndarray | None:
-        """The value `name`'s step gives on the student's own inputs, or None when one is unknown."""
+    def ways(self, name: str) -> tuple[Step, ...]:
+        """The valid ways to work a step out: the sheet's own, then each formulation its op knows."""
         step = self.pk.instance.trace.step(name)
+        forms = step.op.formulations(step) if step.op is not None else ()
+        return (step, *(f.as_step(step) for f in forms))
+
+    def _way(self, name: str) -> Step | None:
+        """The first valid way of working `name` out under which the student's answer is right on
+        their own inputs (within the rounding its unasked inputs carry), or None."""
+        answer = self.values[name]
+        for way in self.ways(name):
+            expected = self.expected(name, way)
+            if expected is not None and bool(np.all(close(answer, expected, self.allowance(name, way)))):
+                return way
+        return None
+
+    def _deps(self, name: str) -> tuple[str, ...]:
+        """What an answer was worked out from: the inputs of the way it follows, else the sheet's."""
+        way = self.form.get(name)
+        return way.deps if way is not None else self.pk.instance.trace.step(name).deps
+
+    def expected(self, name: str, way: Step | None = None) -> np.ndarray | None:
+        """The value `name`'s step (or another `way` of working it out) gives on the student's own
+        inputs, or None when one is unknown."""
+        step = way or self.form.get(name) or self.pk.instance.trace.step(name)
         if any(d in self.unknown for d in step.deps):
             return None
         with np.errstate(all="ignore"):
@@ -289,29 +318,30 @@ class _World:
                 return None
         return value if np.all(np.isfinite(value)) else None
 
-    def allowance(self, name: str) -> np.ndarray:
+    def allowance(self, name: str, way: Step | None = None) -> np.ndarray:
         """How far an answer may be from its step redone on the student's own written values: a
         unit in the last decimal plus the rounding of the unasked intermediates in between."""
-        bound = self._bound(name)
+        bound = self._bound(name, way)
         flip = self.pk.problem.arch.layout == "columns"
         return tolerance.allowance_from_bound(transpose2d(bound[0]) if flip else bound[0], self.pk.problem.decimals)
 
-    def _bound(self, name: str) -> np.ndarray:
-        """The rounding bound of a step redone on the student's values (rows layout, a stack of one);
-        only the unasked intermediates it depends on are worked out, once each."""
-        if name not in self._bounds:
-            step = self.pk.instance.trace.step(name)
+    def _bound(self, name: str, way: Step | None = None) -> np.ndarray:
+        """The rounding bound of a step (worked out the sheet's way, or `way`) redone on the
+        student's values (rows layout, a stack of one); only the unasked intermediates it depends
+        on are worked out, once each."""
+        step = way or self.form.get(name) or self.pk.instance.trace.step(name)
+        if (name, step.role) not in self._bounds:
             h = tolerance.half_unit(self.pk.problem.decimals)
-            redone = self.values.get(name) if name not in self.written else self.expected(name)
+            redone = self.values.get(name) if name not in self.written else self.expected(name, step)
             if redone is None:  # an input is unknown: nothing is compared with this step anyway
-                self._bounds[name] = np.full((1, *np.shape(self.pk.instance.trace[name])), h)
-                return self._bounds[name]
+                self._bounds[name, step.role] = np.full((1, *np.shape(self.pk.instance.trace[name])), h)
+                return self._bounds[name, step.role]
             carried = {d: self._bound(d) for d in step.deps if self._rounded(d)}
             values = {d: self._rows(self.values[d]) for d in step.deps}
             values[name] = self._rows(redone)
             with np.errstate(all="ignore"):
-                self._bounds[name] = tolerance.step_bound(step, values, carried, h)
-        return self._bounds[name]
+                self._bounds[name, step.role] = tolerance.step_bound(step, values, carried, h)
+        return self._bounds[name, step.role]
 
     def _rounded(self, name: str) -> bool:
         """Whether a value carries rounding into the steps that use it: an unasked intermediate the
@@ -342,16 +372,15 @@ class _World:
     def judge(self, name: str, answer: np.ndarray) -> _Verdict:
         """Grade an answer that is wrong against the key: follow-through, or why not, and its mistake."""
         if name in self.right_on_inputs:
-            return _Verdict("right_on_own_inputs", 1.0)
+            return _Verdict("right_on_own_inputs", 1.0, self._worked_as(name))
         pk = self.pk
-        step = pk.instance.trace.step(name)
-        wrong_inputs = [d for d in step.deps if d in self.wrong]
+        wrong_inputs = [d for d in self._deps(name) if d in self.wrong]
         expected = self.expected(name)
         if name not in self.roots:  # right given the student's own (wrong) inputs
             refused = self._refusal(name, expected, wrong_inputs)
             if refused is None:
                 self.credible[name] = True
-                return _Verdict("follow_through", 1.0)
+                return _Verdict("follow_through", 1.0, self._worked_as(name))
             self._not_credible(name, "earns no follow-through itself")
             return _Verdict(refused[0], 0.0, refused[1])
         diagnosis = self.roots[name]
@@ -362,6 +391,11 @@ class _World:
                 self.why_not.setdefault(name, "only partly right given your earlier answers")
                 return _Verdict("partial_follow_through", share, "", diagnosis)
         return _Verdict(rule, 0.0, "", diagnosis)
+
+    def _worked_as(self, name: str) -> str:
+        """The valid formulation an answer was recognized under, in words, when it is not the sheet's."""
+        way = self.form.get(name)
+        return way.description if way is not None and way.op is not None and ":" in way.role else ""
 
     def shows_work_for(self, name: str, guessable: bool) -> str | None:
         """For a right answer: why the work behind it is not there, or None when it is (rules 5, 6).
@@ -377,7 +411,7 @@ class _World:
 
     def _missing_work(self, name: str, guessable: bool, seen: set[str]) -> str | None:
         asked = self.pk.problem.asked
-        for d in self.pk.instance.trace.step(name).deps:
+        for d in self._deps(name):
             if d in seen or d in self.pk.instance.given:
                 continue
             seen.add(d)
@@ -445,8 +479,7 @@ class _World:
         if name in self.credible:
             return self.credible[name]
         trace = self.pk.instance.trace
-        step = trace.step(name)
-        blocked = next((d for d in step.deps if d in self.wrong and not self._credible(d)), None)
+        blocked = next((d for d in self._deps(name) if d in self.wrong and not self._credible(d)), None)
         if blocked is not None:
             self._not_credible(name, f"comes from your {blocked}, which {self.why_not.get(blocked, 'earns nothing')}")
             return False
@@ -461,8 +494,7 @@ class _World:
         """Whether every error a wrong value comes from is a named mistake (rule 2c)."""
         if name in self.roots:
             return self.roots[name] is not None
-        step = self.pk.instance.trace.step(name)
-        return all(self._from_named(d) for d in step.deps if d in self.wrong)
+        return all(self._from_named(d) for d in self._deps(name) if d in self.wrong)
 
     def _not_credible(self, name: str, why: str) -> None:
         self.credible[name] = False

@@ -52,7 +52,9 @@ class QuantityResult:
 
     `detail` holds the particulars the words need, by rule: the expected shape of a missing
     answer, why an invalid one could not be read, why no follow-through was given (rules 2b, 2c),
-    or what work a right answer lacks (rules 5, 6); "" otherwise.
+    what work a right answer lacks (rules 5, 6), or for an answer right on the student's own
+    earlier answers the valid formulation it was recognized under when it is not the sheet's
+    ("the sigmoid's derivative from Z, ..."); "" otherwise.
     """
 
     name: str
@@ -145,6 +147,7 @@ def all_right(names: tuple[str, ...], possible: tuple[float, ...],
 RIGHT = "correct"
 RIGHT_ON_OWN_INPUTS = "correct (right on your own earlier answers)"
 FOLLOW_THROUGH = "wrong against the key, but right given your earlier answers (follow-through credit)"
+WORKED_AS = "; worked out with {way}, which is right too"
 PARTLY_FOLLOWS = "{share:.0%} of the entries follow from your earlier answers"
 NO_ANSWER = "no answer (expected {shape})"
 NO_FOLLOW_THROUGH = "right given your earlier answers, but they earn no follow-through: {why}"
@@ -163,9 +166,9 @@ def feedback_text(q: QuantityResult) -> str:
     if rule == "right":
         return RIGHT
     if rule == "right_on_own_inputs":
-        return RIGHT_ON_OWN_INPUTS
+        return RIGHT_ON_OWN_INPUTS + (WORKED_AS.format(way=q.detail) if q.detail else "")
     if rule == "follow_through":
-        return FOLLOW_THROUGH
+        return FOLLOW_THROUGH + (WORKED_AS.format(way=q.detail) if q.detail else "")
     if rule == "partial_follow_through":
         return PARTLY_FOLLOWS.format(share=q.follow)
     if rule == "missing":

@@ -16,7 +16,7 @@ import numpy as np
 
 from gradekit.model import names
 from gradekit.model.notation import tex
-from gradekit.ops.base import Builder, Check, Graph, Op, Step, Symbolic
+from gradekit.ops.base import Builder, Check, Formulation, Graph, Op, Step, Symbolic
 from gradekit.ops.mistakes import Mistake, Values
 from gradekit.ops.worked import Context, Expr, Worked
 
@@ -69,6 +69,10 @@ class Activation(Op):
     def derivative_mistakes(self, v: Values, da: Array, a: Array, z: Array) -> Iterator[Mistake]:
         """Wrong derivatives (dZ from dA), beyond the derivative left out altogether."""
         return iter(())
+
+    def derivative_forms(self) -> tuple[Formulation, ...]:
+        """Other valid ways to write dZ from dA (the derivative from Z where the sheet uses A, ...)."""
+        return ()
 
     def graph_forward(self, step: Step, g: Graph) -> None:
         raise NotImplementedError
@@ -139,6 +143,22 @@ class Activation(Op):
         return []
 
     # -- grading --
+
+    def formulations(self, step: Step) -> tuple[Formulation, ...]:
+        """dZ through the activation's derivative written another way; for an output its loss
+        collapses with, also the chain through dA that the short form collapses."""
+        if step.role == "delta":
+            return self.derivative_forms()
+        if step.role != "delta_paired":
+            return ()
+        at = tuple(names.of(v, self.l) for v in self.reads)
+        df = self.df
+        chain = Formulation("through_da", f"the chain through dA and the {self.words} derivative, "
+                            f"{self.chain_words}", (names.grad(self.a), *at),
+                            lambda da_, *rest: df(da_, rest[0] if rest else None))
+        return (chain, *self.derivative_forms())
+
+    chain_words: ClassVar[str] = ""  # the chain rule through dA in words, for an output paired with its loss
 
     def incomplete(self, step: Step, v: Values) -> Iterator[Mistake]:
         if step.role == "forward" and self.kind != "identity":

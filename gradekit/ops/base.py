@@ -25,7 +25,7 @@ Each Step of the trace carries its op and its `role` among the op's steps ("forw
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Literal, Mapping, Protocol
 
 import numpy as np
@@ -100,12 +100,19 @@ class Check:
 @dataclass(frozen=True)
 class Formulation:
     """Another valid way to compute a step, as a course may teach it: the words that name it, the
-    inputs it reads, and its function of them (rows layout)."""
+    inputs it reads, and its function of them (rows layout). On the key's own values it gives the
+    step's value; on a student's values that are not quite consistent (a slip, rounding) it may
+    not, and an answer right under it is right given the student's own values all the same."""
 
     id: str
-    words: str
+    words: str  # plain text, as the grade report says it: "the sigmoid's derivative from Z, σ(Z)(1 − σ(Z))"
     deps: tuple[str, ...]
-    compute: Callable[..., Array]
+    compute: Callable[..., Array] = field(compare=False, repr=False)
+
+    def as_step(self, step: Step) -> Step:
+        """The step computed this way (its role marks the formulation: "delta:from_z")."""
+        return replace(step, deps=self.deps, compute=self.compute, role=f"{step.role}:{self.id}",
+                       description=self.words)
 
 
 class Builder(Protocol):

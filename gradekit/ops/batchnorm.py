@@ -14,7 +14,7 @@ import numpy as np
 
 from gradekit.model import names
 from gradekit.model.notation import tex, tex_constant
-from gradekit.ops.base import Builder, Check, Given, Graph, Op, Step, Symbolic
+from gradekit.ops.base import Builder, Check, Formulation, Given, Graph, Op, Step, Symbolic
 from gradekit.ops.dense import bias_sum_worked
 from gradekit.ops.mistakes import Mistake, Values
 from gradekit.ops.quality import MARGIN_SLACK, entries, pairs_equal
@@ -59,6 +59,33 @@ def batchnorm_backward_beta(dz: Array) -> Array:
 def batchnorm_backward_xhat(dz: Array, gamma: Array) -> Array:
     """dXhat = dZ * gamma.  -> (N, U)"""
     return dz * gamma
+
+
+def batchnorm_var_of_squares(x: Array, mu: Array) -> Array:
+    """var = mean over samples of x^2, minus mu^2: the same variance, with the mean taken first."""
+    return (x * x).sum(axis=-2, keepdims=True) / x.shape[-2] - mu * mu
+
+
+def batchnorm_backward_staged(dxhat: Array, x: Array, mu: Array, var: Array, eps: float) -> Array:
+    """dX by the staged chain rule (cs231n's batchnorm_backward): through dvar and dmu, then to x.
+
+    dvar = sum dXhat (x - mu) (-1/2) (var + eps)^(-3/2)
+    dmu  = sum dXhat (-1 / sqrt(var + eps)) + dvar mean(-2 (x - mu))
+    dX   = dXhat / sqrt(var + eps) + dvar 2 (x - mu) / N + dmu / N
+    """
+    n = x.shape[-2]
+    xmu, inv = x - mu, 1.0 / np.sqrt(var + eps)
+    dvar = (dxhat * xmu).sum(axis=-2, keepdims=True) * -0.5 * inv**3
+    dmu = (-dxhat * inv).sum(axis=-2, keepdims=True) + dvar * (-2.0 * xmu).sum(axis=-2, keepdims=True) / n
+    return dxhat * inv + dvar * 2.0 * xmu / n + dmu / n
+
+
+def batchnorm_backward_from_dz(dz: Array, gamma: Array, xhat: Array, var: Array, eps: float) -> Array:
+    """dX straight from dZ: gamma / (N sqrt(var + eps)) (N dZ - sum dZ - Xhat sum(dZ Xhat))."""
+    n = dz.shape[-2]
+    total = dz.sum(axis=-2, keepdims=True)
+    along = (dz * xhat).sum(axis=-2, keepdims=True)
+    return gamma * (n * dz - total - xhat * along) / (n * np.sqrt(var + eps))
 
 
 def batchnorm_backward_input(dxhat: Array, xhat: Array, var: Array, eps: float) -> Array:
@@ -199,6 +226,22 @@ class BatchNorm(Op):
         return tuple(out)
 
     # -- grading --
+
+    def formulations(self, step: Step) -> tuple[Formulation, ...]:
+        """The textbook forms of batch norm's statistics and backward pass: each is right; on a
+        student's own (rounded, or slipped) values each reads different inputs."""
+        eps, mu, var = self.eps, self.q("mu"), self.q("var")
+        if step.role == "variance":
+            return (Formulation("mean_of_squares", "the mean of the squares minus the square of the mean",
+                                (self.input, mu), batchnorm_var_of_squares),)
+        if step.role == "d_input":
+            dxhat = names.grad(self.q("Xhat"))
+            return (Formulation("staged", "the staged chain rule through dvar and dmu", (dxhat, self.input, mu, var),
+                                lambda d, x, m, v: batchnorm_backward_staged(d, x, m, v, eps)),
+                    Formulation("from_dz", "the compact form from dZ and gamma",
+                                (names.grad(self.q("Z")), self.q("gamma"), self.q("Xhat"), var),
+                                lambda dz, g, xh, v: batchnorm_backward_from_dz(dz, g, xh, v, eps)))
+        return ()
 
     def mistakes(self, step: Step, v: Values) -> Iterator[Mistake]:
         n = v.net.samples

@@ -9,7 +9,7 @@ import numpy as np
 from gradekit.model import names
 from gradekit.model.notation import number, tex
 from gradekit.ops.activation import Activation
-from gradekit.ops.base import Builder, Check, Graph, Step, Symbolic
+from gradekit.ops.base import Builder, Check, Formulation, Graph, Step, Symbolic
 from gradekit.ops.mistakes import Mistake, Values
 from gradekit.ops.quality import MARGIN_SLACK, entries
 from gradekit.ops.worked import Context, Expr
@@ -35,6 +35,7 @@ class Sigmoid(Activation):
     statement = "sigmoid"
     caption = "sigmoid"
     reads = ("A",)
+    chain_words = "dA A(1 − A)"
 
     def f(self, z: Array) -> Array:
         return sigmoid(z)
@@ -62,6 +63,12 @@ class Sigmoid(Activation):
         ds, dn = cx.sym(da, r, c), cx.num(da, r, c, paren=False)
         as_, an = cx.sym(self.a, r, c), cx.num(self.a, r, c, paren=False)
         return (Expr((rf"{ds} \, {as_} (1 - {as_})",)), Expr((rf"{dn} \cdot {an} \cdot (1 - {an})",)))
+
+    def derivative_forms(self) -> tuple[Formulation, ...]:
+        """dZ from dA with the derivative written in Z, as courses also teach it (the seed notebook
+        004's sigmoid_derivative(inL1))."""
+        return (Formulation("from_preactivation", "the sigmoid's derivative from Z, dA σ(Z)(1 − σ(Z))",
+                            (names.grad(self.a), self.z), lambda da, z: da * sigmoid(z) * (1.0 - sigmoid(z))),)
 
     def derivative_mistakes(self, v: Values, da: Array, a: Array, z: Array) -> Iterator[Mistake]:
         s = sigmoid(a)

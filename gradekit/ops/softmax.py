@@ -44,6 +44,7 @@ class Softmax(Activation):
     statement = "softmax"
     caption = "softmax"
     reads = ("A",)
+    chain_words = "the softmax Jacobian, A (dA − Σ_k dA_k A_k)"
 
     def f(self, z: Array) -> Array:
         return softmax(z)

@@ -9,7 +9,7 @@ import numpy as np
 from gradekit.model import names
 from gradekit.model.notation import tex
 from gradekit.ops.activation import Activation
-from gradekit.ops.base import Builder, Check, Graph, Step, Symbolic
+from gradekit.ops.base import Builder, Check, Formulation, Graph, Step, Symbolic
 from gradekit.ops.mistakes import Mistake, Values
 from gradekit.ops.quality import MARGIN_SLACK, entries
 from gradekit.ops.worked import Context, Expr
@@ -50,6 +50,10 @@ class Tanh(Activation):
         ds, dn = cx.sym(da, r, c), cx.num(da, r, c, paren=False)
         as_, an = cx.sym(self.a, r, c), cx.num(self.a, r, c)
         return (Expr((rf"{ds} \left(1 - ({as_})^{{2}}\right)",)), Expr((rf"{dn} \cdot (1 - {an}^{{2}})",)))
+
+    def derivative_forms(self) -> tuple[Formulation, ...]:
+        return (Formulation("from_preactivation", "tanh's derivative from Z, dA (1 − tanh(Z)²)",
+                            (names.grad(self.a), self.z), lambda da, z: da * (1.0 - np.tanh(z) ** 2)),)
 
     def derivative_mistakes(self, v: Values, da: Array, a: Array, z: Array) -> Iterator[Mistake]:
         yield Mistake("tanh_derivative_at_activation", "the tanh derivative was taken at the activation instead of "

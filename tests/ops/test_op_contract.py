@@ -97,3 +97,28 @@ def test_a_trace_shows_rows_values_in_the_problems_layout():
     for name in trace.names:
         np.testing.assert_array_equal(trace[name], from_rows(trace.rows[name], "columns"))
     assert trace["X"].shape == (arch.inputs, arch.samples) and trace.rows["X"].shape == (arch.samples, arch.inputs)
+
+
+@pytest.mark.parametrize("label, arch", CONFIGURATIONS, ids=IDS)
+def test_every_formulation_gives_the_steps_value_on_the_keys_own_values(label, arch):
+    """A formulation is another valid way to compute a step: on consistent values it is the step."""
+    trace = engine.run(arch, instance(arch))
+    for step in trace.steps:
+        if step.op is None:
+            continue
+        for form in step.op.formulations(step):
+            assert form.id and form.words and set(form.deps) <= set(trace.names), (step.name, form.id)
+            redone = form.as_step(step).evaluate(trace.rows)
+            np.testing.assert_allclose(redone, trace.rows[step.name], rtol=1e-9, atol=1e-12,
+                                       err_msg=f"{label}: {step.name} as {form.id}")
+
+
+def test_every_kind_of_formulation_is_exercised():
+    """The configurations hold a step of each formulation the ops know (so the test above sees them)."""
+    seen = set()
+    for _, arch in CONFIGURATIONS:
+        for step in engine.steps_for(arch):
+            if step.op is not None:
+                seen |= {f"{step.op.kind}:{f.id}" for f in step.op.formulations(step)}
+    assert {"sigmoid:from_preactivation", "tanh:from_preactivation", "softmax:through_da", "sigmoid:through_da",
+            "batch_norm:mean_of_squares", "batch_norm:staged", "batch_norm:from_dz"} <= seen, seen
