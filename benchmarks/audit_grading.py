@@ -36,7 +36,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gradekit.engine.layout import from_rows, to_rows  # noqa: E402
 from gradekit.engine.trace import evaluate_in_layout  # noqa: E402
+from gradekit.ops.families import network_for  # noqa: E402
+from gradekit.ops.mistakes import Values  # noqa: E402
+from gradekit.ops.mistakes import mistakes as catalogue  # noqa: E402
 from gradekit.grading.diagnose import catalogued  # noqa: E402
 from gradekit.grading.grade import Report, grade_submission  # noqa: E402
 from gradekit.keys.key import AnswerKey, ProblemKey, key_document, make_key, template_document  # noqa: E402
@@ -236,19 +240,103 @@ def audit_mistakes(key: AnswerKey, tally: Tally) -> None:
 def audit_slips(key: AnswerKey, tally: Tally, seed: int) -> None:
     rng = np.random.default_rng(seed)
     for pk in key.problems:
-        trace = pk.instance.trace
         early = [q for q in pk.problem.asked[: max(1, len(pk.problem.asked) // 3)] if q != "pred"]
         for name in early:
-            def slip(values: dict, name: str = name) -> np.ndarray:
-                step = trace.step(name)
-                # A contiguous copy: a columns-layout value is a transposed view, and reshaping
-                # that would copy, so the slip would land in the copy, not in the answer.
-                v = np.ascontiguousarray(evaluate_in_layout(step, values, trace.layout), dtype=float)
-                flat = v.reshape(-1)
-                i = int(rng.integers(flat.size))
-                flat[i] = flat[i] + (0.1 if abs(flat[i]) < 1 else 0.1 * abs(flat[i])) * rng.choice([-1, 1])
-                return v
-            audit_chain(key, pk, {name: slip}, f"slip in {name}", name, tally)
+            audit_chain(key, pk, {name: _slip(pk, name, rng)}, f"slip in {name}", name, tally)
+
+
+def _formulation(pk: ProblemKey, name: str, form) -> Callable[[dict], np.ndarray]:  # noqa: ANN001
+    trace = pk.instance.trace
+    way = form.as_step(trace.step(name))
+    return lambda values: evaluate_in_layout(way, values, trace.layout)
+
+
+def _own_mistake(pk: ProblemKey, name: str, mistake_id: str) -> Callable[[dict], np.ndarray | None]:
+    """A change: `name` computed with the catalogued mistake `mistake_id` on the student's own values."""
+    trace = pk.instance.trace
+
+    def change(values: dict) -> np.ndarray:
+        rows = {n: to_rows(np.asarray(values.get(n, trace[n]), dtype=float), trace.layout) for n in trace.names}
+        v = Values(network_for(pk.problem.arch), rows, {s.name: s for s in trace.steps})
+        with np.errstate(all="ignore"):
+            wrong = next((m.value for m in catalogue(v, name) if m.id == mistake_id), None)
+        return from_rows(np.asarray(wrong, dtype=float), trace.layout) if wrong is not None else np.full(
+            np.shape(trace[name]), np.nan)
+    return change
+
+
+def audit_formulations(key: AnswerKey, tally: Tally, seed: int) -> None:
+    """Students who work a step another valid way, after one slip or one catalogued mistake in an
+    earlier quantity: every later quantity right on their own values earns follow-through."""
+    rng = np.random.default_rng(seed)
+    for pk in key.problems:
+        trace, asked = pk.instance.trace, pk.problem.asked
+        for name in asked:
+            step = trace.step(name)
+            for form in (step.op.formulations(step) if step.op is not None else ()):
+                way = _formulation(pk, name, form)
+                for early in asked[:asked.index(name)]:
+                    if early == "pred":
+                        continue
+                    before = {"slip": _slip(pk, early, rng)}
+                    mistake = next((m for m in _mistakes(pk, early) if np.shape(m.value) == np.shape(trace[early])
+                                    and np.all(np.isfinite(m.value))), None)
+                    if mistake is not None:
+                        before["mistake"] = lambda v, value=np.asarray(mistake.value, dtype=float): value
+                    for kind, change in before.items():
+                        audit_way(key, pk, {early: change, name: way}, f"{step.op.kind}:{form.id}", kind, early, tally)
+
+
+def audit_way(key: AnswerKey, pk: ProblemKey, change: dict, form: str, kind: str, where: str, tally: Tally) -> None:
+    pid = pk.problem.id
+    values = worked(pk, change)
+    if not np.all([np.all(np.isfinite(values[q])) for q in pk.problem.asked]) or not _key_differs(pk, where, values[where]):
+        return
+    s = _statuses(grade_doc(key, _doc(key, {pid: answers_of(pk, values)})), pid)
+    for q in pk.problem.asked[pk.problem.asked.index(where) + 1:]:
+        if s[q].status != "correct":
+            ok = s[q].status == "follow-through"
+            tally.add(pid, f"formulation {form} after a {kind}", "given" if ok else "denied")
+            if not ok:
+                tally.add(pid, f"denied: {form} after a {kind} in {where} -> {q}", s[q].feedback[:90])
+
+
+def audit_own_mistakes(key: AnswerKey, tally: Tally) -> None:
+    """Students who make one catalogued mistake on their own rounded values: where the result is
+    visibly off the key (more than a unit in the last decimal), it must not be graded correct."""
+    for pk in key.problems:
+        unit = 10.0 ** -pk.problem.decimals
+        for name in pk.problem.asked:
+            if name == "pred":
+                continue
+            shape = np.shape(pk.instance.trace[name])
+            for mistake_id in dict.fromkeys(m.id for m in _mistakes(pk, name) if np.shape(m.value) == shape):
+                try:
+                    values = worked(pk, {name: _own_mistake(pk, name, mistake_id)})
+                except ValueError:  # on the student's values the mistake changed the shape
+                    continue
+                answer = np.asarray(values[name], dtype=float)
+                if answer.shape != np.shape(pk.instance.trace[name]) or not np.all(np.isfinite(answer)):
+                    continue
+                if not np.any(np.abs(answer - np.asarray(pk.instance.trace[name], dtype=float)) > unit * (1 + 1e-9)):
+                    continue  # not visibly off: no one can tell it from the key
+                passed = not _key_differs(pk, name, answer)
+                tally.add(pk.problem.id, "visibly-off mistake graded correct", "yes" if passed else "no")
+                tally.add(pk.problem.id, f"visibly off: {name}: {mistake_id}", "yes" if passed else "no")
+
+
+def _slip(pk: ProblemKey, name: str, rng: np.random.Generator) -> Callable[[dict], np.ndarray]:
+    trace = pk.instance.trace
+
+    def slip(values: dict) -> np.ndarray:
+        # A contiguous copy: a columns-layout value is a transposed view, and reshaping that
+        # would copy, so the slip would land in the copy, not in the answer.
+        v = np.ascontiguousarray(evaluate_in_layout(trace.step(name), values, trace.layout), dtype=float)
+        flat = v.reshape(-1)
+        i = int(rng.integers(flat.size))
+        flat[i] = flat[i] + (0.1 if abs(flat[i]) < 1 else 0.1 * abs(flat[i])) * rng.choice([-1, 1])
+        return v
+    return slip
 
 
 def audit_rounding(key: AnswerKey, tally: Tally) -> None:
@@ -289,6 +377,8 @@ def run(seeds: int, quiet: bool = False) -> dict[str, dict]:
                 audit_mistakes(key, tally)
                 audit_slips(key, tally, seed)
                 audit_rounding(key, tally)
+                audit_formulations(key, tally, seed)
+                audit_own_mistakes(key, tally)
         results[ref] = {"gaming": dict(gaming_max), "copy_max": max(copy_scores, default=None),
                         "copy_mean": float(np.mean(copy_scores)) if copy_scores else None, "tally": tally}
         if not quiet:
@@ -316,11 +406,14 @@ def print_result(ref: str, r: dict) -> None:
     merged: dict[str, Counter] = defaultdict(Counter)
     details: dict[str, Counter] = defaultdict(Counter)
     per_mistake: dict[str, Counter] = defaultdict(Counter)
+    visibly: dict[str, Counter] = defaultdict(Counter)
     for (pid, what), c in tally.counts.items():
         if what.startswith(("denied:", "unnamed:", "rounding false negative:")):
             details[what] += c
         elif what.startswith("graded correct: "):
             per_mistake[what] += c
+        elif what.startswith("visibly off: "):
+            visibly[what] += c
         else:
             merged[what] += c
     if merged:
@@ -332,6 +425,13 @@ def print_result(ref: str, r: dict) -> None:
         if worst is not None and worst[1]["yes"]:
             print(f"    the most often, per mistake:   {_rate(worst[1], 'yes')} of seeds: {worst[0][16:]}")
         print(f"  mistakes named:                  {_rate(merged['mistake named'], 'yes')}")
+        print(f"  a mistake on one's own values, visibly off, graded correct: "
+              f"{_rate(merged['visibly-off mistake graded correct'], 'yes')}   limit 1% per mistake")
+        worst = max(visibly.items(), key=lambda kv: kv[1]["yes"] / sum(kv[1].values()), default=None)
+        if worst is not None and worst[1]["yes"]:
+            print(f"    the most often, per mistake:   {_rate(worst[1], 'yes')}: {worst[0][13:]}")
+        for what in sorted(w for w in merged if w.startswith("formulation ")):
+            print(f"  {what + ':':<48} {_rate(merged[what], 'given')}   limit >= 99%")
         for what, c in sorted(details.items(), key=lambda kv: -sum(kv[1].values()))[:12]:
             print(f"    {what}: {sum(c.values())}x, e.g. {c.most_common(1)[0][0]}")
 

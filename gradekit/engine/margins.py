@@ -71,7 +71,8 @@ def half_unit(decimals: int) -> float:
 def allowance_from_bound(bound: np.ndarray, decimals: int) -> np.ndarray:
     """The allowance of entries whose rounding bound is `bound` (see the module's docstring)."""
     h = half_unit(decimals)
-    return 10.0 ** -decimals + MARGIN * np.maximum(bound - h, 0.0)
+    with np.errstate(over="ignore"):  # a bound past float range (from absurd values) is an infinite allowance
+        return 10.0 ** -decimals + MARGIN * np.maximum(bound - h, 0.0)
 
 
 def step_bound(step: Step, values: Mapping[str, np.ndarray], bounds: Mapping[str, np.ndarray],

@@ -8,7 +8,11 @@ answer may lean only on earlier ones that have been judged) and gives their resu
 the problem asks them, each with the rule below that decided it (gradekit.grading.results.Rule).
 
 1. **Right.** Every entry within its allowance of the key (gradekit.engine.margins: a unit in the
-   sheet's last decimal plus what rounding the earlier values can propagate).
+   sheet's last decimal plus what rounding the earlier values can propagate) -- unless the answer
+   is MUCH_CLOSER to a catalogued mistake's value that lies inside the allowance yet further from
+   the key than rounding explains (ProblemKey.mistakes_in_margin): then it is that mistake.
+   An answer off the key but right on the student's own inputs, worked out the sheet's way or
+   any other valid way (Op.formulations), is right too.
 2. **Follow-through** ("error carried forward"). An answer that is wrong against the key earns
    follow-through credit when all of these hold:
    a. it is right given the student's own earlier values: its step is recomputed from the
@@ -64,6 +68,7 @@ from gradekit.grading.compare import Coerced, compare, shape_text
 from gradekit.grading.diagnose import Diagnosis, diagnose
 from gradekit.grading.results import QuantityResult, Rule, all_right, right
 from gradekit.ops.base import Step
+from gradekit.ops.mistakes import Mistake
 
 if TYPE_CHECKING:
     from gradekit.keys.key import ProblemKey
@@ -123,12 +128,33 @@ def judge_problem(pk: ProblemKey, answers: Answers) -> tuple[QuantityResult, ...
     answer that is not right pays for the student's world (follow-through, diagnosis).
     """
     asked = pk.problem.asked
-    if answers.all_right(asked):
+    inside = _mistakes_inside_margin(pk, answers)
+    if answers.all_right(asked) and not inside:
         return _all_right(pk)
     world = _World.of(pk, answers.usable(), answers.correct)
+    world.inside = inside
     wanted = set(asked)
     judged = {s.name: _judge_quantity(pk, s.name, answers, world) for s in pk.instance.trace.steps if s.name in wanted}
     return tuple(judged[q] for q in asked)
+
+
+MUCH_CLOSER = 4.0  # an answer this many times closer to a mistake's value than to the key is that mistake
+
+
+def _mistakes_inside_margin(pk: ProblemKey, answers: Answers) -> dict[str, Mistake]:
+    """Right answers that are a catalogued mistake all the same (rule 1): within the margin of the
+    key, but MUCH_CLOSER to a mistake's value that rounding cannot explain (ProblemKey.mistakes_in_margin)."""
+    found: dict[str, Mistake] = {}
+    for name, candidates in pk.mistakes_in_margin.items():
+        if not answers.correct.get(name, False):
+            continue
+        answer = np.asarray(answers.get(name).value, dtype=float)
+        off = float(np.max(np.abs(answer - np.asarray(pk.instance.trace[name], dtype=float))))
+        for m in candidates:
+            if off > 0 and MUCH_CLOSER * float(np.max(np.abs(answer - m.value))) <= off:
+                found[name] = m
+                break
+    return found
 
 
 def _all_right(pk: ProblemKey) -> tuple[QuantityResult, ...]:
@@ -143,6 +169,12 @@ def _judge_quantity(pk: ProblemKey, name: str, answers: Answers, world: _World) 
     size = int(np.size(trace[name]))
     if answer.value is None:
         return _unusable(pk, name, answer, possible, size)
+    if name in world.inside:  # right within the margin, but the numbers are a mistake's (rule 1)
+        m = world.inside[name]
+        value, key = np.asarray(answer.value, dtype=float), np.asarray(trace[name], dtype=float)
+        nearer = int(np.sum(np.abs(value - m.value) < np.abs(value - key)))
+        return QuantityResult(name, "incorrect", 0.0, possible, "mistake_in_margin", 0.0, nearer, size, (m.id,),
+                              m.message)
     if answers.correct[name]:
         guessable = name in pk.guessable
         missing_work = world.shows_work_for(name, guessable)  # rules 5, 6
@@ -215,6 +247,7 @@ class _World:
     # How an answer that follows from the student's inputs was worked out: the sheet's own step, or
     # another valid formulation of it (Op.formulations: the sigmoid's derivative from Z, ...).
     form: dict[str, Step] = field(default_factory=dict)
+    inside: dict[str, Mistake] = field(default_factory=dict)  # right answers that are a mistake inside the margin
     _bounds: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # rounding bounds of redone steps
     _trace: Trace | None = None
 

@@ -24,6 +24,7 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 Rule = Literal[
     "right",  # 1: every entry within its allowance of the key
     "right_on_own_inputs",  # 1: off the key at the edge of its allowance, but done right on right inputs
+    "mistake_in_margin",  # 1: within the allowance, but much closer to a catalogued mistake rounding cannot explain
     "follow_through",  # 2: wrong against the key, right given the student's credible earlier answers
     "partial_follow_through",  # 2 with partial credit: some entries right given credible earlier answers
     "not_credible",  # 2b: right given earlier answers, but one of them is wrong and earns nothing
@@ -147,6 +148,8 @@ def all_right(names: tuple[str, ...], possible: tuple[float, ...],
 RIGHT = "correct"
 RIGHT_ON_OWN_INPUTS = "correct (right on your own earlier answers)"
 FOLLOW_THROUGH = "wrong against the key, but right given your earlier answers (follow-through credit)"
+IN_MARGIN = ("within the margin of the key, but your numbers are those of a known mistake ({like} of {entries} "
+             "entries nearer it than the key): {mistake}")
 WORKED_AS = "; worked out with {way}, which is right too"
 PARTLY_FOLLOWS = "{share:.0%} of the entries follow from your earlier answers"
 NO_ANSWER = "no answer (expected {shape})"
@@ -171,6 +174,8 @@ def feedback_text(q: QuantityResult) -> str:
         return FOLLOW_THROUGH + (WORKED_AS.format(way=q.detail) if q.detail else "")
     if rule == "partial_follow_through":
         return PARTLY_FOLLOWS.format(share=q.follow)
+    if rule == "mistake_in_margin":
+        return IN_MARGIN.format(like=q.wrong, entries=q.entries, mistake=q.mistake)
     if rule == "missing":
         return NO_ANSWER.format(shape=q.detail)
     if rule == "invalid":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Mapping, Sequence
 
@@ -18,7 +18,10 @@ import numpy as np
 from gradekit.keys.flat import FlatKey
 from gradekit.spec.roster import Student
 from gradekit.engine.graph import graph_document
-from gradekit.engine.layout import stack_from_rows
+from gradekit.engine.layout import from_rows, stack_from_rows
+from gradekit.engine.margins import half_unit
+from gradekit.ops.families import network_for
+from gradekit.ops.mistakes import Mistake, Values, mistakes
 from gradekit.sampling.sampler import Instance, sample_many, stack_traces
 from gradekit.model.problem import Problem, Sheet, SheetEntry
 from gradekit.engine.margins import close, stacked_allowances
@@ -28,6 +31,7 @@ KEY_FORMAT = "gradekit-key"
 SUBMISSION_FORMAT = "gradekit-submission"
 FORMAT_VERSION = 1
 SIGNIFICANT_DIGITS = 12  # stored precision: far past any tolerance, stable across machines
+IN_MARGIN = 1.25  # a mistake inside the margin must be this far past what rounding explains (mistakes_in_margin)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,42 @@ class ProblemKey:
     def allowance(self, name: str) -> np.ndarray:
         """How far each entry of an asked quantity may be from the key and still be right."""
         return self.allow[name]
+
+    @cached_property
+    def mistakes_in_margin(self) -> dict[str, tuple[Mistake, ...]]:
+        """Per asked quantity, the catalogued mistakes whose value (on the key's own values, in the
+        problem's layout) lies within the key's margin, yet further from the key than rounding the
+        earlier values could take it (IN_MARGIN times the margin's rounding part plus half a unit):
+        an answer much closer to such a value than to the key is that mistake (grading policy,
+        rule 1).
+
+        Under the default margin and quality rules there is nothing to find: the sampler rejects
+        every variant in which a mistake inside the margin prints apart from the key (quality rule
+        distinct_mistakes), and one that prints alike cannot be told from it. Under a fixed
+        margin (or significant figures) the rounding part is not known: it is taken as nothing."""
+        problem = self.problem
+        derived = problem.grading.tolerance == "rounding" and problem.grading.sigfigs is None
+        if derived and problem.quality.on("distinct_mistakes"):
+            return {}
+        trace, decimals = self.instance.trace, problem.decimals
+        unit, h = 10.0 ** -decimals, half_unit(decimals)
+        values = Values(network_for(self.problem.arch), trace.rows, {s.name: s for s in trace.steps})
+        out: dict[str, tuple[Mistake, ...]] = {}
+        with np.errstate(all="ignore"):
+            for name in self.problem.asked:
+                if name == "pred":
+                    continue
+                key, allow = np.asarray(trace[name], dtype=float), np.asarray(self.allowance(name), dtype=float)
+                rounding = np.broadcast_to(allow - unit + h if derived else h, key.shape)
+                found = []
+                for m in mistakes(values, name):
+                    wrong = from_rows(np.asarray(m.value, dtype=float), trace.layout)
+                    if wrong.shape == key.shape and np.all(np.abs(wrong - key) <= allow) \
+                            and np.any(np.abs(wrong - key) > IN_MARGIN * rounding):
+                        found.append(replace(m, value=wrong))
+                if found:
+                    out[name] = tuple(found)
+        return out
 
     @cached_property
     def guessable(self) -> frozenset[str]:

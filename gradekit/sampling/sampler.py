@@ -36,6 +36,10 @@ from gradekit.util.errors import UnsatisfiableSpecError
 __all__ = ["RELU_MARGIN", "PREDICTION_GAP", "PROBABILITY_FLOOR"]  # thresholds the ops' checks use, for tests
 
 LARGEST_VALUE = 1e3
+
+# How much stricter the sampler is than the rule (ops.mistakes.confusable): float round-off of one
+# stack of candidates differs from another's in the last bits.
+CONFUSABLE_NOISE = 1e-9
 # Float64 round-off is about 1e-16 of the magnitudes summed; an entry this small relative to
 # the largest magnitude of its instance can only be a 0 of exact arithmetic.
 ZERO_TOLERANCE = 1e-12
@@ -241,8 +245,9 @@ def _with_asked(problem: Problem, values: dict[str, np.ndarray]) -> dict[str, np
     return values
 
 
-def _answer_check_list(problem: Problem) -> list[Check]:
-    """Checks of the backward pass and the asked values; they read values[ASKED] (see _with_asked)."""
+def _answer_check_list(problem: Problem, noise: float = CONFUSABLE_NOISE) -> list[Check]:
+    """Checks of the backward pass and the asked values; they read values[ASKED] (see _with_asked).
+    `noise`: how much stricter than the rule distinct_mistakes is (the sampler's; 0 checks the rule)."""
     smallest = 0.5 * 10.0**-problem.decimals
     first = [
         Check("finite", "an asked value is not finite", "answers", lambda v: ~np.isfinite(v[ASKED]).all(axis=1)),
@@ -260,16 +265,16 @@ def _answer_check_list(problem: Problem) -> list[Check]:
                             "answers",
                             lambda v: ((v[NUMERIC] > 0) & (v[NUMERIC] <= smallest + MARGIN_SLACK * smallest)).any(axis=1)))
     last = [Check("distinct_mistakes", "a catalogued mistake would be graded right (within the margin, though it "
-                  "prints differently)", "answers", lambda v: _confusable(problem, v))]
+                  "prints differently)", "answers", lambda v: _confusable(problem, v, noise))]
     return _stage(problem, "answers", first, middle, last)
 
 
-def _confusable(problem: Problem, values: Mapping[str, np.ndarray]) -> np.ndarray:
+def _confusable(problem: Problem, values: Mapping[str, np.ndarray], noise: float = 0.0) -> np.ndarray:
     """ops.mistakes.confusable on a stack of candidates (rows layout), with the grader's allowances."""
     steps = engine.steps_for(problem.arch)
     allow = tolerance.stacked_allowances(problem, steps, values)
     v = Values(engine.network(problem.arch), values, {s.name: s for s in steps}, stacked=True)
-    return confusable(v, problem.asked, problem.decimals, allow)
+    return confusable(v, problem.asked, problem.decimals, allow, noise)
 
 
 def _enabled(problem: Problem, checks: list[Check]) -> tuple[Check, ...]:
@@ -320,7 +325,7 @@ def rule_violations(problem: Problem, values: Mapping[str, np.ndarray]) -> dict[
     values = _with_asked(problem, dict(values))
     out: dict[str, np.ndarray] = {}
     with np.errstate(all="ignore"):
-        for check in (*_given_check_list(problem), *_forward_check_list(problem), *_answer_check_list(problem)):
+        for check in (*_given_check_list(problem), *_forward_check_list(problem), *_answer_check_list(problem, 0.0)):
             broken = np.asarray(check.rejects(values), dtype=bool).reshape(count)
             out[check.rule] = out[check.rule] | broken if check.rule in out else broken
     return out

@@ -86,3 +86,43 @@ def test_every_formulation_is_right_on_the_students_own_values(pid, name, form, 
         after = asked[asked.index(name) + 1:]
         assert all(got[a].status in ("correct", "follow-through") for a in after), (seed, [got[a] for a in after])
     assert (recognized > 0) == follows, recognized
+
+
+IN_MARGIN_SPEC = """
+[grading]
+tolerance = "fixed"
+atol = 0.0005
+rtol = 0.08
+
+[quality]
+distinct_mistakes = false
+visible_update = false
+loss_decreases = false
+"""
+
+
+def test_a_mistake_inside_the_margin_is_still_that_mistake(write_toml):
+    """With a margin wide enough to hold the sigmoid's derivative taken at A (8% of the key), an
+    answer with that mistake's numbers is graded as the mistake; honest rounded answers pass."""
+    from gradekit.keys.key import make_key
+    from gradekit.sampling.variants import Variant
+    from gradekit.spec.reader import builtin_problem_paths, load_problem, single_problem_sheet
+
+    path = write_toml(builtin_problem_paths()["sigmoid-mse-single"].read_text() + IN_MARGIN_SPEC, "wide.toml")
+    sheet = single_problem_sheet(load_problem(path))
+    caught = 0
+    for seed in range(6):
+        key = make_key(sheet, Variant(seed=seed))
+        pk = key.problems[0]
+        inside = {n: [m.id for m in ms] for n, ms in pk.mistakes_in_margin.items()}
+        honest = results(key, {})
+        assert all(q.status == "correct" for q in honest.values()), [q for q in honest.values() if q.status != "correct"]
+        if "sigmoid_derivative_at_activation" not in inside.get("dZ1", []):
+            continue
+        mistake = next(m for m in pk.mistakes_in_margin["dZ1"] if m.id == "sigmoid_derivative_at_activation")
+        got = results(key, {"dZ1": lambda v, value=np.round(mistake.value, 4): value})["dZ1"]
+        assert (got.status, got.rule, got.mistake_ids) == ("incorrect", "mistake_in_margin",
+                                                           ("sigmoid_derivative_at_activation",)), got
+        assert "within the margin of the key, but your numbers are those of a known mistake" in got.feedback
+        caught += 1
+    assert caught >= 3

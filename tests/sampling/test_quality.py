@@ -357,3 +357,26 @@ def test_stress_of_a_sheet_reports_each_problem_under_the_sheets_seeds():
 def test_stress_counts_variants_of_any_size_exactly():
     # A 16x16 weight matrix on a 21-number grid allows 21**256 draws: past any float.
     assert (_big(21**256), _big(9_999_999), _big(10**7)) == ("3.0e338", "9,999,999", "1.0e7")
+
+
+def test_the_sampler_is_stricter_than_the_rule_it_keeps():
+    """distinct_mistakes as the sampler asks it (with a hair of noise) rejects whatever the rule
+    rejects, and more at the edges: a variant it hands out keeps the rule however it is restacked."""
+    from gradekit.engine import build as engine
+    from gradekit.engine.margins import stacked_allowances
+    from gradekit.ops.mistakes import Values, confusable
+    from gradekit.sampling.sampler import stack_traces
+    from gradekit.sampling.variants import Variant, problem_seed
+
+    problem = load_problem(builtin_problem_paths()["sigmoid-mse-single"])
+    pool = sample_many(problem, [problem_seed("x", Variant(seed=s), problem.id) for s in range(200)])
+    values = stack_traces(pool)
+    steps = engine.steps_for(problem.arch)
+    allow = stacked_allowances(problem, steps, values)
+    v = Values(engine.network(problem.arch), values, {s.name: s for s in steps}, stacked=True)
+    exact = confusable(v, problem.asked, problem.decimals, allow)
+    strict = confusable(v, problem.asked, problem.decimals, allow, 1e-9)
+    assert not exact.any()  # every variant handed out keeps the rule
+    assert np.all(strict >= exact)
+    loose = {q: a * 1.5 for q, a in allow.items()}  # wider margins: some mistakes fall inside
+    assert confusable(v, problem.asked, problem.decimals, loose).any()
