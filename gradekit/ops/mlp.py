@@ -18,6 +18,7 @@ from gradekit.ops.sgd import LossAfter, Sgd
 from gradekit.ops.sigmoid import Sigmoid
 from gradekit.ops.softmax import Softmax
 from gradekit.ops.tanh import Tanh
+from gradekit.ops.weight_decay import WeightDecayOp
 
 ACTIVATIONS: dict[str, type[Activation]] = {
     "identity": Identity, "sigmoid": Sigmoid, "tanh": Tanh, "relu": Relu, "leaky_relu": LeakyRelu, "softmax": Softmax,
@@ -26,10 +27,26 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 PAIRED = {("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")}
 
 
-def _layer_ops(arch: Architecture, l: int, layer: Dense | BatchNormLayer, loss: LossOp) -> tuple[Op, Activation]:
+def _decay(arch: Architecture) -> WeightDecayOp | None:
+    """The L2 penalty of the network's weights (and biases, when the spec decays them)."""
+    spec = arch.weight_decay
+    if spec is None:
+        return None
+    params: list[tuple[str, bool]] = []
+    for l, layer in enumerate(arch.layers, start=1):
+        if isinstance(layer, Dense):
+            params.append((names.of("W", l), False))
+            if spec.biases and layer.bias != "none":
+                params.append((names.of("b", l), layer.bias == "scalar"))
+    return WeightDecayOp(spec, tuple(p for p, _ in params), tuple(s for _, s in params), arch.samples)
+
+
+def _layer_ops(arch: Architecture, l: int, layer: Dense | BatchNormLayer, loss: LossOp,
+               decay: WeightDecayOp | None = None) -> tuple[Op, Activation]:
     fan_in = arch.fan_in(l)
     if isinstance(layer, Dense):
-        first: Op = Affine(l, fan_in, layer.units, layer.bias)
+        first: Op = Affine(l, fan_in, layer.units, layer.bias, decay) if decay else Affine(l, fan_in, layer.units,
+                                                                                             layer.bias)
     else:
         first = BatchNorm(l, layer.units, layer.eps)
     paired = loss if (l == arch.depth and (arch.loss.kind, layer.activation) in PAIRED) else None
@@ -41,11 +58,15 @@ def _layer_ops(arch: Architecture, l: int, layer: Dense | BatchNormLayer, loss: 
 def mlp_network(arch: Architecture) -> Network:
     """The ops of a multilayer perceptron."""
     out = names.of("A", arch.depth)
-    loss = LOSSES[arch.loss.kind](out, arch.samples, arch.outputs, arch.loss.reduction, arch.loss.half)
+    decay = _decay(arch)
+    loss = LOSSES[arch.loss.kind](out, arch.samples, arch.outputs, arch.loss.reduction, arch.loss.half,
+                                  names.DATA_LOSS if decay else names.LOSS)
     ops: list[Op] = []
     for l, layer in enumerate(arch.layers, start=1):
-        ops += _layer_ops(arch, l, layer, loss)
+        ops += _layer_ops(arch, l, layer, loss, decay)
     ops.append(loss)
+    if decay is not None:
+        ops.append(decay)
     if arch.classifies:
         ops.append(Prediction(out, arch.loss.kind == "binary_cross_entropy"))
     params = tuple(g for op in ops for g in op.given() if g.name != "Y")

@@ -23,7 +23,7 @@ from gradekit.engine import build as engine
 from gradekit.engine.layout import expected_shape, to_rows
 from gradekit.engine.trace import Trace, evaluate_steps
 from gradekit.model import names
-from gradekit.model.network import Architecture, BatchNorm, Dense, Loss
+from gradekit.model.network import Architecture, BatchNorm, Dense, Loss, WeightDecay
 from gradekit.ops.families import network_for
 
 Array = np.ndarray
@@ -426,8 +426,8 @@ def sympy_values(arch: Architecture, given: Mapping[str, Array], intermediates: 
     shapes = {p: np.shape(rows[p]) for p in arch.parameter_names()}
     results: dict[str, Array] = {"loss": np.asarray(float(evaluate(model.forward["loss"])))}
     for name, m in model.forward.items():
-        if name != "loss":
-            results[name] = _numeric(evaluate, m)
+        if name != "loss":  # a scalar beside the loss (a data loss, a penalty) is a SymPy expression, no Matrix
+            results[name] = _numeric(evaluate, m) if hasattr(m, "shape") else np.asarray(float(evaluate(m)))
     for grad_name, m in model.gradients.items():
         value = _numeric(evaluate, m)
         results[grad_name] = value.reshape(()) if shapes.get(names.gradient_of(grad_name)) == () else value
@@ -604,5 +604,21 @@ def engine_configurations() -> list[tuple[str, Architecture]]:
             (f"{lay}: three layers leaky_relu, tanh, sigmoid, mse sum",
              Architecture(lay, 2, 2, (Dense(2, "leaky_relu", slope=0.2), Dense(2, "tanh", "scalar"),
                                       Dense(2, "sigmoid", "none")), Loss("mse", "sum"), 0.1)),
+        ]
+    out += regularization_configurations()
+    return out
+
+
+def regularization_configurations() -> list[tuple[str, Architecture]]:
+    """Weight decay (each convention), dropout (inverted or not) and layer normalization."""
+    out: list[tuple[str, Architecture]] = []
+    for lay in ("rows", "columns"):
+        out += [
+            (f"{lay}: weight decay lambda/2, biases out, relu, softmax cross_entropy mean",
+             Architecture(lay, 2, 3, (Dense(2, "relu"), Dense(3, "softmax")), Loss("cross_entropy", "mean"), 0.1,
+                          WeightDecay(0.1))),
+            (f"{lay}: weight decay lambda, biases in, divided by N, tanh, scalar bias, mse 1/2 mean",
+             Architecture(lay, 2, 3, (Dense(2, "tanh", "scalar"), Dense(1, "identity")), Loss("mse", "mean", True),
+                          0.1, WeightDecay(0.05, False, True, True))),
         ]
     return out

@@ -37,7 +37,13 @@ def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
                 "scalar": f"one scalar bias ${tex(names.of('b', l))}$ added to every unit",
                 "none": "no bias"}[layer.bias]
         out.append(f"Layer {l}: {layer.units} unit{'s' * (layer.units != 1)}, {act} activation, {bias}.")
-    out.append(f"Loss: ${loss_formula}$.")
+    if names.PENALTY in trace:  # weight decay: the data loss, the penalty in words and formula, their sum
+        decay = next(op for op in net.ops if op.kind == "weight_decay")
+        out.append(f"Data loss: ${trace.step(names.DATA_LOSS).formula}$.")
+        out.append(decay.words())
+        out.append(f"Loss: ${loss_formula}$, the data loss plus the penalty (the loss asked includes the penalty).")
+    else:
+        out.append(f"Loss: ${loss_formula}$.")
     if arch.loss.kind == "cross_entropy":
         out.append(f"$Y$ holds the true class of each sample (0 to {arch.outputs - 1}).")
     elif arch.loss.kind == "binary_cross_entropy":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gradekit.model.network import (ACTIVATIONS, BIAS_KINDS, LAYOUTS, LOSS_KINDS, REDUCTIONS, Architecture,
-                                    BatchNorm, Dense, Layer, Loss)
+                                    BatchNorm, Dense, Layer, Loss, WeightDecay)
 from gradekit.model.problem import Domain
 from gradekit.spec.fields import Fields
 
@@ -73,4 +73,22 @@ def architecture(f: Fields) -> Architecture:
     uf.choice("rule", ("sgd",), "sgd")
     lr = uf.number("learning_rate", 0.1, low=0.0, high=10.0, strict_low=True)
     uf.reject_unknown()
-    return Architecture(layout, inputs, samples, tuple(built), loss, lr)  # type: ignore[arg-type]
+    decay = _weight_decay(f, built)
+    if decay is None:
+        return Architecture(layout, inputs, samples, tuple(built), loss, lr)  # type: ignore[arg-type]
+    return Architecture(layout, inputs, samples, tuple(built), loss, lr, decay)  # type: ignore[arg-type]
+
+
+def _weight_decay(f: Fields, layers: list[Layer]) -> WeightDecay | None:
+    """The [weight_decay] table: lambda, the 1/2 of the penalty, the biases in or out, divided by N or not."""
+    if "weight_decay" not in f.table:
+        f.used.add("weight_decay")
+        return None
+    wf = f.table_of("weight_decay")
+    strength = wf.number("lambda", low=0.0, high=10.0, strict_low=True)
+    decay = WeightDecay(strength, wf.get("half", bool, True), wf.get("biases", bool, False),
+                        wf.get("divide_by_n", bool, False))
+    wf.reject_unknown()
+    if decay.biases and all(not isinstance(layer, Dense) or layer.bias == "none" for layer in layers):
+        raise wf.fail("biases", "no layer has a bias to decay")
+    return decay
