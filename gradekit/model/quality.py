@@ -32,6 +32,7 @@ RULES: tuple[Rule, ...] = (
                               "cross-entropy within 0.02..0.98"),
     Rule("clear_prediction", "the two most likely classes of every sample differ by more than 0.02 "
                              "(a sigmoid output by more than 0.02 from 1/2)"),
+    Rule("dropout_mask", "a dropout mask drops some entries and keeps some"),
     Rule("magnitude", "no asked value is larger than 1000"),
     Rule("dead_unit", "every unit gets a backward signal from some sample: no dead ReLU unit, no hidden "
                       "unit with equal weights into every softmax class, no batch-norm unit with zero gradient"),

@@ -10,6 +10,7 @@ from gradekit.ops.activation import Activation
 from gradekit.ops.base import Given, Op
 from gradekit.ops.batchnorm import BatchNorm
 from gradekit.ops.dense import Affine
+from gradekit.ops.dropout import DropoutOp
 from gradekit.ops.identity import Identity
 from gradekit.ops.losses import LOSSES, LossOp, Prediction
 from gradekit.ops.network import Network
@@ -44,9 +45,13 @@ def _decay(arch: Architecture) -> WeightDecayOp | None:
 def _layer_ops(arch: Architecture, l: int, layer: Dense | BatchNormLayer, loss: LossOp,
                decay: WeightDecayOp | None = None) -> tuple[Op, Activation]:
     fan_in = arch.fan_in(l)
+    before = arch.layers[l - 2] if l > 1 else None
+    source = names.of("D", l - 1) if getattr(before, "dropout", None) is not None else ""
     if isinstance(layer, Dense):
-        first: Op = Affine(l, fan_in, layer.units, layer.bias, decay) if decay else Affine(l, fan_in, layer.units,
-                                                                                             layer.bias)
+        if decay or source:
+            first: Op = Affine(l, fan_in, layer.units, layer.bias, decay, source)
+        else:
+            first = Affine(l, fan_in, layer.units, layer.bias)
     else:
         first = BatchNorm(l, layer.units, layer.eps)
     paired = loss if (l == arch.depth and (arch.loss.kind, layer.activation) in PAIRED) else None
@@ -62,14 +67,19 @@ def mlp_network(arch: Architecture) -> Network:
     loss = LOSSES[arch.loss.kind](out, arch.samples, arch.outputs, arch.loss.reduction, arch.loss.half,
                                   names.DATA_LOSS if decay else names.LOSS)
     ops: list[Op] = []
+    masks: list[Op] = []
     for l, layer in enumerate(arch.layers, start=1):
         ops += _layer_ops(arch, l, layer, loss, decay)
+        if isinstance(layer, Dense) and layer.dropout is not None:
+            masks.append(DropoutOp(l, layer.units, arch.samples, layer.dropout))
+            ops.append(masks[-1])
     ops.append(loss)
     if decay is not None:
         ops.append(decay)
     if arch.classifies:
         ops.append(Prediction(out, arch.loss.kind == "binary_cross_entropy"))
-    params = tuple(g for op in ops for g in op.given() if g.name != "Y")
-    given = (Given("X", (arch.samples, arch.inputs), "batch", "X"), *loss.given(), *params)
-    after = (Sgd(params, arch.learning_rate), LossAfter(tuple(p.name for p in params)))
+    held = tuple(g for op in masks for g in op.given())  # dropout masks: given like X, never updated
+    params = tuple(g for op in ops for g in op.given() if g.name != "Y" and g not in held)
+    given = (Given("X", (arch.samples, arch.inputs), "batch", "X"), *loss.given(), *held, *params)
+    after = (Sgd(params, arch.learning_rate), LossAfter(tuple(p.name for p in params), tuple(g.name for g in held)))
     return Network(arch, tuple(ops), after, given, loss)

@@ -213,6 +213,10 @@ def _layout(arch: Architecture, numbers: bool) -> tuple[Diagram, tuple[tuple[int
                     edges.append(Edge(a.id, b.id))
         else:
             captions.append([Label(f"layer {l}", math=False), Label(network(arch).activation(l).caption, math=False)])
+            dropout = getattr(layer, "dropout", None)
+            if dropout is not None:  # marked under the activation it drops
+                rate = dropout.keep if dropout.named == "keep" else dropout.drop
+                captions[-1].append(Label(f"dropout ({dropout.named} {rate:g})", math=False))
             for a in previous:
                 for b in column:
                     if a.shape == "plain" or b.shape == "plain":

@@ -37,6 +37,8 @@ def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
                 "scalar": f"one scalar bias ${tex(names.of('b', l))}$ added to every unit",
                 "none": "no bias"}[layer.bias]
         out.append(f"Layer {l}: {layer.units} unit{'s' * (layer.units != 1)}, {act} activation, {bias}.")
+        if getattr(layer, "dropout", None) is not None:
+            out.append(next(op for op in net.ops if op.kind == "dropout" and op.l == l).words())
     if names.PENALTY in trace:  # weight decay: the data loss, the penalty in words and formula, their sum
         decay = next(op for op in net.ops if op.kind == "weight_decay")
         out.append(f"Data loss: ${trace.step(names.DATA_LOSS).formula}$.")

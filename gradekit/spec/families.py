@@ -20,10 +20,12 @@ class Family:
     domain_words: str  # what a [sampling] key may be, in words (for the error that refuses one)
     index_limit: Callable[[Any], int]  # the largest number a [sampling] key may carry (W2: 2)
     index_error: str  # why a number is refused: .format(index=..., limit=...)
+    # Checks of the given values the family's model makes (fields, model, domains, pinned), or None.
+    check: Callable[[Fields, Any, dict, dict], None] | None = None
 
 
 FAMILIES: dict[str, Family] = {
     "mlp": Family("mlp", mlp.architecture, mlp.DEFAULT_DOMAINS,
-                  "X, Y, W, b, gamma, beta, or one of them with a layer number", lambda arch: arch.depth,
-                  "layer {index} does not exist (the network has {limit})"),
+                  "X, Y, W, b, gamma, beta, M, or one of them with a layer number", lambda arch: arch.depth,
+                  "layer {index} does not exist (the network has {limit})", mlp.check_given),
 }
