@@ -106,7 +106,22 @@ class BatchNorm:
     kind = "batch_norm"
 
 
-Layer = Union[Dense, BatchNorm]
+@dataclass(frozen=True)
+class LayerNorm:
+    """Layer normalization (statistics over the units of each sample), then an activation.
+
+    Its units equal the previous layer's; gamma and beta have one entry per unit.
+    """
+
+    units: int
+    activation: ActivationName = "identity"
+    eps: float = 1e-5
+    slope: float = 0.01
+
+    kind = "layer_norm"
+
+
+Layer = Union[Dense, BatchNorm, LayerNorm]
 
 
 @dataclass(frozen=True)

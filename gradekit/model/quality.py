@@ -28,6 +28,7 @@ RULES: tuple[Rule, ...] = (
     Rule("kink", "no ReLU or leaky ReLU input is within 0.05 of 0, the margin included"),
     Rule("saturation", "no sigmoid input beyond ±4, no tanh input beyond ±2.5 (gradients vanish)"),
     Rule("batch_variance", "a batch-norm input varies across the batch (variance above 0.01)"),
+    Rule("layer_variance", "a layer-norm input varies across the units of each sample (variance above 0.01)"),
     Rule("probability_floor", "no softmax probability at or below 0.01; a sigmoid output of binary "
                               "cross-entropy within 0.02..0.98"),
     Rule("clear_prediction", "the two most likely classes of every sample differ by more than 0.02 "

@@ -5,13 +5,14 @@ classifier), and after the backward pass the SGD update and the loss after it.""
 from __future__ import annotations
 
 from gradekit.model import names
-from gradekit.model.network import Architecture, BatchNorm as BatchNormLayer, Dense
+from gradekit.model.network import Architecture, BatchNorm as BatchNormLayer, Dense, LayerNorm as LayerNormLayer
 from gradekit.ops.activation import Activation
 from gradekit.ops.base import Given, Op
 from gradekit.ops.batchnorm import BatchNorm
 from gradekit.ops.dense import Affine
 from gradekit.ops.dropout import DropoutOp
 from gradekit.ops.identity import Identity
+from gradekit.ops.layernorm import LayerNorm
 from gradekit.ops.losses import LOSSES, LossOp, Prediction
 from gradekit.ops.network import Network
 from gradekit.ops.relu import LeakyRelu, Relu
@@ -42,7 +43,7 @@ def _decay(arch: Architecture) -> WeightDecayOp | None:
     return WeightDecayOp(spec, tuple(p for p, _ in params), tuple(s for _, s in params), arch.samples)
 
 
-def _layer_ops(arch: Architecture, l: int, layer: Dense | BatchNormLayer, loss: LossOp,
+def _layer_ops(arch: Architecture, l: int, layer: Dense | BatchNormLayer | LayerNormLayer, loss: LossOp,
                decay: WeightDecayOp | None = None) -> tuple[Op, Activation]:
     fan_in = arch.fan_in(l)
     before = arch.layers[l - 2] if l > 1 else None
@@ -52,6 +53,8 @@ def _layer_ops(arch: Architecture, l: int, layer: Dense | BatchNormLayer, loss: 
             first: Op = Affine(l, fan_in, layer.units, layer.bias, decay, source)
         else:
             first = Affine(l, fan_in, layer.units, layer.bias)
+    elif isinstance(layer, LayerNormLayer):
+        first = LayerNorm(l, layer.units, layer.eps)
     else:
         first = BatchNorm(l, layer.units, layer.eps)
     paired = loss if (l == arch.depth and (arch.loss.kind, layer.activation) in PAIRED) else None

@@ -23,7 +23,7 @@ from gradekit.engine import build as engine
 from gradekit.engine.layout import expected_shape, to_rows
 from gradekit.engine.trace import Trace, evaluate_steps
 from gradekit.model import names
-from gradekit.model.network import Architecture, BatchNorm, Dense, Dropout, Loss, WeightDecay
+from gradekit.model.network import Architecture, BatchNorm, Dense, Dropout, LayerNorm, Loss, WeightDecay
 from gradekit.ops.families import network_for
 
 Array = np.ndarray
@@ -629,5 +629,11 @@ def regularization_configurations() -> list[tuple[str, Architecture]]:
             (f"{lay}: plain dropout (drop 0.25) on tanh with weight decay, mse sum",
              Architecture(lay, 2, 2, (Dense(2, "tanh", dropout=Dropout(0.25, "drop", False)), Dense(1, "identity")),
                           Loss("mse", "sum"), 0.1, WeightDecay(0.1))),
+            (f"{lay}: layer norm + relu, softmax, cross_entropy mean",
+             Architecture(lay, 2, 2, (Dense(3, "identity"), LayerNorm(3, "relu"), Dense(2, "softmax")),
+                          Loss("cross_entropy", "mean"), 0.1)),
+            (f"{lay}: scalar bias, layer norm output over 2 units + sigmoid, dropout before, mse 1/2 mean",
+             Architecture(lay, 2, 3, (Dense(2, "tanh", dropout=Dropout(0.5)), Dense(2, "identity", "scalar"),
+                                      LayerNorm(2, "sigmoid", 1e-8)), Loss("mse", "mean", True), 0.1)),
         ]
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gradekit.engine.build import network
 from gradekit.engine.trace import Trace
 from gradekit.model import names
-from gradekit.model.network import BatchNorm
+from gradekit.model.network import BatchNorm, LayerNorm
 from gradekit.model.notation import tex, tex_constant
 from gradekit.model.problem import Problem
 
@@ -28,6 +28,12 @@ def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
         act = net.activation(l).statement
         if layer.activation == "leaky_relu":
             act += f" (slope ${tex_constant(layer.slope)}$ for negative inputs)"
+        if isinstance(layer, LayerNorm):
+            out.append(rf"Layer {l}: layer normalization (each sample normalized by the mean and the biased variance of "
+                       rf"its own {layer.units} units, $\epsilon = {tex_constant(layer.eps)}$) with scale "
+                       rf"${tex(names.of('gamma', l))}$ and shift ${tex(names.of('beta', l))}$, one entry per unit, "
+                       rf"then {act}.")
+            continue
         if isinstance(layer, BatchNorm):
             out.append(rf"Layer {l}: batch normalization in training mode (batch mean, biased batch "
                        rf"variance, $\epsilon = {tex_constant(layer.eps)}$) with scale ${tex(names.of('gamma', l))}$ and shift "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gradekit.model.network import (ACTIVATIONS, BIAS_KINDS, LAYOUTS, LOSS_KINDS, REDUCTIONS, Architecture,
-                                    BatchNorm, Dense, Dropout, Layer, Loss, WeightDecay)
+                                    BatchNorm, Dense, Dropout, Layer, LayerNorm, Loss, WeightDecay)
 from gradekit.model.problem import Domain
 from gradekit.spec.fields import Fields
 
@@ -19,7 +19,7 @@ DEFAULT_DOMAINS = {  # by the base of a given value's name (W for W2)
 
 
 def _layer(f: Fields, index: int) -> Layer:
-    kind = f.choice("type", ("dense", "batch_norm"), "dense")
+    kind = f.choice("type", ("dense", "batch_norm", "layer_norm"), "dense")
     activation = f.choice("activation", ACTIVATIONS, "identity")
     slope = f.number("slope", 0.01, low=0.0, high=1.0)
     if kind == "batch_norm":
@@ -27,6 +27,11 @@ def _layer(f: Fields, index: int) -> Layer:
         eps = f.number("eps", 1e-5, low=0.0, high=1.0)
         f.reject_unknown()
         return BatchNorm(units, activation, eps, slope)  # units fixed up from the previous layer
+    if kind == "layer_norm":
+        units = f.positive_int("units", limit=16) if "units" in f.table else 0  # 0: take the input's width
+        eps = f.number("eps", 1e-5, low=0.0, high=1.0)
+        f.reject_unknown()
+        return LayerNorm(units, activation, eps, slope)
     units = f.positive_int("units", limit=16)
     bias = f.choice("bias", BIAS_KINDS, "vector")
     dropout = _dropout(f.table_of("dropout")) if "dropout" in f.table else None
@@ -72,6 +77,15 @@ def architecture(f: Fields) -> Architecture:
             if samples < 2:
                 raise f.fail("samples", "batch_norm needs at least 2 samples (a batch of one has no variance)")
             layer = BatchNorm(width, layer.activation, layer.eps, layer.slope)
+        elif isinstance(layer, LayerNorm):
+            if i == 1:
+                raise lf.fail("type", "layer_norm cannot be the first layer (it normalizes a layer's output)")
+            width = built[-1].units
+            if layer.units not in (0, width):
+                raise lf.fail("units", f"a layer_norm layer keeps its input's width {width}, got {layer.units}")
+            if width < 2:
+                raise lf.fail("type", "layer_norm needs an input of at least 2 units (one unit has no variance)")
+            layer = LayerNorm(width, layer.activation, layer.eps, layer.slope)
         built.append(layer)
     for i, layer in enumerate(built[:-1], start=1):
         if layer.activation == "softmax":
