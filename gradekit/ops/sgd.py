@@ -113,8 +113,8 @@ class LossAfter(Op):
         values = rerun(cx.forward_steps, given)
         if names.PENALTY in values:
             data, r = float(values[names.DATA_LOSS]), float(values[names.PENALTY])
-            return Worked(rf"L_{{\text{{new}}}}", "", (Expr((rf"{tex(names.DATA_LOSS)}(\theta_{{\text{{new}}}})",
-                                                              rf"R(\theta_{{\text{{new}}}})")),
+            return Worked(r"L_{\text{new}}", "", (Expr((rf"{tex(names.DATA_LOSS)}(\theta_{{\text{{new}}}})",
+                                                              r"R(\theta_{\text{new}})")),
                                                        Expr((cx.number(data, paren=False), cx.number(r, paren=False)))),
                           cx.result(step.name))
         out = np.asarray(values[loss.out], dtype=float)

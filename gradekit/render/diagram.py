@@ -212,6 +212,10 @@ def _layout(arch: Architecture, numbers: bool) -> tuple[Diagram, tuple[tuple[int
             for a, b in zip(previous, column):
                 if a.shape != "plain":
                     edges.append(Edge(a.id, b.id))
+            if isinstance(layer, LayerNorm):  # its units are coupled: each sample's statistics span them all
+                ys = [n.y for n in column]
+                pad = NODE_RADIUS + 0.18
+                frames.append(Frame(x - pad, min(ys) - pad, x + pad, max(ys) + pad))
         else:
             captions.append([Label(f"layer {l}", math=False), Label(network(arch).activation(l).caption, math=False)])
             dropout = getattr(layer, "dropout", None)
