@@ -142,7 +142,7 @@ class Affine(Op):
             da = f"{dz} {transposed(self.w)}" if rows else f"{transposed(self.w)} {dz}"
             b.add(self, "d_input", names.grad(self.input), "backward", (dz_name, self.w),
                   f"{tex(names.grad(self.input))} = {da}", affine_backward_input,
-                  f"gradient at layer {l - 1}'s activation")
+                  f"gradient at layer {l - 1}'s activation" + (" after dropout" if self.source else ""))
 
     # -- the worked solution --
 

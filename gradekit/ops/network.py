@@ -76,6 +76,8 @@ class Network:
             out.append(names.grad(names.of("Z", k)))
             if k > 1:
                 out.append(names.grad(names.of("A", k - 1)))
+            if any(op.kind == "dropout" and op.l == k for op in self.ops) and k < l - 1:
+                out.append(names.grad(names.of("D", k)))
             op = self.layer_op(k)
             if isinstance(op, Affine):
                 out.append(names.grad(op.w))
