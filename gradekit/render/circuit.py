@@ -1,0 +1,139 @@
+"""How a computational graph's problem is stated and drawn: its function in sentences, and the
+circuit as cs231n draws it (inputs on the left, gates as nodes, values above the wires and, in
+the solutions, gradients below them), as plain gradekit.render.diagram data."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from gradekit.engine.trace import Trace
+from gradekit.model import names
+from gradekit.model.circuit import Circuit
+from gradekit.model.notation import tex
+from gradekit.model.problem import Problem
+from gradekit.render.diagram import NODE_RADIUS, Diagram, Edge, Label, Node, Text, label_width, number_label
+
+COLUMN = 2.6  # cm between the columns of gates
+ROW = 1.5  # cm between the rows
+ABOVE, BELOW = 0.2, 0.22  # a wire's value sits above it, its gradient below
+
+GATE_LABELS = {"add": ("+", True), "sub": ("-", True), "mul": (r"\times", True), "max": ("max", False),
+               "min": ("min", False), "neg": ("-x", False), "exp": ("exp", False), "log": ("log", False),
+               "sigmoid": (r"\sigma", True), "tanh": ("tanh", False), "relu": ("ReLU", False),
+               "square": ("x²", False), "recip": ("1/x", False), "scale": ("", False), "shift": ("", False)}
+
+
+def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
+    """The function, its gates in computing order, and what a gradient name means."""
+    c: Circuit = problem.arch
+    out = c.output
+    gates = "; ".join(f"${trace.step(n.name).formula}$" for n in c.nodes)
+    variables = ", ".join(f"${tex(v)}$" for v in c.variables)
+    grad = tex(names.grad(c.variables[0]))
+    return (f"The circuit computes ${tex(out)}$ from the inputs {variables}, gate by gate: {gates}.",
+            f"${grad}$ stands for $\\partial {tex(out)} / \\partial {tex(c.variables[0])}$, the gradient of the output "
+            f"${tex(out)}$ with respect to ${tex(c.variables[0])}$ (likewise for every value); the gradient at the "
+            "output itself is 1. A value that feeds several gates (a fork) gets the sum of their gradients.")
+
+
+def _gate_label(node: Any) -> Label:
+    from gradekit.model.notation import tex_constant
+
+    if node.kind == "scale":
+        return Label(f"×{tex_constant(node.const)}", math=False)
+    if node.kind == "shift":
+        c = tex_constant(abs(node.const))
+        return Label(f"+{c}" if node.const >= 0 else f"−{c}", math=False)
+    base, math = GATE_LABELS[node.kind]
+    return Label(base, math=math)
+
+
+def _name_label(name: str) -> Label:
+    body = tex(name)
+    if "_" in body and body.startswith(name.rstrip("0123456789")):
+        base, sub = body.split("_", 1)
+        return Label(base, sub=sub.strip("{}"))
+    if body.startswith(r"\mathrm"):
+        return Label(name, math=False)
+    return Label(body)
+
+
+def build(circuit: Circuit, given: Mapping[str, np.ndarray] | None = None,
+          values: Mapping[str, np.ndarray] | None = None) -> Diagram:
+    """The circuit; with `given`, each input's wire carries its number; with `values` (every value of
+    the trace), every wire carries its value above and its gradient below."""
+    depth: dict[str, int] = {v: 0 for v in circuit.variables}
+    for n in circuit.nodes:
+        depth[n.name] = 1 + max(depth[i] for i in n.inputs)
+    columns: dict[int, list[str]] = {}
+    for name in circuit.names():
+        columns.setdefault(depth[name], []).append(name)
+    # Order each column by the mean row of its inputs, so wires cross as little as possible.
+    row: dict[str, float] = {}
+    for d in sorted(columns):
+        members = columns[d]
+        if d > 0:
+            members.sort(key=lambda m: np.mean([row[i] for i in circuit.node(m).inputs]))
+        top = (len(members) - 1) * ROW / 2
+        for k, m in enumerate(members):
+            row[m] = top - k * ROW
+    nodes: list[Node] = []
+    position: dict[str, tuple[float, float]] = {}
+    for d, members in columns.items():
+        for m in members:
+            position[m] = (d * COLUMN, row[m])
+            if d == 0:
+                nodes.append(Node(m, _name_label(m), d * COLUMN, row[m], "plain"))
+            else:
+                nodes.append(Node(m, _gate_label(circuit.node(m)), d * COLUMN, row[m], "circle"))
+    last = max(columns) + 1
+    out = circuit.output
+    end = Node("output", _name_label(out), last * COLUMN - COLUMN / 2, position[out][1], "plain")
+    nodes.append(end)
+    by_id = {n.id: n for n in nodes}
+    edges: list[Edge] = []
+    texts: list[Text] = []
+    wires = [(i, n.name) for n in circuit.nodes for i in n.inputs] + [(out, "output")]
+    for source, target in wires:
+        a, b = by_id[source], by_id[target]
+        start, finish = _outline(a, b), _outline(b, a)
+        mid = ((start[0] + finish[0]) / 2, (start[1] + finish[1]) / 2)
+        label = None
+        if values is not None:
+            label = number_label(float(values[source])) if source in circuit.variables else \
+                Label(_short(float(values[source])))
+        elif given is not None and source in circuit.variables:
+            label = number_label(float(np.asarray(given[source])))
+        elif source not in circuit.variables:
+            label = _name_label(source)
+        at = (round(mid[0], 3), round(mid[1] + ABOVE, 3)) if label is not None else None
+        edges.append(Edge(source, target, label, at, start, finish))
+        if values is not None:
+            grad = 1.0 if target == "output" else float(values[names.grad(source)])
+            texts.append(Text(Label(_short(grad)), round(mid[0], 3), round(mid[1] - BELOW, 3), "tiny"))
+    boxes = [(n.x - NODE_RADIUS, n.y - NODE_RADIUS, n.x + NODE_RADIUS, n.y + NODE_RADIUS) for n in nodes]
+    for e in edges:
+        if e.label is not None and e.at is not None:
+            w = label_width(e.label) / 2
+            boxes.append((e.at[0] - w, e.at[1] - 0.15, e.at[0] + w, e.at[1] + 0.15))
+    for t in texts:
+        w = label_width(t.label) / 2
+        boxes.append((t.x - w, t.y - 0.15, t.x + w, t.y + 0.15))
+    margin = 0.15
+    return Diagram(tuple(nodes), tuple(edges), tuple(texts), (),
+                   round(min(b[0] for b in boxes) - margin, 3), round(min(b[1] for b in boxes) - margin, 3),
+                   round(max(b[2] for b in boxes) + margin, 3), round(max(b[3] for b in boxes) + margin, 3))
+
+
+def _short(x: float) -> str:
+    text = f"{x:.2f}"
+    return "0.00" if float(text) == 0 else text
+
+
+def _outline(n: Node, toward: Node) -> tuple[float, float]:
+    dx, dy = toward.x - n.x, toward.y - n.y
+    length = float(np.hypot(dx, dy)) or 1.0
+    r = NODE_RADIUS if n.shape == "circle" else 0.3
+    return (round(n.x + r * dx / length, 3), round(n.y + r * dy / length, 3))
