@@ -56,6 +56,10 @@ class Circuit:
     def given_names(self) -> tuple[str, ...]:
         return self.variables
 
+    def parameter_names(self) -> tuple[str, ...]:
+        """Every input variable: the output is differentiated with respect to each."""
+        return self.variables
+
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
 

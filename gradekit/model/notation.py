@@ -63,7 +63,7 @@ _CIRCUIT = re.compile(r"^(?P<grad>d?)(?P<letters>[a-z]+)(?P<digits>\d*)$")
 
 
 def _circuit_tex(name: str, parsed: names.Name | None) -> str | None:
-    """A computational graph's value: x, w_{0}, \mathrm{sigy}; its gradient dx (short for the
+    r"""A computational graph's value: x, w_{0}, \mathrm{sigy}; its gradient dx (short for the
     output's partial derivative with respect to x, as cs231n's code writes it)."""
     if parsed is not None and (parsed.base in _LAYER_LOWER or not parsed.base.islower()):
         return None

@@ -294,7 +294,10 @@ class Gate(_CircuitOp):
                 return sp.Matrix([[c * args[0] if g.kind == "scale" else args[0] + c]])
             return sp.Matrix([[g.symbolic(sp, *args)]])
 
-        s.put(self.name, make)
+        if self.name == self.circuit.output:  # the scalar differentiated, as an MLP's loss
+            s.put(self.name, lambda: make()[0, 0])
+        else:
+            s.put(self.name, make)
 
     def conditioning(self, values: Any, kink: float, variance: float) -> str | None:
         g = self.g
