@@ -67,11 +67,14 @@ class _CircuitOp(Op):
             for d in ((t.upstream,) if t.upstream else ()) + t.local.reads:
                 if d not in deps:
                     deps.append(d)
+        if not deps:
+            # A gradient that is a constant (a value read only by an output add gate: 1): it reads
+            # the value itself for its shape alone (one instance, or a stack of them).
+            deps.append(name)
         index = {d: k for k, d in enumerate(deps)}
 
         def compute(*vals: Array) -> Array:
-            return sum((_term_value(t, vals, index) for t in terms), start=np.zeros_like(np.asarray(vals[0], dtype=float))
-                       if vals else np.asarray(0.0))
+            return sum((_term_value(t, vals, index) for t in terms), start=np.zeros_like(np.asarray(vals[0], dtype=float)))
 
         pieces = []
         for t in terms:
@@ -182,9 +185,11 @@ class _CircuitOp(Op):
             target = step.name if last else g.temp(step.name, f"branch{k + 1}")
             if t.upstream and loc:
                 parts.append(g.op(target, "Mul", [t.upstream, loc]))
-            else:
-                source = t.upstream or loc or g.constant(1.0)
-                parts.append(g.op(target, "Identity", [source]))
+            elif t.upstream or loc:
+                parts.append(g.op(target, "Identity", [t.upstream or loc]))
+            else:  # 1, read off the value itself as the trace's step does (for its shape alone)
+                zero = g.op(g.temp(step.name, f"zero{k + 1}"), "Mul", [name, g.constant(0.0)])
+                parts.append(g.op(target, "Add", [zero, g.constant(1.0)]))
         acc = parts[0]
         for k, p in enumerate(parts[1:], start=2):
             acc = g.op(step.name if k == len(parts) else g.temp(step.name, f"sum{k}"), "Add", [acc, p])
@@ -254,7 +259,7 @@ class Gate(_CircuitOp):
             return self.worked_gradient(step, cx)
         g = self.g
         sym = g.formula(*(tex(i) for i in g.inputs))
-        num = g.formula(*(cx.num(i, paren=False) for i in g.inputs))
+        num = g.formula(*(cx.num(i, paren=k > 0) for k, i in enumerate(g.inputs)))
         return Worked(tex(step.name), "", (Expr((sym,)), Expr((num,))), cx.result(step.name))
 
     def notes(self, step: Step, cx: Context) -> tuple[str, ...]:

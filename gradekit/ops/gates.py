@@ -24,6 +24,8 @@ Array = np.ndarray
 
 
 def _paren(t: str) -> str:
+    if t.startswith("(") and t.endswith(")"):
+        return t
     return f"({t})" if any(ch in t for ch in "+- ") else t
 
 
@@ -255,7 +257,7 @@ class Sigmoid(GateKind):
         return rf"\sigma({a})"
 
     def local(self, i: int) -> Local:
-        return Local((self.out,), lambda s: s * (1.0 - s), lambda s: rf"{s} (1 - {s})", "s(1 - s) at its output s")
+        return Local((self.out,), lambda s: s * (1.0 - s), lambda s: rf"{s} \cdot (1 - {s})", "s(1 - s) at its output s")
 
     def local_graph(self, i: int, g: Graph, temp: str) -> str | None:
         one_minus = g.op(temp + "_1ms", "Sub", [g.constant(1.0), self.out])
@@ -275,7 +277,7 @@ class Tanh(GateKind):
         return rf"\tanh({a})"
 
     def local(self, i: int) -> Local:
-        return Local((self.out,), lambda t: 1.0 - t * t, lambda t: rf"(1 - {_paren(t)}^2)", "1 - t^2 at its output t")
+        return Local((self.out,), lambda t: 1.0 - t * t, lambda t: rf"(1 - {_paren(t)}^{{2}})", "1 - t^2 at its output t")
 
     def local_graph(self, i: int, g: Graph, temp: str) -> str | None:
         sq = g.op(temp + "_sq", "Mul", [self.out, self.out])
@@ -313,7 +315,7 @@ class Square(GateKind):
         return a * a
 
     def formula(self, a: str) -> str:
-        return f"{_paren(a)}^2"
+        return f"{_paren(a)}^{{2}}"
 
     def graph(self, g: Graph) -> None:
         g.op(self.out, "Mul", [self.inputs[0], self.inputs[0]])
@@ -341,7 +343,7 @@ class Recip(GateKind):
 
     def local(self, i: int) -> Local:
         x = self.inputs[0]
-        return Local((x,), lambda v: -1.0 / (v * v), lambda v: rf"\left(-\frac{{1}}{{{_paren(v)}^2}}\right)", "-1/x^2")
+        return Local((x,), lambda v: -1.0 / (v * v), lambda v: rf"\left(-\frac{{1}}{{{_paren(v)}^{{2}}}}\right)", "-1/x^2")
 
     def local_graph(self, i: int, g: Graph, temp: str) -> str | None:
         sq = g.op(temp + "_sq", "Mul", [self.inputs[0], self.inputs[0]])

@@ -13,10 +13,10 @@ from gradekit.model import names
 from gradekit.model.circuit import Circuit
 from gradekit.model.notation import tex
 from gradekit.model.problem import Problem
-from gradekit.render.diagram import NODE_RADIUS, Diagram, Edge, Label, Node, Text, label_width, number_label
+from gradekit.render.diagram import LABEL_HEIGHT, NODE_RADIUS, Diagram, Edge, Label, Node, Text, label_width, number_label
 
-COLUMN = 2.6  # cm between the columns of gates
-ROW = 1.5  # cm between the rows
+COLUMN = 2.7  # cm between the columns of gates
+ROW = 1.8  # cm between the rows
 ABOVE, BELOW = 0.2, 0.22  # a wire's value sits above it, its gradient below
 
 GATE_LABELS = {"add": ("+", True), "sub": ("-", True), "mul": (r"\times", True), "max": ("max", False),
@@ -90,16 +90,16 @@ def build(circuit: Circuit, given: Mapping[str, np.ndarray] | None = None,
                 nodes.append(Node(m, _gate_label(circuit.node(m)), d * COLUMN, row[m], "circle"))
     last = max(columns) + 1
     out = circuit.output
-    end = Node("output", _name_label(out), last * COLUMN - COLUMN / 2, position[out][1], "plain")
+    end = Node("output", _name_label(out), last * COLUMN - COLUMN / 3, position[out][1], "plain")
     nodes.append(end)
     by_id = {n.id: n for n in nodes}
     edges: list[Edge] = []
     texts: list[Text] = []
+    placed = [(n.x - NODE_RADIUS, n.y - NODE_RADIUS, n.x + NODE_RADIUS, n.y + NODE_RADIUS) for n in nodes]
     wires = [(i, n.name) for n in circuit.nodes for i in n.inputs] + [(out, "output")]
     for source, target in wires:
         a, b = by_id[source], by_id[target]
         start, finish = _outline(a, b), _outline(b, a)
-        mid = ((start[0] + finish[0]) / 2, (start[1] + finish[1]) / 2)
         label = None
         if values is not None:
             label = number_label(float(values[source])) if source in circuit.variables else \
@@ -108,23 +108,60 @@ def build(circuit: Circuit, given: Mapping[str, np.ndarray] | None = None,
             label = number_label(float(np.asarray(given[source])))
         elif source not in circuit.variables:
             label = _name_label(source)
-        at = (round(mid[0], 3), round(mid[1] + ABOVE, 3)) if label is not None else None
-        edges.append(Edge(source, target, label, at, start, finish))
+        grad = None
         if values is not None:
-            grad = 1.0 if target == "output" else float(values[names.grad(source)])
-            texts.append(Text(Label(_short(grad)), round(mid[0], 3), round(mid[1] - BELOW, 3), "tiny"))
-    boxes = [(n.x - NODE_RADIUS, n.y - NODE_RADIUS, n.x + NODE_RADIUS, n.y + NODE_RADIUS) for n in nodes]
-    for e in edges:
-        if e.label is not None and e.at is not None:
-            w = label_width(e.label) / 2
-            boxes.append((e.at[0] - w, e.at[1] - 0.15, e.at[0] + w, e.at[1] + 0.15))
-    for t in texts:
-        w = label_width(t.label) / 2
-        boxes.append((t.x - w, t.y - 0.15, t.x + w, t.y + 0.15))
+            grad = Label(_short(1.0 if target == "output" else float(values[names.grad(source)])))
+        mid, boxes = _spot(start, finish, label, grad, placed)
+        placed += boxes
+        at = (mid[0], round(mid[1] + ABOVE, 3)) if label is not None else None
+        edges.append(Edge(source, target, label, at, start, finish))
+        if grad is not None:
+            texts.append(Text(grad, mid[0], round(mid[1] - BELOW, 3), "tiny"))
+    boxes = placed
     margin = 0.15
     return Diagram(tuple(nodes), tuple(edges), tuple(texts), (),
                    round(min(b[0] for b in boxes) - margin, 3), round(min(b[1] for b in boxes) - margin, 3),
                    round(max(b[2] for b in boxes) + margin, 3), round(max(b[3] for b in boxes) + margin, 3))
+
+
+def solved(circuit: Circuit, values: Mapping[str, np.ndarray]) -> Diagram:
+    """The circuit of a worked solution: every wire's value above it and its gradient below it."""
+    return build(circuit, None, values)
+
+
+# Where along a wire (0 at its source, 1 at its target) its labels may sit, in order of preference.
+_ALONG = (0.5, 0.4, 0.6, 0.3, 0.7, 0.25, 0.75, 0.2, 0.8)
+
+
+def _boxes(mid: tuple[float, float], label: Label | None, grad: Label | None) -> list[tuple[float, float, float, float]]:
+    out = []
+    for lab, dy in ((label, ABOVE), (grad, -BELOW)):
+        if lab is not None:
+            w = label_width(lab) / 2
+            out.append((mid[0] - w, mid[1] + dy - LABEL_HEIGHT / 2, mid[0] + w, mid[1] + dy + LABEL_HEIGHT / 2))
+    return out
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    dx = min(a[2], b[2]) - max(a[0], b[0])
+    dy = min(a[3], b[3]) - max(a[1], b[1])
+    return dx * dy if dx > 0 and dy > 0 else 0.0
+
+
+def _spot(start: tuple[float, float], end: tuple[float, float], label: Label | None, grad: Label | None,
+          placed: list[tuple[float, float, float, float]]) -> tuple[tuple[float, float], list]:
+    """The first spot along a wire where its labels overlap nothing placed before (else the least bad)."""
+    best, best_overlap = None, float("inf")
+    for t in _ALONG:
+        mid = (round(start[0] + t * (end[0] - start[0]), 3), round(start[1] + t * (end[1] - start[1]), 3))
+        boxes = _boxes(mid, label, grad)
+        overlap = sum(_overlap(b, p) for b in boxes for p in placed)
+        if overlap == 0:
+            return mid, boxes
+        if overlap < best_overlap:
+            best, best_overlap = (mid, boxes), overlap
+    assert best is not None
+    return best
 
 
 def _short(x: float) -> str:
