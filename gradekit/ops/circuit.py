@@ -187,6 +187,8 @@ class _CircuitOp(Op):
                 parts.append(g.op(target, "Mul", [t.upstream, loc]))
             elif t.upstream or loc:
                 parts.append(g.op(target, "Identity", [t.upstream or loc]))
+            elif len(terms) > 1:
+                parts.append(g.op(target, "Identity", [g.constant(1.0)]))
             else:  # 1, read off the value itself as the trace's step does (for its shape alone)
                 zero = g.op(g.temp(step.name, f"zero{k + 1}"), "Mul", [name, g.constant(0.0)])
                 parts.append(g.op(target, "Add", [zero, g.constant(1.0)]))
