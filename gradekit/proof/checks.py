@@ -612,3 +612,18 @@ def engine_configurations() -> list[tuple[str, Architecture]]:
                                       Dense(2, "sigmoid", "none")), Loss("mse", "sum"), 0.1)),
         ]
     return out
+
+
+def circuit_configurations() -> list[tuple[str, Any]]:
+    """Computational graphs covering every gate kind, a fork of each arity and every local gradient
+    (the op-contract test walks these beside engine_configurations; random instances in [-1, 1])."""
+    from gradekit.model.circuit import parse_function
+
+    return [
+        ("circuit: add, multiply (cs231n's first)", parse_function("q = x + y\nf = q * z")),
+        ("circuit: sigmoid neuron", parse_function("f = sigmoid(w0 * x0 + w1 * x1 + w2)")),
+        ("circuit: staged, forks", parse_function("f = (x + sigmoid(y)) / (sigmoid(x) + (x + y)^2)")),
+        ("circuit: max, min, relu, exp, log, tanh, scale, shift",
+         parse_function("a = max(x, y) * exp(-z)\ng = min(x, z) + log(y * y + 1) - tanh(x)\n"
+                        "f = relu(a) + square(g) / (2 + sigmoid(z)) - 3 * x + 0.5")),
+    ]
