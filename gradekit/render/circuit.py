@@ -20,7 +20,7 @@ ROW = 1.8  # cm between the rows
 ABOVE, BELOW = 0.2, 0.22  # a wire's value sits above it, its gradient below
 
 GATE_LABELS = {"add": ("+", True), "sub": ("-", True), "mul": (r"\times", True), "max": ("max", False),
-               "min": ("min", False), "neg": ("-x", False), "exp": ("exp", False), "log": ("log", False),
+               "min": ("min", False), "neg": ("*-1", False), "exp": ("exp", False), "log": ("log", False),
                "sigmoid": (r"\sigma", True), "tanh": ("tanh", False), "relu": ("ReLU", False),
                "square": ("x²", False), "recip": ("1/x", False), "scale": ("", False), "shift": ("", False)}
 
@@ -39,13 +39,11 @@ def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
 
 
 def _gate_label(node: Any) -> Label:
-    from gradekit.model.notation import tex_constant
-
+    # cs231n's labels for a gate with a constant: *-1, *2, +1 (ASCII: every TeX font has it)
     if node.kind == "scale":
-        return Label(f"×{tex_constant(node.const)}", math=False)
+        return Label(f"*{node.const:g}", math=False)
     if node.kind == "shift":
-        c = tex_constant(abs(node.const))
-        return Label(f"+{c}" if node.const >= 0 else f"−{c}", math=False)
+        return Label(f"{node.const:+g}", math=False)
     base, math = GATE_LABELS[node.kind]
     return Label(base, math=math)
 
@@ -75,10 +73,11 @@ def build(circuit: Circuit, given: Mapping[str, np.ndarray] | None = None,
     for d in sorted(columns):
         members = columns[d]
         if d > 0:
-            members.sort(key=lambda m: np.mean([row[i] for i in circuit.node(m).inputs]))
+            members.sort(key=lambda m: -np.mean([row[i] for i in circuit.node(m).inputs]))  # top first
         top = (len(members) - 1) * ROW / 2
         for k, m in enumerate(members):
             row[m] = top - k * ROW
+    _clear_skipping_wires(circuit, depth, row)
     nodes: list[Node] = []
     position: dict[str, tuple[float, float]] = {}
     for d, members in columns.items():
@@ -116,12 +115,37 @@ def build(circuit: Circuit, given: Mapping[str, np.ndarray] | None = None,
         at = (mid[0], round(mid[1] + ABOVE, 3)) if label is not None else None
         edges.append(Edge(source, target, label, at, start, finish))
         if grad is not None:
-            texts.append(Text(grad, mid[0], round(mid[1] - BELOW, 3), "tiny"))
+            texts.append(Text(grad, mid[0], round(mid[1] - BELOW, 3), "tiny", "gradient"))
     boxes = placed
     margin = 0.15
     return Diagram(tuple(nodes), tuple(edges), tuple(texts), (),
                    round(min(b[0] for b in boxes) - margin, 3), round(min(b[1] for b in boxes) - margin, 3),
                    round(max(b[2] for b in boxes) + margin, 3), round(max(b[3] for b in boxes) + margin, 3))
+
+
+def _clear_skipping_wires(circuit: Circuit, depth: Mapping[str, int], row: dict[str, float]) -> None:
+    """Move a gate off a wire that skips its column and would run through it (a variable that also
+    feeds a late gate), by half a row, to the side with more room."""
+    wires = [(i, n.name) for n in circuit.nodes for i in n.inputs]
+    for _ in range(4):
+        moved = False
+        for a, b in wires:
+            if depth[b] - depth[a] < 2:
+                continue
+            for m, d in depth.items():
+                if not depth[a] < d < depth[b] or m in (a, b):
+                    continue
+                t = (d - depth[a]) / (depth[b] - depth[a])
+                y = row[a] + t * (row[b] - row[a])
+                if abs(row[m] - y) < NODE_RADIUS + 0.25:
+                    others = [row[o] for o, e in depth.items() if e == d and o != m]
+                    up = row[m] + ROW / 2
+                    down = row[m] - ROW / 2
+                    room = lambda r: min((abs(r - o) for o in others), default=ROW)  # noqa: E731
+                    row[m] = up if (room(up), y < row[m]) >= (room(down), y > row[m]) else down
+                    moved = True
+        if not moved:
+            return
 
 
 def solved(circuit: Circuit, values: Mapping[str, np.ndarray]) -> Diagram:

@@ -91,6 +91,7 @@ class Text:
     x: float
     y: float
     size: Size = "small"
+    tone: Literal["", "gradient"] = ""  # a gradient under a circuit's wire is set apart (dark red)
 
 
 @dataclass(frozen=True)

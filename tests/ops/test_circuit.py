@@ -122,7 +122,8 @@ def test_the_max_gate_routes_to_the_larger_input_only():
     x, y, dq1 = (float(trace[n]) for n in ("x", "y", "dq1"))
     loser, winner = ("dy", "dx") if x > y else ("dx", "dy")
     wrong = {m.id: float(m.value) for m in mistakes(vals, loser)}
-    assert float(trace[loser]) == pytest.approx(0.0 if loser == "dy" else float(trace["dq5"]) * float(trace["z"]))
+    assert float(trace["dx"]) == pytest.approx(float(trace["dq1"]) * (x > y) + float(trace["z"]))
+    assert float(trace["dy"]) == pytest.approx(float(trace["dq1"]) * (y > x) - 1)
     assert "max_routes_to_both" in wrong
     assert wrong["max_routes_to_both"] == pytest.approx(float(trace[loser]) + dq1)
     assert "max_routes_to_smaller" in {m.id for m in mistakes(vals, winner)}
