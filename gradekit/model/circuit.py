@@ -82,7 +82,7 @@ class ExpressionError(ValueError):
 _TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d*)?|\.\d+)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<op>\*\*|[-+*/^(),]))")
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Tok:
     kind: str  # number, name, op, end
     text: str
@@ -313,7 +313,7 @@ def parse_function(text: str, variables: tuple[str, ...] | None = None) -> Circu
             raise ExpressionError("every line but the last must be `name = expression`", i, 1)
         p = _Parser(b, body, i)
         for tok in p.toks:
-            tok.__dict__["column"] = tok.column + offset  # columns within the whole line
+            tok.column += offset  # columns within the whole line
         before = len(b.nodes)
         value = p.parse()
         if isinstance(value, float):

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gradekit.model.circuit import Node
-from gradekit.model.notation import tex, tex_constant
+from gradekit.model.notation import tex_constant
 from gradekit.ops.base import Graph
 from gradekit.ops.sigmoid import sigmoid
 
@@ -80,8 +80,6 @@ class GateKind:
 
     def symbolic(self, sp: Any, *xs: Any) -> Any:
         raise NotImplementedError
-
-    # the condition under which a by-hand value is undefined or a poor exercise, see circuit checks
 
 
 class Add(GateKind):
@@ -415,7 +413,3 @@ KINDS: dict[str, type[GateKind]] = {k.kind: k for k in (Add, Sub, Mul, Max, Min,
 
 def gate(node: Node) -> GateKind:
     return KINDS[node.kind](node)
-
-
-def symbol(name: str) -> str:
-    return tex(name)
