@@ -402,7 +402,7 @@ def profile(stage: str, count: int) -> None:
     print(f"profile of {stage}, {count} variants of the default sheet: {time.process_time() - start:.2f} s CPU "
           "(under the profiler)")
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+    pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(30)
     print(out.getvalue())
 
 
