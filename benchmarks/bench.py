@@ -4,6 +4,7 @@
     python benchmarks/bench.py --tiny       # seconds-long smoke run (used by the test suite)
     python benchmarks/bench.py --profile key   # where the time goes: cProfile of one stage
                                                # (key, sample, render, grade), top functions
+                                               # (BENCH_SORT=tottime: by their own time)
 
 Figures, not assertions: machines here are shared and noisy, so targets are compared as
 ratios within one run (CLI start against `import numpy`) or printed beside their target.
