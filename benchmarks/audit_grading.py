@@ -303,9 +303,13 @@ def audit_way(key: AnswerKey, pk: ProblemKey, change: dict, form: str, kind: str
 
 def audit_own_mistakes(key: AnswerKey, tally: Tally) -> None:
     """Students who make one catalogued mistake on their own rounded values: where the result is
-    visibly off the key (more than a unit in the last decimal), it must not be graded correct."""
+    visibly off (more than a unit in the last decimal) both the key and the step done right on the
+    same values, it must not be graded correct. (Off the key alone is not enough: rounding carried
+    forward moves a right answer too, and a mistake that changes the value by less than half a unit
+    cannot be seen on any values.)"""
     for pk in key.problems:
         unit = 10.0 ** -pk.problem.decimals
+        right = worked(pk, {})
         for name in pk.problem.asked:
             if name == "pred":
                 continue
@@ -318,8 +322,9 @@ def audit_own_mistakes(key: AnswerKey, tally: Tally) -> None:
                 answer = np.asarray(values[name], dtype=float)
                 if answer.shape != np.shape(pk.instance.trace[name]) or not np.all(np.isfinite(answer)):
                     continue
-                if not np.any(np.abs(answer - np.asarray(pk.instance.trace[name], dtype=float)) > unit * (1 + 1e-9)):
-                    continue  # not visibly off: no one can tell it from the key
+                off = lambda other: np.any(np.abs(answer - np.asarray(other, dtype=float)) > unit * (1 + 1e-9))  # noqa: E731
+                if not off(pk.instance.trace[name]) or not off(right[name]):
+                    continue  # not visibly off: no one can tell it from the key, or from the step done right
                 passed = not _key_differs(pk, name, answer)
                 tally.add(pk.problem.id, "visibly-off mistake graded correct", "yes" if passed else "no")
                 tally.add(pk.problem.id, f"visibly off: {name}: {mistake_id}", "yes" if passed else "no")

@@ -61,8 +61,8 @@ import numpy as np
 
 from gradekit.engine import margins as tolerance
 from gradekit.engine.margins import close
-from gradekit.engine.layout import to_rows
-from gradekit.engine.trace import Trace, evaluate_in_layout, transpose2d
+from gradekit.engine.layout import from_rows, to_rows
+from gradekit.engine.trace import Trace
 from gradekit.grading.answers import Answers
 from gradekit.grading.compare import Coerced, compare, shape_text
 from gradekit.grading.diagnose import Diagnosis, diagnose
@@ -235,7 +235,7 @@ class _World:
     """
 
     pk: ProblemKey
-    values: dict[str, np.ndarray]  # problem layout; unknown names are left out
+    values: dict[str, np.ndarray]  # rows layout, as the engine computes; unknown names are left out
     written: frozenset[str]  # asked quantities answered with usable numbers
     unknown: frozenset[str]  # missing or invalid, and everything computed from them
     wrong: set[str] = field(default_factory=set)  # wrong answers and the values computed from them
@@ -253,14 +253,17 @@ class _World:
 
     @classmethod
     def of(cls, pk: ProblemKey, answers: Mapping[str, np.ndarray], correct: Mapping[str, bool]) -> _World:
-        """The world of `answers` (usable values by name); `correct` says which are right against the key."""
+        """The world of `answers` (usable values by name, in the problem's layout: they enter here,
+        and are taken to the rows layout the engine computes in); `correct` says which are right
+        against the key."""
         trace, asked = pk.instance.trace, set(pk.problem.asked)
+        answers = {n: to_rows(np.asarray(v, dtype=float), trace.layout) for n, v in answers.items()}
         values: dict[str, np.ndarray] = {}
         unknown: set[str] = set()
         for step in trace.steps:
             name = step.name
             if step.compute is None:
-                values[name] = trace[name]
+                values[name] = trace.rows[name]
             elif name in asked:
                 if name in answers:
                     values[name] = answers[name]
@@ -271,7 +274,7 @@ class _World:
             else:
                 with np.errstate(all="ignore"):
                     try:
-                        values[name] = evaluate_in_layout(step, values, trace.layout)
+                        values[name] = step.evaluate(values)
                     except (ValueError, FloatingPointError):
                         unknown.add(name)
         world = cls(pk, values, frozenset(n for n in answers if n in asked), frozenset(unknown))
@@ -310,9 +313,11 @@ class _World:
     def _mistake(self, name: str, expected: np.ndarray | None, inputs_wrong: bool) -> Diagnosis | None:
         """The catalogued mistake a root is, on the key's values or else on the student's own."""
         pk, answer = self.pk, self.values[name]
-        diagnosis = diagnose(pk.problem, pk.instance.trace, name, answer, pk.allowance(name))
+        layout = pk.instance.trace.layout
+        diagnosis = diagnose(pk.problem, pk.instance.trace, name, from_rows(answer, layout), pk.allowance(name))
         if diagnosis is None and expected is not None and inputs_wrong:
-            diagnosis = diagnose(pk.problem, self.trace(), name, answer, self.allowance(name), on_own_values=True)
+            diagnosis = diagnose(pk.problem, self.trace(), name, from_rows(answer, layout),
+                                 from_rows(self.allowance(name), layout), on_own_values=True)
         return diagnosis
 
     # -- what grading asks of the world --
@@ -346,7 +351,7 @@ class _World:
             return None
         with np.errstate(all="ignore"):
             try:
-                value = evaluate_in_layout(step, self.values, self.pk.problem.arch.layout)
+                value = step.evaluate(self.values)
             except (ValueError, FloatingPointError):
                 return None
         return value if np.all(np.isfinite(value)) else None
@@ -354,9 +359,7 @@ class _World:
     def allowance(self, name: str, way: Step | None = None) -> np.ndarray:
         """How far an answer may be from its step redone on the student's own written values: a
         unit in the last decimal plus the rounding of the unasked intermediates in between."""
-        bound = self._bound(name, way)
-        flip = self.pk.problem.arch.layout == "columns"
-        return tolerance.allowance_from_bound(transpose2d(bound[0]) if flip else bound[0], self.pk.problem.decimals)
+        return tolerance.allowance_from_bound(self._bound(name, way)[0], self.pk.problem.decimals)
 
     def _bound(self, name: str, way: Step | None = None) -> np.ndarray:
         """The rounding bound of a step (worked out the sheet's way, or `way`) redone on the
@@ -367,11 +370,11 @@ class _World:
             h = tolerance.half_unit(self.pk.problem.decimals)
             redone = self.values.get(name) if name not in self.written else self.expected(name, step)
             if redone is None:  # an input is unknown: nothing is compared with this step anyway
-                self._bounds[name, step.role] = np.full((1, *np.shape(self.pk.instance.trace[name])), h)
+                self._bounds[name, step.role] = np.full((1, *np.shape(self.pk.instance.trace.rows[name])), h)
                 return self._bounds[name, step.role]
             carried = {d: self._bound(d) for d in step.deps if self._rounded(d)}
-            values = {d: self._rows(self.values[d]) for d in step.deps}
-            values[name] = self._rows(redone)
+            values = {d: np.asarray(self.values[d], dtype=float)[None] for d in step.deps}  # a stack of one
+            values[name] = np.asarray(redone, dtype=float)[None]
             with np.errstate(all="ignore"):
                 self._bounds[name, step.role] = tolerance.step_bound(step, values, carried, h)
         return self._bounds[name, step.role]
@@ -382,18 +385,22 @@ class _World:
         step = self.pk.instance.trace.step(name)
         return step.compute is not None and name not in self.written and name in self.values
 
-    def _rows(self, value: np.ndarray) -> np.ndarray:
-        """A value as tolerance.step_bound takes it: rows layout, a stack of one."""
-        value = np.asarray(value, dtype=float)
-        return (transpose2d(value) if self.pk.problem.arch.layout == "columns" else value)[None]
+    def key_allowance(self, name: str) -> np.ndarray:
+        """The key's allowance of a quantity, in the rows layout the world computes in."""
+        return to_rows(np.asarray(self.pk.allowance(name), dtype=float), self.pk.instance.trace.layout)
+
+    @property
+    def given(self) -> dict[str, np.ndarray]:
+        """The given values, in the rows layout."""
+        rows = self.pk.instance.trace.rows
+        return {n: rows[n] for n in self.pk.instance.given}
 
     def trace(self) -> Trace:
         """The student's world as a trace (the key's values where the student's are unknown), so
         that mistakes can be recognized on the student's own numbers."""
         if self._trace is None:
             key = self.pk.instance.trace
-            self._trace = Trace(key.layout, key.steps, {n: to_rows(self.values[n], key.layout) if n in self.values
-                                                        else key.rows[n] for n in key.names})
+            self._trace = Trace(key.layout, key.steps, {n: self.values.get(n, key.rows[n]) for n in key.names})
         return self._trace
 
     def unexplained(self) -> list[str]:
@@ -403,7 +410,9 @@ class _World:
     # -- judging, in computing order --
 
     def judge(self, name: str, answer: np.ndarray) -> _Verdict:
-        """Grade an answer that is wrong against the key: follow-through, or why not, and its mistake."""
+        """Grade an answer (in the problem's layout) that is wrong against the key: follow-through,
+        or why not, and its mistake."""
+        answer = to_rows(np.asarray(answer, dtype=float), self.pk.instance.trace.layout)
         if name in self.right_on_inputs:
             return _Verdict("right_on_own_inputs", 1.0, self._worked_as(name))
         pk = self.pk
@@ -417,7 +426,7 @@ class _World:
             self._not_credible(name, "earns no follow-through itself")
             return _Verdict(refused[0], 0.0, refused[1])
         diagnosis = self.roots[name]
-        rule = self._judge_root(name, answer, expected if expected is not None else pk.instance.trace[name], diagnosis)
+        rule = self._judge_root(name, answer, expected if expected is not None else pk.instance.trace.rows[name], diagnosis)
         if expected is not None and wrong_inputs and pk.problem.grading.partial_credit:
             share = float(np.mean(close(answer, expected, self.allowance(name))))
             if share > 0 and self._refusal(name, expected, wrong_inputs) is None:
@@ -467,7 +476,7 @@ class _World:
                 return "not_credible", f"your {d} is wrong and {self.why_not.get(d, 'is not a plausible attempt')}"
         pk = self.pk
         if expected is not None and not all(self._from_named(d) for d in wrong_inputs):
-            why = trivial(expected, pk.instance.trace[name], pk.allowance(name), pk.instance.given)
+            why = trivial(expected, pk.instance.trace.rows[name], self.key_allowance(name), self.given)
             if why is not None:
                 return "made_trivial", f"with your earlier values this step becomes trivial ({why})"
         return None
@@ -476,8 +485,8 @@ class _World:
         """Whether a wrong answer that does not follow from its inputs is a plausible attempt (rule 3),
         and the rule that says so."""
         pk = self.pk
-        allow = pk.allowance(name)
-        why = trivial(answer, pk.instance.trace[name], allow, pk.instance.given)
+        allow = self.key_allowance(name)
+        why = trivial(answer, pk.instance.trace.rows[name], allow, self.given)
         unexplained = self.unexplained()
         missing = next((d for d in pk.instance.trace.step(name).deps if d in self.unknown), None)
         if missing is not None:
@@ -516,7 +525,7 @@ class _World:
         if blocked is not None:
             self._not_credible(name, f"comes from your {blocked}, which {self.why_not.get(blocked, 'earns nothing')}")
             return False
-        why = trivial(self.values[name], trace[name], np.full(np.shape(trace[name]), 1e-12), self.pk.instance.given)
+        why = trivial(self.values[name], trace.rows[name], np.full(np.shape(trace.rows[name]), 1e-12), self.given)
         if why is not None and not self._from_named(name):
             self._not_credible(name, f"is {why} with your values")
             return False

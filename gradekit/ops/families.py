@@ -9,11 +9,13 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable
 
+from gradekit.ops.circuit import circuit_network
 from gradekit.ops.mlp import mlp_network
 from gradekit.ops.network import Network
 
 BUILDERS: dict[str, Callable[[Any], Network]] = {
     "mlp": mlp_network,
+    "circuit": circuit_network,
 }
 
 

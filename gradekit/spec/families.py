@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from gradekit.model.problem import Domain
-from gradekit.spec import mlp
+from gradekit.spec import circuit, mlp
 from gradekit.spec.fields import Fields
 
 
@@ -20,6 +20,7 @@ class Family:
     domain_words: str  # what a [sampling] key may be, in words (for the error that refuses one)
     index_limit: Callable[[Any], int]  # the largest number a [sampling] key may carry (W2: 2)
     index_error: str  # why a number is refused: .format(index=..., limit=...)
+    accepts: Callable[[Any, str], bool] | None = None  # a family whose [sampling] keys are its own names
     # Checks of the given values the family's model makes (fields, model, domains, pinned), or None.
     check: Callable[[Fields, Any, dict, dict], None] | None = None
 
@@ -27,5 +28,7 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "mlp": Family("mlp", mlp.architecture, mlp.DEFAULT_DOMAINS,
                   "X, Y, W, b, gamma, beta, M, or one of them with a layer number", lambda arch: arch.depth,
-                  "layer {index} does not exist (the network has {limit})", mlp.check_given),
+                  "layer {index} does not exist (the network has {limit})", check=mlp.check_given),
+    "circuit": Family("circuit", circuit.circuit, circuit.DEFAULT_DOMAINS, "one of the circuit's variables",
+                      lambda model: 0, "", circuit.accepts),
 }
