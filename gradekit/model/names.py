@@ -15,8 +15,10 @@ from functools import cache
 
 # Bases of more than one letter; any single letter is a base too (W, b, Z, A, ...).
 LONG_BASES = ("gamma", "beta", "mu", "var", "Xhat")
-PLAIN = ("X", "Y", "loss", "pred")  # names without a layer index
+PLAIN = ("X", "Y", "loss", "pred", "data_loss", "penalty")  # names without a layer index
 LOSS, LOSS_NEW, PRED = "loss", "loss_new", "pred"
+# With weight decay the loss is the data loss (the loss function of the output) plus the penalty.
+DATA_LOSS, PENALTY = "data_loss", "penalty"
 
 _NAME = re.compile(rf"^(?P<grad>d?)(?P<base>{'|'.join(LONG_BASES)}|[A-Za-z])(?P<index>\d+)(?P<new>_new)?$")
 

@@ -43,6 +43,42 @@ class Model(Protocol):
 
 
 @dataclass(frozen=True)
+class Dropout:
+    """Dropout on a layer's activation at training time, with the mask given on the sheet.
+
+    `rate` is the probability the sheet names: of keeping a unit (`named` "keep") or of dropping
+    it ("drop"). Inverted dropout scales the kept activations by 1 / keep at training time.
+    """
+
+    rate: float
+    named: Literal["keep", "drop"] = "keep"
+    inverted: bool = True
+
+    @property
+    def keep(self) -> float:
+        return self.rate if self.named == "keep" else 1.0 - self.rate
+
+    @property
+    def drop(self) -> float:
+        return 1.0 - self.keep
+
+
+@dataclass(frozen=True)
+class WeightDecay:
+    """L2 weight decay: the penalty R = c * sum of the squared weights (and biases, if `biases`) of
+    every layer, added to the loss; c = strength * (1/2 if half) * (1/N if divide_by_n)."""
+
+    strength: float  # lambda
+    half: bool = True  # lambda/2 ||W||^2 (else lambda ||W||^2)
+    biases: bool = False
+    divide_by_n: bool = False
+
+    def coefficient(self, samples: int) -> float:
+        """c in R = c * sum ||W||^2."""
+        return self.strength * (0.5 if self.half else 1.0) / (samples if self.divide_by_n else 1)
+
+
+@dataclass(frozen=True)
 class Dense:
     """Affine map then an elementwise (or softmax) activation: A = f(A_prev W + b)."""
 
@@ -50,6 +86,7 @@ class Dense:
     activation: ActivationName = "identity"
     bias: BiasKind = "vector"
     slope: float = 0.01  # leaky_relu's slope for negative inputs
+    dropout: Dropout | None = None  # dropout on this layer's activation, with a mask given like X
 
     kind = "dense"
 
@@ -69,7 +106,22 @@ class BatchNorm:
     kind = "batch_norm"
 
 
-Layer = Union[Dense, BatchNorm]
+@dataclass(frozen=True)
+class LayerNorm:
+    """Layer normalization (statistics over the units of each sample), then an activation.
+
+    Its units equal the previous layer's; gamma and beta have one entry per unit.
+    """
+
+    units: int
+    activation: ActivationName = "identity"
+    eps: float = 1e-5
+    slope: float = 0.01
+
+    kind = "layer_norm"
+
+
+Layer = Union[Dense, BatchNorm, LayerNorm]
 
 
 @dataclass(frozen=True)
@@ -96,6 +148,7 @@ class Architecture:
     layers: tuple[Layer, ...]
     loss: Loss
     learning_rate: float = 0.1
+    weight_decay: WeightDecay | None = None
 
     @property
     def depth(self) -> int:
@@ -118,9 +171,14 @@ class Architecture:
         """Trainable parameters in layer order, as named in the trace."""
         return _parameter_names(self.layers)
 
+    def mask_names(self) -> tuple[str, ...]:
+        """The dropout masks a problem states (given like X, never updated)."""
+        return tuple(names.of("M", l) for l, layer in enumerate(self.layers, start=1)
+                     if getattr(layer, "dropout", None) is not None)
+
     def given_names(self) -> tuple[str, ...]:
-        """Every value a problem states: inputs, targets, parameters."""
-        return ("X", "Y", *_parameter_names(self.layers))
+        """Every value a problem states: inputs, targets, dropout masks, parameters."""
+        return ("X", "Y", *self.mask_names(), *_parameter_names(self.layers))
 
 
 @lru_cache(maxsize=256)

@@ -23,6 +23,7 @@ _SYMBOLS = {
     "mu": r"\mu",
     "var": r"\sigma^{2}",
     "Xhat": r"\hat{X}",
+    "D": r"\tilde{A}",  # a dropout layer's output: the activation with the mask applied
 }
 
 
@@ -35,6 +36,10 @@ def tex(name: str) -> str:
         return r"L_{\text{new}}"
     if name == "pred":
         return r"\hat{y}"
+    if name == "data_loss":
+        return r"L_{\text{data}}"
+    if name == "penalty":
+        return "R"
     if name in ("X", "Y"):
         return name
     parsed = names.parse(name)

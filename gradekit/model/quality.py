@@ -30,16 +30,20 @@ RULES: tuple[Rule, ...] = (
     Rule("domain", "no log gate takes a number at or below 0.1, no 1/x gate a number within 0.25 of 0"),
     Rule("saturation", "no sigmoid input beyond ±4, no tanh input beyond ±2.5 (gradients vanish)"),
     Rule("batch_variance", "a batch-norm input varies across the batch (variance above 0.01)"),
+    Rule("layer_variance", "a layer-norm input varies across the units of each sample (variance above 0.01)"),
     Rule("probability_floor", "no softmax probability at or below 0.01; a sigmoid output of binary "
                               "cross-entropy within 0.02..0.98"),
     Rule("clear_prediction", "the two most likely classes of every sample differ by more than 0.02 "
                              "(a sigmoid output by more than 0.02 from 1/2)"),
+    Rule("dropout_mask", "a dropout mask drops some entries and keeps some"),
     Rule("magnitude", "no asked value is larger than 1000"),
     Rule("dead_unit", "every unit gets a backward signal from some sample: no dead ReLU unit, no hidden "
                       "unit with equal weights into every softmax class, no batch-norm unit with zero gradient"),
     Rule("zero_quantity", "no asked quantity is 0 in every entry"),
     Rule("prints_as_zero", "no asked entry that is not 0 prints as 0 at the sheet's decimals"),
     Rule("visible_update", "an asked update moves some entry by at least twice the grading tolerance"),
+    Rule("visible_penalty", "an asked gradient's weight-decay term, and an asked loss's penalty, reach at least 5 "
+                            "units of the last decimal shown (a forgotten penalty must not print as the right answer)"),
     Rule("loss_decreases", "when loss_new is asked, the step lowers the loss by at least one unit of the "
                            "last decimal shown"),
     Rule("distinct_mistakes", "no catalogued mistake in an asked quantity comes within the grading margin of the "

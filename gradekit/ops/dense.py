@@ -62,11 +62,16 @@ class Affine(Op):
     fan_in: int
     units: int
     bias: BiasKind
+    decay: Any = None  # the gradekit.ops.weight_decay op when the network has L2 weight decay
+    source: str = ""  # what feeds the layer when it is not X or A{l-1} (the previous layer's dropout output)
     kind = "affine"
 
     @property
     def input(self) -> str:
-        return names.layer_input(self.l)
+        return self.source or names.layer_input(self.l)
+
+    def decayed(self, p: str) -> bool:
+        return self.decay is not None and self.decay.decays(p)
 
     @property
     def w(self) -> str:
@@ -107,9 +112,16 @@ class Affine(Op):
         l, dz_name = self.l, names.grad(self.z)
         dz = tex(dz_name)
         dw = f"{transposed(self.input)} {dz}" if rows else f"{dz} {transposed(self.input)}"
-        b.add(self, "d_weight", names.grad(self.w), "backward", (self.input, dz_name),
-              f"{tex(names.grad(self.w))} = {dw}", affine_backward_weight, f"gradient of the weights of layer {l}",
-              "weights")
+        if self.decayed(self.w):
+            k = self.decay.k
+            b.add(self, "d_weight", names.grad(self.w), "backward", (self.input, dz_name, self.w),
+                  f"{tex(names.grad(self.w))} = {dw}{self.decay.gradient_formula(self.w)}",
+                  lambda x_, dz_, w_: affine_backward_weight(x_, dz_) + k * w_,
+                  f"gradient of the weights of layer {l}, with the weight-decay term", "weights")
+        else:
+            b.add(self, "d_weight", names.grad(self.w), "backward", (self.input, dz_name),
+                  f"{tex(names.grad(self.w))} = {dw}", affine_backward_weight, f"gradient of the weights of layer {l}",
+                  "weights")
         if self.bias != "none":
             kind, db = self.bias, names.grad(self.b)
             if kind == "scalar":
@@ -118,13 +130,19 @@ class Affine(Op):
             else:
                 formula = rf"{tex(db)} = \sum_{{n}} {dz}_{{{b.entry('n', ':')}}}"
                 desc = f"gradient of the biases of layer {l}, summed over the samples"
-            b.add(self, "d_bias", db, "backward", (dz_name,), formula, lambda dz_: affine_backward_bias(dz_, kind),
-                  desc, "scalar" if kind == "scalar" else "unit")
+            if self.decayed(self.b):
+                k = self.decay.k
+                b.add(self, "d_bias", db, "backward", (dz_name, self.b), formula + self.decay.gradient_formula(self.b),
+                      lambda dz_, b_: affine_backward_bias(dz_, kind) + k * b_, desc + ", with the weight-decay term",
+                      "scalar" if kind == "scalar" else "unit")
+            else:
+                b.add(self, "d_bias", db, "backward", (dz_name,), formula, lambda dz_: affine_backward_bias(dz_, kind),
+                      desc, "scalar" if kind == "scalar" else "unit")
         if l > 1:
             da = f"{dz} {transposed(self.w)}" if rows else f"{transposed(self.w)} {dz}"
             b.add(self, "d_input", names.grad(self.input), "backward", (dz_name, self.w),
                   f"{tex(names.grad(self.input))} = {da}", affine_backward_input,
-                  f"gradient at layer {l - 1}'s activation")
+                  f"gradient at layer {l - 1}'s activation" + (" after dropout" if self.source else ""))
 
     # -- the worked solution --
 
@@ -145,11 +163,23 @@ class Affine(Op):
         dz = names.grad(self.z)
         i, j = cx.pick(name)
         sym, num = cx.product_terms([((self.input, n, i), (dz, n, j)) for n in range(cx.n)])
-        return Worked(cx.sym(name, i, j), cx.where(name, i, j), (Expr(cap(sym)), Expr(cap(num))), cx.result(name, i, j))
+        sym, num = list(cap(sym)), list(cap(num))
+        if self.decayed(self.w):
+            extra = self.decay.worked_terms(cx, self.w, i, j)
+            sym.append(extra[0])
+            num.append(extra[1])
+        return Worked(cx.sym(name, i, j), cx.where(name, i, j), (Expr(tuple(sym)), Expr(tuple(num))),
+                      cx.result(name, i, j))
 
     def _worked_db(self, name: str, cx: Context) -> Worked:
         """db: dZ summed over the samples (a vector bias) or over every entry (a scalar one)."""
-        return bias_sum_worked(cx, name, names.grad(self.z), self.units, scalar=self.bias == "scalar")
+        worked = bias_sum_worked(cx, name, names.grad(self.z), self.units, scalar=self.bias == "scalar")
+        if not self.decayed(self.b):
+            return worked
+        _, j = cx.pick(name)
+        sym, num = self.decay.worked_terms(cx, self.b, 0, j)
+        lines = (Expr((*worked.lines[0].terms, sym)), Expr((*worked.lines[1].terms, num)))
+        return Worked(worked.entry, worked.where, lines, worked.result)
 
     def _worked_da(self, name: str, cx: Context) -> Worked:
         dz = names.grad(self.z)
@@ -168,6 +198,9 @@ class Affine(Op):
                        rf"${tex(names.grad(self.z))}$ do (softmax outputs add up to 1).")
         if step.role in ("d_weight", "d_bias"):
             out += activation.dead_unit_notes(step, cx)
+            p = self.w if step.role == "d_weight" else self.b
+            if self.decayed(p):
+                out += self.decay.gradient_notes(p)
         return tuple(out)
 
     # -- grading --
@@ -180,8 +213,17 @@ class Affine(Op):
     def mistakes(self, step: Step, v: Values) -> Iterator[Mistake]:
         if step.role == "d_bias":
             yield from self._bias_not_summed(v)
+            if self.decay is not None:
+                data = affine_backward_bias(v[names.grad(self.z)], self.bias)
+                if self.decayed(self.b):
+                    yield from self.decay.gradient_mistakes(v, self.b, data)
+                else:
+                    yield from self.decay.bias_mistakes(v, self.b, data)
         elif step.role == "d_weight":
             yield from self._weight_gradient_input(v)
+            if self.decayed(self.w):
+                yield from self.decay.gradient_mistakes(v, self.w, affine_backward_weight(v[self.input],
+                                                                                          v[names.grad(self.z)]))
         elif step.role == "d_input":
             new = names.new(self.w)
             if new in v:
@@ -212,18 +254,20 @@ class Affine(Op):
         l, dw = self.l, names.grad(self.w)
         dz = v[names.grad(self.z)]
         right = self.input
+        # With weight decay every reading below still adds the decay term (only the input is wrong).
+        extra = self.decay.k * v[self.w] if self.decayed(self.w) else 0.0
         shape = v[right].shape
         before = names.of("Z", l - 1)
         if l > 1 and before in v:
             yield Mistake("weight_gradient_from_preactivation",
                           f"{dw} was computed from the pre-activation {before}; it takes layer {l}'s input, the "
-                          f"activation {right} = f({before})", np.swapaxes(v[before], -1, -2) @ dz)
+                          f"activation {right} = f({before})", np.swapaxes(v[before], -1, -2) @ dz + extra)
         for m in range(v.net.depth + 1):
             other = names.layer_input(m + 1)
             if other == right or other not in v or v[other].shape != shape:
                 continue
             yield Mistake("weight_gradient_wrong_input", f"{dw} was computed from {other}; it takes layer {l}'s own "
-                          f"input, {right}", np.swapaxes(v[other], -1, -2) @ dz)
+                          f"input, {right}", np.swapaxes(v[other], -1, -2) @ dz + extra)
 
     # -- the computation as data, and its proof --
 
@@ -235,6 +279,9 @@ class Affine(Op):
                 g.op(step.name, "Add", [g.matmul(g.temp(step.name, "mm"), self.input, self.w), self.b])
             return
         wrt = {"d_weight": self.w, "d_bias": self.b, "d_input": self.input}[step.role]
+        if self.decayed(wrt):
+            self.decay.graph_gradient(step, g, wrt, self.z)
+            return
         g.grad(step.name, wrt, [(self.z, names.grad(self.z))])
 
     def symbolic(self, s: Symbolic) -> None:

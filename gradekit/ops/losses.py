@@ -60,6 +60,7 @@ class LossOp(Op):
     outputs: int
     reduction: str = "mean"
     half: bool = False
+    name: str = names.LOSS  # names.DATA_LOSS when a penalty (weight decay) adds to it
 
     kind: ClassVar[str] = "loss"
     classifies: ClassVar[bool] = False
@@ -131,8 +132,8 @@ class LossOp(Op):
     # -- the trace --
 
     def forward(self, b: Builder) -> None:
-        b.add(self, "forward", names.LOSS, "loss", (self.out, "Y"), self.formula(b, names.LOSS), self.value, "loss",
-              "scalar")
+        b.add(self, "forward", self.name, "loss", (self.out, "Y"), self.formula(b, self.name), self.value,
+              "loss" if self.name == names.LOSS else "data loss (the loss function of the output)", "scalar")
 
     def backward(self, b: Builder) -> None:
         b.add(self, "d_output", names.grad(self.out), "backward", (self.out, "Y"), self.gradient_formula(b),
@@ -192,7 +193,7 @@ class LossOp(Op):
             self.graph_gradient(step, g)
 
     def symbolic(self, s: Symbolic) -> None:
-        s.values[names.LOSS] = self.symbolic_loss(s, s.values[self.out])
+        s.values[self.name] = self.symbolic_loss(s, s.values[self.out])
 
     def symbolic_scale(self, s: Symbolic, samples: int) -> Any:
         """scale as an exact SymPy number: (1/2 if halved) * (1/N if mean), from the definitions."""

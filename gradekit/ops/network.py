@@ -18,6 +18,7 @@ from gradekit.ops.activation import Activation
 from gradekit.ops.base import Given, Op
 from gradekit.ops.batchnorm import BatchNorm
 from gradekit.ops.dense import Affine
+from gradekit.ops.layernorm import LayerNorm
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,9 @@ class Network:
 
     # -- the layers of a layered model, as their ops ask for them --
 
-    def layer_op(self, l: int) -> Affine | BatchNorm | None:
-        """The affine map or batch norm of layer l (None past the last layer)."""
-        return next((op for op in self.ops if isinstance(op, (Affine, BatchNorm)) and op.l == l), None)
+    def layer_op(self, l: int) -> Affine | BatchNorm | LayerNorm | None:
+        """The affine map, batch norm or layer norm of layer l (None past the last layer)."""
+        return next((op for op in self.ops if isinstance(op, (Affine, BatchNorm, LayerNorm)) and op.l == l), None)
 
     def affine(self, l: int) -> Affine | None:
         op = self.layer_op(l)
@@ -76,6 +77,8 @@ class Network:
             out.append(names.grad(names.of("Z", k)))
             if k > 1:
                 out.append(names.grad(names.of("A", k - 1)))
+            if any(op.kind == "dropout" and op.l == k for op in self.ops) and k < l - 1:
+                out.append(names.grad(names.of("D", k)))
             op = self.layer_op(k)
             if isinstance(op, Affine):
                 out.append(names.grad(op.w))

@@ -88,23 +88,36 @@ class LossAfter(Op):
     """The loss after the update: the forward pass again, on the same data, with the updated parameters."""
 
     params: tuple[str, ...]
+    held: tuple[str, ...] = ()  # other given values the forward pass reads, unchanged (dropout masks)
     kind = "loss_after"
 
     def forward(self, b: Builder) -> None:
-        params, forward = self.params, b.forward_steps()
+        params, held, forward = self.params, ("X", "Y", *self.held), b.forward_steps()
         new = tuple(names.new(p) for p in params)
 
-        def loss_after(x: Array, y: Array, *updated: Array) -> Array:
-            return rerun(forward, {"X": x, "Y": y, **dict(zip(params, updated))})[names.LOSS]
+        def loss_after(*values: Array) -> Array:
+            given = dict(zip(held, values[:len(held)]))
+            return rerun(forward, {**given, **dict(zip(params, values[len(held):]))})[names.LOSS]
 
-        b.add(self, "forward", names.LOSS_NEW, "after", ("X", "Y", *new), b.net.loss.formula(b, names.LOSS_NEW),
+        formula = b.net.loss.formula(b, names.LOSS_NEW)
+        if b.has(names.PENALTY):  # weight decay: the data loss and the penalty, both at the new parameters
+            formula = rf"L_{{\text{{new}}}} = {tex(names.DATA_LOSS)}(\theta_{{\text{{new}}}}) + R(\theta_{{\text{{new}}}})"
+        b.add(self, "forward", names.LOSS_NEW, "after", (*held, *new), formula,
               loss_after, "the loss after the update: the forward pass again, on the same data, with the updated "
               "parameters", "scalar")
 
     def worked(self, step: Step, cx: Context) -> Worked | None:
         loss = cx.net.loss
-        given = {"X": cx.value("X"), "Y": cx.value("Y"), **{p: cx.value(names.new(p)) for p in self.params}}
-        out = np.asarray(rerun(cx.forward_steps, given)[loss.out], dtype=float)
+        given = {n: cx.value(n) for n in ("X", "Y", *self.held)}
+        given.update({p: cx.value(names.new(p)) for p in self.params})
+        values = rerun(cx.forward_steps, given)
+        if names.PENALTY in values:
+            data, r = float(values[names.DATA_LOSS]), float(values[names.PENALTY])
+            return Worked(r"L_{\text{new}}", "", (Expr((rf"{tex(names.DATA_LOSS)}(\theta_{{\text{{new}}}})",
+                                                              r"R(\theta_{\text{new}})")),
+                                                       Expr((cx.number(data, paren=False), cx.number(r, paren=False)))),
+                          cx.result(step.name))
+        out = np.asarray(values[loss.out], dtype=float)
         return loss.worked_loss(cx, step.name, lambda r, c: float(out[r, c]), rf"{tex(loss.out)}_{{\text{{new}}}}")
 
     def notes(self, step: Step, cx: Context) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from gradekit.engine import build as engine
 from gradekit.engine.layout import expected_shape, to_rows
 from gradekit.engine.trace import Trace, evaluate_steps
 from gradekit.model import names
-from gradekit.model.network import Architecture, BatchNorm, Dense, Loss
+from gradekit.model.network import Architecture, BatchNorm, Dense, Dropout, LayerNorm, Loss, WeightDecay
 from gradekit.ops.families import network_for
 
 Array = np.ndarray
@@ -87,6 +87,8 @@ def random_instance(arch: Architecture, rng: np.random.Generator) -> dict[str, A
             shape = expected_shape(arch, g.name)
             if g.labels:
                 given[g.name] = rng.integers(0, g.labels, size=shape).astype(float)
+            elif g.domain == "M" and g.axes == "batch":  # a dropout mask: 0 drops a unit of a sample, 1 keeps it
+                given[g.name] = rng.integers(0, 2, size=shape).astype(float)
             else:
                 low, high = DRAW_RANGES.get(g.domain, (-1.0, 1.0))
                 widen = spread if g.domain in WIDENED else 1.0
@@ -430,6 +432,9 @@ def sympy_values(arch: Architecture, given: Mapping[str, Array], intermediates: 
     scalars = {s.name for s in engine.steps_for(arch) if s.axes == "scalar"}
     for name, m in model.forward.items():
         if name != out:
+            if not hasattr(m, "shape"):  # a scalar beside the loss (a data loss, a penalty): no Matrix
+                results[name] = np.asarray(float(evaluate(m)))
+                continue
             value = _numeric(evaluate, m)
             results[name] = value.reshape(()) if name in scalars and value.size == 1 else value
     for grad_name, m in model.gradients.items():
@@ -610,6 +615,35 @@ def engine_configurations() -> list[tuple[str, Architecture]]:
             (f"{lay}: three layers leaky_relu, tanh, sigmoid, mse sum",
              Architecture(lay, 2, 2, (Dense(2, "leaky_relu", slope=0.2), Dense(2, "tanh", "scalar"),
                                       Dense(2, "sigmoid", "none")), Loss("mse", "sum"), 0.1)),
+        ]
+    out += regularization_configurations()
+    return out
+
+
+def regularization_configurations() -> list[tuple[str, Architecture]]:
+    """Weight decay (each convention), dropout (inverted or not) and layer normalization."""
+    out: list[tuple[str, Architecture]] = []
+    for lay in ("rows", "columns"):
+        out += [
+            (f"{lay}: weight decay lambda/2, biases out, relu, softmax cross_entropy mean",
+             Architecture(lay, 2, 3, (Dense(2, "relu"), Dense(3, "softmax")), Loss("cross_entropy", "mean"), 0.1,
+                          WeightDecay(0.1))),
+            (f"{lay}: weight decay lambda, biases in, divided by N, tanh, scalar bias, mse 1/2 mean",
+             Architecture(lay, 2, 3, (Dense(2, "tanh", "scalar"), Dense(1, "identity")), Loss("mse", "mean", True),
+                          0.1, WeightDecay(0.05, False, True, True))),
+            (f"{lay}: inverted dropout (keep 0.8) on relu, sigmoid, dropout (drop 0.5), softmax cross_entropy mean",
+             Architecture(lay, 2, 3, (Dense(3, "relu", dropout=Dropout(0.8)), Dense(2, "sigmoid", "scalar",
+                                                                                     dropout=Dropout(0.5, "drop")),
+                                      Dense(2, "softmax")), Loss("cross_entropy", "mean"), 0.1)),
+            (f"{lay}: plain dropout (drop 0.25) on tanh with weight decay, mse sum",
+             Architecture(lay, 2, 2, (Dense(2, "tanh", dropout=Dropout(0.25, "drop", False)), Dense(1, "identity")),
+                          Loss("mse", "sum"), 0.1, WeightDecay(0.1))),
+            (f"{lay}: layer norm + relu, softmax, cross_entropy mean",
+             Architecture(lay, 2, 2, (Dense(3, "identity"), LayerNorm(3, "relu"), Dense(2, "softmax")),
+                          Loss("cross_entropy", "mean"), 0.1)),
+            (f"{lay}: scalar bias, layer norm output over 2 units + sigmoid, dropout before, mse 1/2 mean",
+             Architecture(lay, 2, 3, (Dense(2, "tanh", dropout=Dropout(0.5)), Dense(2, "identity", "scalar"),
+                                      LayerNorm(2, "sigmoid", 1e-8)), Loss("mse", "mean", True), 0.1)),
         ]
     return out
 

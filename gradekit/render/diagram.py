@@ -24,7 +24,7 @@ import numpy as np
 from gradekit.engine.build import network
 from gradekit.engine.layout import to_rows
 from gradekit.model import names
-from gradekit.model.network import Architecture, BatchNorm
+from gradekit.model.network import Architecture, BatchNorm, LayerNorm
 
 MAX_LABELLED_UNITS = 4  # more units (or inputs) than this: matrix names instead of numbers on edges
 MAX_DRAWN_UNITS = 8  # a larger layer shows its first units, a vertical ellipsis and its last unit
@@ -201,19 +201,28 @@ def _layout(arch: Architecture, numbers: bool) -> tuple[Diagram, tuple[tuple[int
     captions = [[Label("inputs", math=False)]]
     for l, layer in enumerate(arch.layers, start=1):
         x = xs[l]
-        norm = isinstance(layer, BatchNorm)
+        norm = isinstance(layer, (BatchNorm, LayerNorm))
         column = _column(x, layer.units, f"a{l}", lambda j, l=l: Label("a", sub=str(j), sup=f"[{l}]"),
                          "square" if norm else "circle")
         nodes += column
         previous = columns[-1]
         if norm:
-            captions.append([Label(f"layer {l}", math=False), Label("batch norm", math=False),
+            captions.append([Label(f"layer {l}", math=False),
+                             Label("layer norm" if isinstance(layer, LayerNorm) else "batch norm", math=False),
                              Label(network(arch).activation(l).caption, math=False)])
             for a, b in zip(previous, column):
                 if a.shape != "plain":
                     edges.append(Edge(a.id, b.id))
+            if isinstance(layer, LayerNorm):  # its units are coupled: each sample's statistics span them all
+                ys = [n.y for n in column]
+                pad = NODE_RADIUS + 0.18
+                frames.append(Frame(x - pad, min(ys) - pad, x + pad, max(ys) + pad))
         else:
             captions.append([Label(f"layer {l}", math=False), Label(network(arch).activation(l).caption, math=False)])
+            dropout = getattr(layer, "dropout", None)
+            if dropout is not None:  # marked under the activation it drops
+                rate = dropout.keep if dropout.named == "keep" else dropout.drop
+                captions[-1].append(Label(f"dropout ({dropout.named} {rate:g})", math=False))
             for a in previous:
                 for b in column:
                     if a.shape == "plain" or b.shape == "plain":
@@ -254,7 +263,7 @@ def column_positions(arch: Architecture, numbers: bool) -> list[float]:
     """x of the inputs, of each layer and of the loss: wide gaps where edges carry numbers."""
     xs = [0.0]
     for layer in arch.layers:
-        wide = numbers and not isinstance(layer, BatchNorm)
+        wide = numbers and not isinstance(layer, (BatchNorm, LayerNorm))
         xs.append(xs[-1] + (GAP_LABELLED if wide else GAP_PLAIN))
     xs.append(xs[-1] + LOSS_GAP)
     return xs
@@ -285,7 +294,7 @@ def _finish(arch: Architecture, nodes: list[Node], edges: list[Edge], captions: 
     # parameters are named under their layer in either case (their edges carry no numbers).
     bottom = min(n.y for n in nodes if n.id.startswith(("x-", "a"))) - NODE_RADIUS - 0.4
     for l, layer in enumerate(arch.layers, start=1):
-        if isinstance(layer, BatchNorm):
+        if isinstance(layer, (BatchNorm, LayerNorm)):
             names = [Label(r"\gamma", sup=f"[{l}]"), Label(r"\beta", sup=f"[{l}]")]
         elif not numbers:
             names = [Label("W", sup=f"[{l}]")] + ([Label("b", sup=f"[{l}]")] if layer.bias != "none" else [])

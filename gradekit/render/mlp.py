@@ -5,7 +5,7 @@ from __future__ import annotations
 from gradekit.engine.build import network
 from gradekit.engine.trace import Trace
 from gradekit.model import names
-from gradekit.model.network import BatchNorm
+from gradekit.model.network import BatchNorm, LayerNorm
 from gradekit.model.notation import tex, tex_constant
 from gradekit.model.problem import Problem
 
@@ -28,6 +28,12 @@ def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
         act = net.activation(l).statement
         if layer.activation == "leaky_relu":
             act += f" (slope ${tex_constant(layer.slope)}$ for negative inputs)"
+        if isinstance(layer, LayerNorm):
+            out.append(rf"Layer {l}: layer normalization (each sample normalized by the mean and the biased variance of "
+                       rf"its own {layer.units} units, $\epsilon = {tex_constant(layer.eps)}$) with scale "
+                       rf"${tex(names.of('gamma', l))}$ and shift ${tex(names.of('beta', l))}$, one entry per unit, "
+                       rf"then {act}.")
+            continue
         if isinstance(layer, BatchNorm):
             out.append(rf"Layer {l}: batch normalization in training mode (batch mean, biased batch "
                        rf"variance, $\epsilon = {tex_constant(layer.eps)}$) with scale ${tex(names.of('gamma', l))}$ and shift "
@@ -37,7 +43,15 @@ def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
                 "scalar": f"one scalar bias ${tex(names.of('b', l))}$ added to every unit",
                 "none": "no bias"}[layer.bias]
         out.append(f"Layer {l}: {layer.units} unit{'s' * (layer.units != 1)}, {act} activation, {bias}.")
-    out.append(f"Loss: ${loss_formula}$.")
+        if getattr(layer, "dropout", None) is not None:
+            out.append(next(op for op in net.ops if op.kind == "dropout" and op.l == l).words())
+    if names.PENALTY in trace:  # weight decay: the data loss, the penalty in words and formula, their sum
+        decay = next(op for op in net.ops if op.kind == "weight_decay")
+        out.append(f"Data loss: ${trace.step(names.DATA_LOSS).formula}$.")
+        out.append(decay.words())
+        out.append(f"Loss: ${loss_formula}$, the data loss plus the penalty (the loss asked includes the penalty).")
+    else:
+        out.append(f"Loss: ${loss_formula}$.")
     if arch.loss.kind == "cross_entropy":
         out.append(f"$Y$ holds the true class of each sample (0 to {arch.outputs - 1}).")
     elif arch.loss.kind == "binary_cross_entropy":

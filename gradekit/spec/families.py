@@ -21,12 +21,14 @@ class Family:
     index_limit: Callable[[Any], int]  # the largest number a [sampling] key may carry (W2: 2)
     index_error: str  # why a number is refused: .format(index=..., limit=...)
     accepts: Callable[[Any, str], bool] | None = None  # a family whose [sampling] keys are its own names
+    # Checks of the given values the family's model makes (fields, model, domains, pinned), or None.
+    check: Callable[[Fields, Any, dict, dict], None] | None = None
 
 
 FAMILIES: dict[str, Family] = {
     "mlp": Family("mlp", mlp.architecture, mlp.DEFAULT_DOMAINS,
-                  "X, Y, W, b, gamma, beta, or one of them with a layer number", lambda arch: arch.depth,
-                  "layer {index} does not exist (the network has {limit})"),
+                  "X, Y, W, b, gamma, beta, M, or one of them with a layer number", lambda arch: arch.depth,
+                  "layer {index} does not exist (the network has {limit})", check=mlp.check_given),
     "circuit": Family("circuit", circuit.circuit, circuit.DEFAULT_DOMAINS, "one of the circuit's variables",
                       lambda model: 0, "", circuit.accepts),
 }

@@ -166,6 +166,8 @@ def parse_problem(data: Mapping[str, Any], source: str) -> Problem:
     arch = family.parse(f)
     domains = _domains(f, family, arch)
     pinned = _pinned(f, arch)
+    if family.check is not None:
+        family.check(f, arch, domains, pinned)
     computed = {s.name for s in steps_for(arch) if s.stage != "given"}
     asked_raw = f.get("asked", list, what="a list of quantity names")
     if not asked_raw:

@@ -121,4 +121,5 @@ def test_every_kind_of_formulation_is_exercised():
             if step.op is not None:
                 seen |= {f"{step.op.kind}:{f.id}" for f in step.op.formulations(step)}
     assert {"sigmoid:from_preactivation", "tanh:from_preactivation", "softmax:through_da", "sigmoid:through_da",
-            "batch_norm:mean_of_squares", "batch_norm:staged", "batch_norm:from_dz"} <= seen, seen
+            "batch_norm:mean_of_squares", "batch_norm:staged", "batch_norm:from_dz",
+            "layer_norm:mean_of_squares", "layer_norm:staged"} <= seen, seen
