@@ -104,7 +104,7 @@ class GradingJob:
             items_to_return = counted.reports()
             with feedback_bar(len(items_to_return)) as update:
                 pages = feedback.write(items_to_return, o.feedback, self.extra, self.secret, o.max_bytes,
-                                       math or feedback.code_math, o.feedback_zip, update)
+                                       math or feedback.code_math, o.feedback_zip, update, o.jobs)
         return GradeOutcome(o.format, tally.rows, tally.rows - tally.graded, written, pages)
 
     def _gradescope(self, chunks: Iterable[list[Report]], emit: Callable[[str], None]) -> GradeOutcome:

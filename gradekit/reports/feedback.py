@@ -32,7 +32,7 @@ from gradekit.grading.answers import read_answers
 from gradekit.grading.grade import KeyCache, sheet_lookup, variant_for
 from gradekit.grading.results import QuantityResult, Report
 from gradekit.grading.submission import DEFAULT_MAX_BYTES, load
-from gradekit.model.notation import tex
+from gradekit.model.notation import given_number, tex
 from gradekit.model.problem import Sheet
 from gradekit.render import formatting as fmt
 from gradekit.render.documents import part_labels
@@ -44,6 +44,7 @@ from gradekit.util.errors import GradekitError
 
 Math = Callable[[str, bool], str]  # LaTeX, display -> HTML
 CHUNK = 100  # students whose keys are made together
+PARALLEL_MIN_STUDENTS = 100  # below this, starting worker processes costs more than it saves
 
 # Why follow-through was or was not given, by the rule that decided (gradekit.grading.results.Rule).
 WHY = {
@@ -62,7 +63,8 @@ WHY = {
             "earn follow-through.",
     "right_magnitude": "No follow-through for this step itself: wrong, but of the right size; later steps done right "
                        "from it still earn follow-through.",
-    "implausible": "No follow-through: wrong, and not right given your own earlier answers either.",
+    "implausible": "Wrong, and not a plausible attempt (no known mistake, not a slip in a few entries, not of the "
+                   "right size): later answers computed from it earn no follow-through.",
     "unexplained_errors": "No follow-through: one of two or more errors that match no known mistake.",
     "trivial": "No follow-through: the answer is trivial (near zero, one repeated number or a given value).",
     "without_inputs": "No follow-through: an answer it is computed from is missing or could not be read.",
@@ -96,6 +98,19 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Value:
+    """A value a worked step shows: its name and numbers (to the problem's decimals)."""
+
+    name: str
+    value: np.ndarray
+    integers: bool = False
+    given: bool = False
+
+    def tex(self, decimals: int) -> str:
+        return f"{tex(self.name)} = {fmt.tex_matrix(self.value, decimals, self.integers, self.given)}"
+
+
+@dataclass(frozen=True)
 class Step:
     """A worked step: formula, inputs, one entry worked out, notes, result (all LaTeX or $text$)."""
 
@@ -103,10 +118,10 @@ class Step:
     name: str
     description: str
     formula: str
-    inputs: tuple[tuple[str, str], ...]  # (tex, matrix tex)
+    inputs: tuple[Value, ...]
     worked: tuple[tuple[str, str], ...]  # (where, math)
     notes: tuple[str, ...]
-    result: str
+    result: Value
 
 
 @dataclass(frozen=True)
@@ -147,10 +162,6 @@ def _shown_steps(pk, lost: Sequence[str]) -> list[str]:  # noqa: ANN001 - a Prob
     return [n for n in trace.names if n in wanted]
 
 
-def _matrix(value: np.ndarray, decimals: int, integers: bool = False, given: bool = False) -> str:
-    return fmt.tex_matrix(np.asarray(value), decimals, integers, given)
-
-
 def problem_feedback(pk, result, raw: Mapping[str, object]) -> ProblemFeedback:  # noqa: ANN001 - ProblemKey, ProblemResult
     problem, trace = pk.problem, pk.instance.trace
     answers = read_answers(pk, raw)
@@ -171,11 +182,11 @@ def problem_feedback(pk, result, raw: Mapping[str, object]) -> ProblemFeedback: 
         for name in _shown_steps(pk, lost):
             step = trace.step(name)
             w = worked_step(pk, name, cx)
-            inputs = tuple((tex(d), _matrix(trace[d], problem.decimals, trace.step(d).axes == "labels",
-                                            d in given_names)) for d in step.deps)
+            inputs = tuple(Value(d, np.asarray(trace[d]), trace.step(d).axes == "labels", d in given_names)
+                           for d in step.deps)
             steps.append(Step(labels.get(name, ""), name, step.description, step.formula, inputs,
                               tuple((ex.where, ex.math) for ex in w.examples), tuple(w.notes),
-                              _matrix(trace[name], problem.decimals, step.axes == "labels")))
+                              Value(name, np.asarray(trace[name]), step.axes == "labels")))
     return ProblemFeedback(problem.id, problem.title, result.points, result.possible, problem.decimals,
                            tuple(rows), tuple(steps))
 
@@ -189,27 +200,45 @@ def _prose(text: str, math: Math) -> str:
     return "".join(math(p, False) if i % 2 else _e(p) for i, p in enumerate(parts))
 
 
-def _grid(value: np.ndarray | None, decimals: int, integers: bool, off: np.ndarray | None = None) -> str:
+def _entries(value: np.ndarray, decimals: int, integers: bool, given: bool = False) -> list[list[str]]:
+    """Entries as the solutions write them (notation.number: never -0.0000), rows of a 2-D view."""
+    a = np.atleast_2d(np.asarray(value, dtype=float))
+    if integers:
+        return [[str(int(round(x))) for x in row] for row in a.tolist()]
+    if given:
+        return [[given_number(x, decimals) for x in row] for row in a.tolist()]
+    zero = "0." + "0" * decimals if decimals else "0"
+    out = []
+    for row in a.tolist():
+        cells = [f"{x:.{decimals}f}" for x in row]
+        out.append([zero if c[0] == "-" and c[1:] == zero else c for c in cells])
+    return out
+
+
+def _grid(value: np.ndarray | None, decimals: int, integers: bool, off: np.ndarray | None = None,
+          given: bool = False) -> str:
     if value is None:
         return '<span class="none">—</span>'
-    rows = fmt.entry_strings(value, decimals, integers)
-    off2 = np.atleast_2d(off) if off is not None else None
+    rows = _entries(value, decimals, integers, given)
+    bad = np.atleast_2d(off).tolist() if off is not None else None
     out = ['<table class="grid">']
     for i, row in enumerate(rows):
-        cells = []
-        for j, x in enumerate(row):
-            bad = off2 is not None and bool(off2[i, j])
-            cells.append(f'<td{" class=off" if bad else ""}>{_e(x)}</td>')
-        out.append(f"<tr>{''.join(cells)}</tr>")
+        out.append("<tr>" + "".join(f"<td class=off>{x}</td>" if bad is not None and bad[i][j] else f"<td>{x}</td>"
+                                    for j, x in enumerate(row)) + "</tr>")
     out.append("</table>")
     return "".join(out)
 
 
+def _shown_value(v: Value, decimals: int, math: Math) -> str:
+    return f'<div class="value">{math(tex(v.name), False)} = {_grid(v.value, decimals, v.integers, None, v.given)}</div>'
+
+
 def _margin_text(margin: np.ndarray, decimals: int) -> str:
-    m = np.asarray(margin, dtype=float)
-    lo, hi = float(m.min()), float(m.max())
+    flat = np.asarray(margin, dtype=float).ravel().tolist()
+    lo, hi = min(flat), max(flat)
     digits = decimals + 2
-    return f"± {lo:.{digits}f}" if np.isclose(lo, hi) else f"± {lo:.{digits}f} to {hi:.{digits}f}"
+    a, b = f"{lo:.{digits}f}", f"{hi:.{digits}f}"
+    return f"± {a}" if a == b else f"± {a} to {b}"
 
 
 def _wrong_entries(row: Row) -> np.ndarray | None:
@@ -250,7 +279,7 @@ def html_page(fb: Feedback, math: Math = code_math) -> str:
                        f'<figure><figcaption>Key</figcaption>{_grid(row.key, p.decimals, row.integers)}</figure>'
                        f'<figure><figcaption>Margin</figcaption><p>{_e(_margin_text(row.margin, p.decimals))}</p>'
                        "</figure></div>"
-                       f'<p class="feedback">{_e(q.feedback)}</p>'
+                       + (f'<p class="feedback">{_e(q.feedback)}</p>' if q.rule != "right" else "")
                        + (f'<p class="mistake">Named mistake: {_e(q.mistake)}</p>' if q.mistake else "")
                        + f'<p class="why">{_e(WHY.get(q.rule, ""))}</p></div>')
         if p.steps:
@@ -261,13 +290,14 @@ def html_page(fb: Feedback, math: Math = code_math) -> str:
                 out.append(f'<div class="step" data-step="{_e(s.name)}"><h4>{label}{math(tex(s.name), False)} — '
                            f'{_prose(s.description, math)}</h4>{math(s.formula, True)}')
                 if s.inputs:
-                    out.append("<p>using</p>" + math(r", \qquad ".join(f"{t} = {m}" for t, m in s.inputs), True))
+                    out.append('<p>using</p><div class="values">'
+                               + "".join(_shown_value(v, p.decimals, math) for v in s.inputs) + "</div>")
                 for where, m in s.worked:
                     out.append(f"<p>{'One entry worked out (' + _e(where) + '):' if where else 'With the numbers:'}</p>"
                                + math(m, True))
                 for note in s.notes:
                     out.append(f'<p class="note"><em>{_prose(note, math)}</em></p>')
-                out.append("<p>gives</p>" + math(f"{tex(s.name)} = {s.result}", True) + "</div>")
+                out.append("<p>gives</p>" + _shown_value(s.result, p.decimals, math) + "</div>")
             out.append("</section>")
         out.append("</section>")
     out.append('</main>\n<footer><p>Made by gradekit. Statuses: correct, follow-through (right given your own '
@@ -281,7 +311,7 @@ def html_page(fb: Feedback, math: Math = code_math) -> str:
 def _md_grid(value: np.ndarray | None, decimals: int, integers: bool) -> str:
     if value is None:
         return "—"
-    rows = fmt.entry_strings(value, decimals, integers)
+    rows = _entries(value, decimals, integers)
     return "<br>".join(" ".join(row) for row in rows) if len(rows) > 1 else " ".join(rows[0])
 
 
@@ -311,12 +341,12 @@ def markdown_page(fb: Feedback) -> str:
                 label = f"({s.label}) " if s.label else ""
                 lines += [f"#### {label}${tex(s.name)}$ — {s.description}", "", "$$", s.formula, "$$", ""]
                 if s.inputs:
-                    lines += ["using", "", "$$", r", \qquad ".join(f"{t} = {m}" for t, m in s.inputs), "$$", ""]
+                    lines += ["using", "", "$$", r", \qquad ".join(v.tex(p.decimals) for v in s.inputs), "$$", ""]
                 for where, m in s.worked:
                     lines += [f"One entry worked out ({md(where)}):" if where else "With the numbers:", "", "$$", m,
                               "$$", ""]
                 lines += [f"*{n}*" for n in s.notes] + ([""] if s.notes else [])
-                lines += ["gives", "", "$$", f"{tex(s.name)} = {s.result}", "$$", ""]
+                lines += ["gives", "", "$$", s.result.tex(p.decimals), "$$", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -362,34 +392,35 @@ def folder_for(r: Report, used: set[str]) -> str:
     return name
 
 
-def build(items: Sequence[tuple[str, Report]], sheets: Mapping[str, Sheet], secret: bytes | None,
-          max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Feedback | tuple[Report, str]]:
-    """Each counted file's Feedback (or its report and why no page could be made), a chunk of keys at a time."""
-    keys = KeyCache(sheet_lookup(sheets), secret, size=CHUNK)
-    used: set[str] = set()
+def build(items: Sequence[tuple[str, Report, str]], sheets: Mapping[str, Sheet], secret: bytes | None,
+          max_bytes: int = DEFAULT_MAX_BYTES, keys: KeyCache | None = None,
+          ) -> Iterator[Feedback | tuple[Report, str]]:
+    """Each counted (file, report, folder)'s Feedback, or its report and why no page could be made;
+    the keys of a chunk of students made together."""
+    keys = keys or KeyCache(sheet_lookup(sheets), secret, size=CHUNK)
     for start in range(0, len(items), CHUNK):
-        chunk = items[start:start + CHUNK]
-        opened = []
-        for path, r in chunk:
+        opened: list[tuple[object, object, Report, str]] = []
+        for path, r, folder in items[start:start + CHUNK]:
             try:
                 sub = load(Path(path), max_bytes)
-                opened.append((sub, variant_for(sub, secret), r))
+                opened.append((sub, variant_for(sub, secret), r, folder))
             except GradekitError as e:
-                opened.append((None, None, (r, e.message)))
-        keys.prepare((sub.sheet, v) for sub, v, _ in opened if sub is not None)
-        for sub, variant, r in opened:
+                opened.append((None, e.message, r, folder))
+        keys.prepare((sub.sheet, v) for sub, v, _, _ in opened if sub is not None)  # type: ignore[attr-defined]
+        for sub, variant, r, folder in opened:
             if sub is None:
-                yield r  # type: ignore[misc]
+                yield r, str(variant)
                 continue
             try:
-                key = keys.key(sub.sheet, variant)
+                key = keys.key(sub.sheet, variant)  # type: ignore[attr-defined, arg-type]
             except GradekitError as e:
                 yield r, e.message
                 continue
             by_id = {p.id: p for p in r.problems}
-            problems = tuple(problem_feedback(pk, by_id[pk.problem.id], sub.answers.get(pk.problem.id, {}))
+            answers = sub.answers  # type: ignore[attr-defined]
+            problems = tuple(problem_feedback(pk, by_id[pk.problem.id], answers.get(pk.problem.id, {}))
                              for pk in key.problems if pk.problem.id in by_id)
-            yield Feedback(r, folder_for(r, used), problems)
+            yield Feedback(r, folder, problems)
 
 
 @dataclass(frozen=True)
@@ -399,19 +430,34 @@ class Written:
     failed: tuple[str, ...]  # one line each: a counted file whose page could not be made
 
 
-def write(items: Sequence[tuple[str, Report]], folder: Path, sheets: Mapping[str, Sheet], secret: bytes | None,
-          max_bytes: int = DEFAULT_MAX_BYTES, math: Math = code_math, zip_each: bool = False,
-          progress: Callable[[int], None] = lambda done: None) -> Written:
-    """A folder (and with `zip_each` a zip) per student in `folder`, and an index students.csv."""
-    folder.mkdir(parents=True, exist_ok=True)
-    index = [["id", "name", "folder", "file", "points", "possible"]]
-    failed = []
-    written = 0
-    for fb in build(items, sheets, secret, max_bytes):
+def _zip(folder: str, files: Sequence[tuple[str, str]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in files:
+            info = zipfile.ZipInfo(f"{folder}/{name}", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, text.encode("utf-8", "backslashreplace"))
+    return buffer.getvalue()
+
+
+_worker: tuple | None = None  # a worker's (folder, sheets, secret, max_bytes, math, zip_each, key cache)
+
+
+def _init_worker(folder: Path, sheets: Mapping[str, Sheet], secret: bytes | None, max_bytes: int, math: Math,
+                 zip_each: bool) -> None:
+    global _worker
+    _worker = (folder, sheets, secret, max_bytes, math, zip_each, KeyCache(sheet_lookup(sheets), secret, size=CHUNK))
+
+
+def _write_part(part: list[tuple[str, Report, str]]) -> list[tuple[list[object] | None, str]]:
+    """Write one part's pages; per item its students.csv row, or None and why no page was made."""
+    assert _worker is not None
+    folder, sheets, secret, max_bytes, math, zip_each, keys = _worker
+    out: list[tuple[list[object] | None, str]] = []
+    for fb in build(part, sheets, secret, max_bytes, keys):
         if not isinstance(fb, Feedback):
             r, why = fb
-            failed.append(f"{r.source}: no feedback page: {' '.join(str(why).split())}")
-            progress(1)
+            out.append((None, f"{r.source}: no feedback page: {' '.join(str(why).split())}"))
             continue
         html, md = html_page(fb, math), markdown_page(fb)
         target = folder / fb.folder
@@ -419,20 +465,35 @@ def write(items: Sequence[tuple[str, Report]], folder: Path, sheets: Mapping[str
         write_atomic(target / "feedback.html", html)
         write_atomic(target / "feedback.md", md)
         if zip_each:
-            buffer = io.BytesIO()
-            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-                for name, text in (("feedback.html", html), ("feedback.md", md)):
-                    info = zipfile.ZipInfo(f"{fb.folder}/{name}", date_time=(1980, 1, 1, 0, 0, 0))
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    z.writestr(info, text.encode("utf-8", "backslashreplace"))
-            (folder / f"{fb.folder}.zip").write_bytes(buffer.getvalue())
+            (folder / f"{fb.folder}.zip").write_bytes(_zip(fb.folder, [("feedback.html", html), ("feedback.md", md)]))
         r = fb.report
-        index.append([r.student_id, r.student_name, fb.folder, r.source, rounded(r.points), rounded(r.possible)])
-        written += 1
-        progress(1)
-    from gradekit.reports.writers import cell
+        out.append(([r.student_id, r.student_name, fb.folder, r.source, rounded(r.points), rounded(r.possible)], ""))
+    return out
 
+
+def write(items: Sequence[tuple[str, Report]], folder: Path, sheets: Mapping[str, Sheet], secret: bytes | None,
+          max_bytes: int = DEFAULT_MAX_BYTES, math: Math = code_math, zip_each: bool = False,
+          progress: Callable[[int], None] = lambda done: None, jobs: int = 1) -> Written:
+    """A folder (and with `zip_each` a zip) per student in `folder`, and an index students.csv;
+    parts of the class in `jobs` worker processes."""
+    from gradekit.reports.writers import cell
+    from gradekit.util import parallel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    named = [(path, r, folder_for(r, used)) for path, r in items]
+    jobs = jobs if len(named) >= PARALLEL_MIN_STUDENTS else 1
+    index: list[list[object]] = [["id", "name", "folder", "file", "points", "possible"]]
+    failed = []
+    for done in parallel.run(_write_part, parallel.chunks(named, jobs, largest=CHUNK), jobs, _init_worker,
+                             (folder, dict(sheets), secret, max_bytes, math, zip_each)):
+        for row, why in done:
+            if row is None:
+                failed.append(why)
+            else:
+                index.append(row)
+        progress(len(done))
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows([cell(v) for v in row] for row in index)
     write_atomic(folder / "students.csv", buffer.getvalue())
-    return Written(folder, written, tuple(failed))
+    return Written(folder, len(index) - 1, tuple(failed))

@@ -94,30 +94,32 @@
     if (s.q) {
       var extra = {};
       s.x.forEach(function (e) { extra[e[0]] = e; });
-      var byProblem = {};
-      s.problems.forEach(function (p) { byProblem[p[0]] = p; });
-      var table = el("table", null, "quantities");
-      var thead = el("thead");
-      var hr = el("tr");
-      ["problem", "quantity", "status", "points", "feedback"].forEach(function (h) { var th = el("th", h); th.scope = "col"; hr.appendChild(th); });
-      thead.appendChild(hr);
-      table.appendChild(thead);
-      var tb = el("tbody");
-      data.order.forEach(function (col) {
-        var code = s.q.charAt(col);
-        if (!code || code === "-") return;
-        var c = data.columns[col], e = extra[col];
-        var tr = el("tr", null, "q " + STATUS[code]);
-        tr.dataset.quantity = c[1];
-        tr.appendChild(el("td", c[0]));
-        tr.appendChild(el("td", c[1]));
-        tr.appendChild(el("td", STATUS[code], "status"));
-        tr.appendChild(el("td", e ? pts(e[1]) + " / " + pts(e[2]) : pts(possible[col]) + " / " + pts(possible[col])));
-        tr.appendChild(el("td", e ? data.feedback[e[3]] : "correct", "feedback"));
-        tb.appendChild(tr);
+      s.problems.forEach(function (p) {
+        detail.appendChild(el("h4", p[0] + ": " + pts(p[1]) + " / " + pts(p[2])));
+        var table = el("table", null, "quantities");
+        table.dataset.problem = p[0];
+        var thead = el("thead");
+        var hr = el("tr");
+        ["quantity", "status", "points", "feedback"].forEach(function (h) { var th = el("th", h); th.scope = "col"; hr.appendChild(th); });
+        thead.appendChild(hr);
+        table.appendChild(thead);
+        var tb = el("tbody");
+        data.order.forEach(function (col) {
+          var c = data.columns[col];
+          var code = s.q.charAt(col);
+          if (c[0] !== p[0] || !code || code === "-") return;
+          var e = extra[col];
+          var tr = el("tr", null, "q " + STATUS[code]);
+          tr.dataset.quantity = c[1];
+          tr.appendChild(el("td", c[1]));
+          tr.appendChild(el("td", STATUS[code], "status"));
+          tr.appendChild(el("td", e ? pts(e[1]) + " / " + pts(e[2]) : pts(possible[col]) + " / " + pts(possible[col]), "points"));
+          tr.appendChild(el("td", e ? data.feedback[e[3]] : "correct", "feedback"));
+          tb.appendChild(tr);
+        });
+        table.appendChild(tb);
+        detail.appendChild(table);
       });
-      table.appendChild(tb);
-      detail.appendChild(table);
     }
     var close = el("button", "Close", "close");
     close.type = "button";
