@@ -56,6 +56,23 @@ def _answers(key, kind: int, i: int) -> dict:  # noqa: ANN001 - an AnswerKey
         pk = key.problems[1]
         q = pk.problem.asked[-1]
         answers[pk.problem.id][q] = to_json_value(np.asarray(pk.instance.trace[q]) * 3 + 1)
+    elif kind == 6:  # a named mistake carried forward honestly: the later answers earn follow-through
+        pk = next(pk for pk in key.problems if pk.problem.arch.layout == "rows")
+        trace = pk.instance.trace
+        values = dict(trace.rows)
+        for q in pk.problem.asked:
+            if trace.step(q).stage == "backward" and mistake_values(pk, q):
+                values[q] = np.asarray(mistake_values(pk, q)[0].value, dtype=float)
+                break
+        else:
+            raise AssertionError("no backward mistake to carry forward")
+        names = list(trace.names)
+        for name in names[names.index(q) + 1:]:
+            step = trace.step(name)
+            if step.compute is not None:
+                values[name] = step.evaluate(values)
+        for name in pk.problem.asked:
+            answers[pk.problem.id][name] = to_json_value(values[name])
     elif kind == 7:
         answers = {}
     return answers
