@@ -114,8 +114,9 @@ def write_class(folder: Path, count: int = 300) -> ClassFolder:
         (subs / f"{name}.json").write_text(json.dumps(doc), encoding="utf-8")
     extra = template_document(keys[1])
     extra["answers"] = _answers(keys[1], 9, 1)
-    extra["student"] = {"id": "intruder", "name": "<b>not on the roster</b>"}
-    (subs / "zz-intruder.json").write_text(json.dumps(extra), encoding="utf-8")
+    intruder = dict(extra, student={"id": "intruder", "name": "<b>not on the roster</b>"},
+                    variant={"student": "intruder"})
+    (subs / "zz-intruder.json").write_text(json.dumps(intruder), encoding="utf-8")
     extra["student"] = {"id": students[1].id, "name": "evil\u202etxt.exe"}
     (subs / "zz-bidi.json").write_text(json.dumps(extra, ensure_ascii=False), encoding="utf-8")
     (subs / "zz-surrogate.json").write_text(json.dumps(extra).replace("evil\\u202e", "evil\\ud800"), encoding="utf-8")
