@@ -40,6 +40,11 @@ PAGE_VERSION = 1
 STATUS_CODES = {"correct": "c", "follow-through": "f", "incorrect": "i", "missing": "m", "invalid": "v"}
 DISCRIMINATION_SHARE = 0.27  # the upper and lower groups of the discrimination index
 
+STUDENT_FIELDS = ("row", "id", "name", "file", "status", "reason", "counted", "sheet", "variant", "points",
+                  "possible", "flags", "problems", "problem_possible", "q", "x")
+STATUS_WORDS = {"g": "graded", "d": "duplicate", "u": "ungraded", "m": "missing"}
+FLAG_WORDS = {"r": "not-on-roster", "d": "duplicate", "u": "ungraded", "m": "missing", "n": "no-id"}
+
 Order = Callable[[str], dict[str, tuple[str, ...]]]  # sheet id -> problem id -> names in computing order
 
 
@@ -160,33 +165,51 @@ class ClassData:
             quantities.append({"column": col, "problem": pid, "name": name, "possible": rounded(self.possible[col]),
                                "counts": {s: c.get(s, 0) for s in charts.STATUS_ORDER},
                                "mistakes": [[m, n] for m, n in mistakes.get((pid, name), [])]})
-        students = []
+        # One array per row, in STUDENT_FIELDS order, with what repeats written once (see student_dicts).
+        sheets = list(self.sheets)
+        sheet_index = {sheet: i for i, sheet in enumerate(sheets)}
+        problem_index = {pid: i for i, pid in enumerate(self.problems)}
+        possibles: dict[tuple, int] = {}
+        students: list[list[object]] = []
         for row, sid, name, source, error, sheet, variant, points, possible, problems, codes, extra in self.rows:
-            status, note = tally.status(row, sid, not error and bool(sheet))
-            flags = []
+            graded = not error and bool(sheet)
+            status, _ = tally.status(row, sid, graded)
+            flags = ""
             if roster is not None and (not sid or sid not in roster):
-                flags.append("not-on-roster")
+                flags += "r"
             if status == "duplicate":
-                flags.append("duplicate")
+                flags += "d"
             if status == "ungraded":
-                flags.append("ungraded")
+                flags += "u"
             if not sid:
-                flags.append("no-id")
-            counted = status == "graded" and tally.counted(row, sid)
-            statuses = "".join(codes.get(c, "-") for c in range(len(columns)))
-            students.append({"row": row, "id": sid, "name": name, "file": source, "status": status,
-                             "reason": error or note, "counted": counted, "sheet": sheet, "variant": variant,
-                             "points": rounded(points), "possible": rounded(possible), "flags": flags,
-                             "problems": problems, "q": statuses, "x": extra})
+                flags += "n"
+            reason: object = error
+            student = tally.students.get(sid) if sid and graded else None
+            if student is not None and student.graded > 1:
+                rule = self._text(tally.rule(student))
+                reason = [rule] if student.row == row else [rule, student.row]
+            counted = int(status == "graded" and tally.counted(row, sid))
+            shown: list[object] = [None] * len(problem_index)
+            top = [None] * len(problem_index)
+            for pid, pts, pos in problems:  # type: ignore[union-attr]
+                shown[problem_index[pid]], top[problem_index[pid]] = pts, pos
+            pos_key = tuple(top)
+            pos_id = possibles.setdefault(pos_key, len(possibles)) if graded else -1
+            statuses = "".join(codes.get(c, "-") for c in range(len(columns)))  # type: ignore[union-attr]
+            xs = [[col, pts, fb] if pos == rounded(self.possible[col]) else [col, pts, fb, pos]
+                  for col, pts, pos, fb in extra]  # type: ignore[union-attr]
+            students.append([row, sid, name, source, status[0], reason, counted,
+                             sheet_index.get(sheet, -1), None if variant == f"student {sid}" else variant,
+                             rounded(points), rounded(possible), flags, shown if graded else [], pos_id, statuses, xs])
         for sid, name in tally.missing():
-            students.append({"row": -1, "id": sid, "name": name, "file": "", "status": "missing",
-                             "reason": "on the roster; no file", "counted": False, "sheet": "", "variant": "",
-                             "points": 0, "possible": 0, "flags": ["missing"], "problems": [], "q": "", "x": []})
+            students.append([-1, sid, name, "", "m", "on the roster; no file", 0, -1, "", 0, 0, "m", [], -1, "", []])
         return {"format": PAGE_FORMAT, "version": PAGE_VERSION, "summary": summary_dict(tally),
                 "problems": [{"id": pid, "title": title} for pid, title in self.problems.items()],
                 "columns": [[pid, name] for pid, name in columns], "order": order, "quantities": quantities,
                 "items": item_rows(tally), "discrimination": self.discrimination(),
-                "histograms": self.histograms(), "feedback": list(self.feedback), "students": students}
+                "histograms": self.histograms(), "feedback": list(self.feedback), "sheets": sheets,
+                "possibles": [list(p) for p in possibles], "student_fields": list(STUDENT_FIELDS),
+                "students": students}
 
     def counted_rows(self) -> list[list[object]]:
         return [r for r in self.rows if not r[4] and r[5] and self.tally.counted(r[0], r[1])]
@@ -222,6 +245,27 @@ class ClassData:
             high = sum(r[10][col] == "c" for r in having[-k:]) / k  # type: ignore[index]
             out[str(col)] = round(high - low, 4)
         return out
+
+
+def student_dicts(data: dict) -> list[dict[str, object]]:
+    """The students table's rows as the page's script reads them (words, not codes): for tests and
+    for anyone reading the JSON block. The script does the same (templates/report/class.js)."""
+    out = []
+    files = {r[0]: r[3] for r in data["students"]}
+    for values in data["students"]:
+        s = dict(zip(data["student_fields"], values))
+        s["status"] = STATUS_WORDS[s["status"]]
+        s["flags"] = [FLAG_WORDS[c] for c in s["flags"]]
+        s["counted"] = bool(s["counted"])
+        s["sheet"] = data["sheets"][s["sheet"]] if s["sheet"] >= 0 else ""
+        if s["variant"] is None:
+            s["variant"] = f"student {s['id']}"
+        reason = s["reason"]
+        if isinstance(reason, list):
+            rule = data["feedback"][reason[0]]
+            s["reason"] = f"counted: {rule}" if len(reason) == 1 else f"not counted: {files[reason[1]]} counts ({rule})"
+        out.append(s)
+    return out
 
 
 # --- the page ---------------------------------------------------------------------------------------
@@ -333,7 +377,7 @@ STUDENTS_HTML = """<section id="students"><h2>Students</h2>
 def page(data: dict) -> str:
     """The class page's HTML from its data."""
     style, script = asset("class.css"), asset("class.js")
-    sheets = sorted({s["sheet"] for s in data["students"] if s["sheet"]})
+    sheets = sorted(data["sheets"])
     title = "Class report" + (f": {', '.join(sheets)}" if sheets else "")
     nav = ('<nav><a href="#totals">Totals</a> <a href="#quantities">Quantities</a> '
            '<a href="#items">Item analysis</a> <a href="#students">Students</a></nav>')

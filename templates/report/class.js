@@ -9,7 +9,24 @@
   var STEP = 200;
   var possible = {};
   data.quantities.forEach(function (q) { possible[q.column] = q.possible; });
-  var students = data.students;
+  var STATUS_WORDS = {g: "graded", d: "duplicate", u: "ungraded", m: "missing"};
+  var FLAG_CODES = {r: "not-on-roster", d: "duplicate", u: "ungraded", m: "missing", n: "no-id"};
+  var files = {};
+  data.students.forEach(function (v) { files[v[0]] = v[3]; });
+  // Rows arrive as arrays (data.student_fields), with what repeats written once: spelled out here.
+  var students = data.students.map(function (v) {
+    var s = {};
+    data.student_fields.forEach(function (f, i) { s[f] = v[i]; });
+    s.status = STATUS_WORDS[s.status];
+    s.flags = s.flags.split("").map(function (c) { return FLAG_CODES[c]; });
+    s.sheet = s.sheet >= 0 ? data.sheets[s.sheet] : "";
+    if (s.variant === null) s.variant = "student " + s.id;
+    if (Array.isArray(s.reason)) {
+      var rule = data.feedback[s.reason[0]];
+      s.reason = s.reason.length === 1 ? "counted: " + rule : "not counted: " + files[s.reason[1]] + " counts (" + rule + ")";
+    }
+    return s;
+  });
   students.forEach(function (s, i) {
     s.index = i;
     s.search = (s.id + "\u0000" + s.name + "\u0000" + s.file).toLowerCase();
@@ -94,7 +111,9 @@
     if (s.q) {
       var extra = {};
       s.x.forEach(function (e) { extra[e[0]] = e; });
-      s.problems.forEach(function (p) {
+      data.problems.forEach(function (problem, pi) {
+        if (s.problems[pi] === null || s.problems[pi] === undefined) return;
+        var p = [problem.id, s.problems[pi], data.possibles[s.problem_possible][pi]];
         detail.appendChild(el("h4", p[0] + ": " + pts(p[1]) + " / " + pts(p[2])));
         var table = el("table", null, "quantities");
         table.dataset.problem = p[0];
@@ -113,8 +132,9 @@
           tr.dataset.quantity = c[1];
           tr.appendChild(el("td", c[1]));
           tr.appendChild(el("td", STATUS[code], "status"));
-          tr.appendChild(el("td", e ? pts(e[1]) + " / " + pts(e[2]) : pts(possible[col]) + " / " + pts(possible[col]), "points"));
-          tr.appendChild(el("td", e ? data.feedback[e[3]] : "correct", "feedback"));
+          var top = e && e.length > 3 ? e[3] : possible[col];
+          tr.appendChild(el("td", (e ? pts(e[1]) : pts(top)) + " / " + pts(top), "points"));
+          tr.appendChild(el("td", e ? data.feedback[e[2]] : "correct", "feedback"));
           tb.appendChild(tr);
         });
         table.appendChild(tb);
