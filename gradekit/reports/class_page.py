@@ -175,7 +175,7 @@ class ClassData:
             graded = not error and bool(sheet)
             status, _ = tally.status(row, sid, graded)
             flags = ""
-            if roster is not None and (not sid or sid not in roster):
+            if roster is not None and sid and sid not in roster:
                 flags += "r"
             if status == "duplicate":
                 flags += "d"
