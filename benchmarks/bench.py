@@ -345,6 +345,58 @@ def bench_grade(generated: Path, folder: Path, count: int, repeats: int, name: s
     shutil.rmtree(subs)
 
 
+def _open_seconds(page: Path) -> float | None:
+    """Seconds from navigation to the class page's script being done (its table drawn), in
+    headless Chromium (the median of 3 loads); None without Chromium or Playwright."""
+    exe = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if not os.path.exists(exe):
+        return None
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, headless=True,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        for _ in range(3):
+            context = browser.new_context()
+            tab = context.new_page()
+            start = time.perf_counter()
+            tab.goto(page.as_uri())
+            tab.wait_for_selector("body[data-ready='1']", state="attached")
+            times.append(time.perf_counter() - start)
+            context.close()
+        browser.close()
+    return statistics.median(times)
+
+
+def bench_class_page(generated: Path, folder: Path, count: int) -> None:
+    """gradekit grade --format html for `count` submissions: the page's size and how long it takes to open."""
+    subs = write_submissions(generated, folder, count, "class-page")
+    page = folder / "class.html"
+    result = run([*GRADEKIT, "grade", str(subs), "--secret-file", str(folder / "course.key"), "--format", "html",
+                  "-o", str(page)])
+    report(f"class page: {count} submissions", timing([result]))
+    report("  class page size", f"{page.stat().st_size / 1e6:.2f} MB", "target < 5 MB")
+    seconds = _open_seconds(page)
+    report("  class page opens in Chromium", "skipped (no Chromium)" if seconds is None else f"{seconds:.2f} s",
+           "target < 2 s")
+    shutil.rmtree(subs)
+
+
+def bench_feedback(generated: Path, folder: Path, students: int) -> None:
+    """gradekit grade --feedback: one file per student, graded with and without feedback pages."""
+    subs = write_submissions(generated, folder, students, "feedback")
+    common = [*GRADEKIT, "grade", str(subs), "--secret-file", str(folder / "course.key"), "--format", "csv"]
+    alone = run([*common, "-o", str(folder / "feedback-book.csv")])
+    pages = run([*common, "-o", str(folder / "feedback-book.csv"), "--feedback", str(folder / "feedback")])
+    written = len(list((folder / "feedback").glob("*/feedback.html")))
+    report(f"feedback pages: {written} students", timing([pages]), f"grading alone {alone.seconds:.2f} s")
+    report_memory([pages])
+    shutil.rmtree(subs)
+
+
 def _size_mb(path: Path) -> float:
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     return sum(p.stat().st_size for p in files) / 1e6
@@ -364,7 +416,8 @@ def bench_verify(count: int) -> None:
     report(f"verify --count {count}", timing([result]))
 
 
-STAGES = ("cli", "variants", "keys", "show", "stress", "generate", "grade", "grade-large", "pools", "html", "verify")
+STAGES = ("cli", "variants", "keys", "show", "stress", "generate", "grade", "grade-large", "class-page", "feedback",
+          "pools", "html", "verify")
 
 
 def profile(stage: str, count: int) -> None:
@@ -435,13 +488,17 @@ def main() -> None:
         bench_stress(50 if tiny else 10_000)
     with tempfile.TemporaryDirectory(prefix="gradekit-bench-") as tmp:
         folder = Path(tmp)
-        if only & {"generate", "grade", "grade-large"}:
+        if only & {"generate", "grade", "grade-large", "class-page", "feedback"}:
             generated = bench_generate(folder, students, repeats)
             if "grade" in only:
                 bench_grade(generated, folder, submissions, repeats)
             if "grade-large" in only:  # memory must stay flat: reports stream out as chunks finish
                 bench_grade(generated, folder, large, 1, "large", "memory target <= 300 MB",
                             folder / "roster.csv")
+            if "class-page" in only:
+                bench_class_page(generated, folder, submissions)
+            if "feedback" in only:
+                bench_feedback(generated, folder, students)
         if "pools" in only:
             bench_pools(folder, 5 if tiny else 1000, repeats)
         if "html" in only:

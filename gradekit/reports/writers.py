@@ -217,6 +217,15 @@ class Tally:
                 common[(pid, name)] = (n, mistake)
         return [(pid, name, c, common.get((pid, name), (0, ""))[1]) for (pid, name), c in counts.items()]
 
+    def mistakes_by_quantity(self, top: int = TOP_MISTAKES) -> dict[tuple[str, str], list[tuple[str, int]]]:
+        """Per (problem, quantity): its most common named mistakes with their counts, over every graded file."""
+        out: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        for (pid, name, mistake), n in self._mistakes.most_common():
+            found = out.setdefault((pid, name), [])
+            if len(found) < top:
+                found.append((mistake, n))
+        return out
+
     def summary(self) -> Summary:
         keep = {row for row, sid in zip(self._row, self._row_student) if self.counted(row, sid or "")}
         totals = [t for t, row in zip(self._total, self._row) if row in keep]

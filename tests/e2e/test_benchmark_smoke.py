@@ -21,7 +21,8 @@ def test_benchmark_runs_at_tiny_sizes():
                   "grade: 60 submissions to CSV (5 students, --roster)", "verify --count 1",
                   "export moodle: 5-variant pool of the default sheet",
                   "export prairielearn: 5-variant pool of the default sheet",
-                  "export html: 5 students (hand-in pages)"):
+                  "export html: 5 students (hand-in pages)", "class page: 20 submissions", "  class page size",
+                  "  class page opens in Chromium", "feedback pages: 5 students"):
         assert label in out, label
     assert re.search(r"ratio\s+\d+\.\d+x", out)
     assert re.search(r"variants/s: relu-batchnorm-softmax-rows\s+[\d,]+ one by one, [\d,]+ in 25s", out)
