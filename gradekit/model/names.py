@@ -18,6 +18,12 @@ LONG_BASES = ("gamma", "beta", "mu", "var", "Xhat")
 PLAIN = ("X", "Y", "loss", "pred")  # names without a layer index
 LOSS, LOSS_NEW, PRED = "loss", "loss_new", "pred"
 
+# A recurrent network's shared weights (gradekit.model.rnn): no index, as one matrix serves every
+# time step (dWhh, Whh_new parse too). Time-step quantities are single letters with the step as
+# their index: h1, z2, y3, dh1.
+SHARED = ("Whh", "Wxh", "Why", "bh", "by")
+_SHARED = re.compile(rf"^(?P<grad>d?)(?P<base>{'|'.join(SHARED)})(?P<new>_new)?$")
+
 _NAME = re.compile(rf"^(?P<grad>d?)(?P<base>{'|'.join(LONG_BASES)}|[A-Za-z])(?P<index>\d+)(?P<new>_new)?$")
 
 
@@ -44,7 +50,8 @@ def parse(name: str) -> Name | None:
         return Name(LOSS, new=True)
     m = _NAME.match(name)
     if not m:
-        return None
+        shared = _SHARED.match(name)
+        return None if not shared else Name(shared["base"], None, bool(shared["grad"]), bool(shared["new"]))
     return Name(m["base"], int(m["index"]), bool(m["grad"]), bool(m["new"]))
 
 

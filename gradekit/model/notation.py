@@ -24,6 +24,11 @@ _SYMBOLS = {
     "Xhat": r"\hat{X}",
 }
 
+# A recurrent network's quantities: the time step as a superscript in angle brackets (h^{<2>}, as
+# in Ng's course notes), leaving the subscript free for entries; shared weights W_{hh}, b_{h}.
+TIME_BASES = frozenset({"h", "z", "y"})
+_SHARED = {"Whh": "W_{hh}", "Wxh": "W_{xh}", "Why": "W_{hy}", "bh": "b_{h}", "by": "b_{y}"}
+
 
 @cache
 def tex(name: str) -> str:
@@ -37,11 +42,16 @@ def tex(name: str) -> str:
     if name in ("X", "Y"):
         return name
     parsed = names.parse(name)
+    if parsed is not None and parsed.base in _SHARED:
+        body = _SHARED[parsed.base]
+        return (f"d{body}" if parsed.grad else body) + (r"^{\text{new}}" if parsed.new else "")
     if parsed is None or parsed.index is None:
         return rf"\text{{{name}}}"
     base = _SYMBOLS.get(parsed.base, parsed.base)
     layer = parsed.index
-    if base == r"\sigma^{2}":  # a squared symbol takes its layer index beside the square
+    if parsed.base in TIME_BASES:
+        body = rf"{base}^{{\langle {layer}\rangle}}"
+    elif base == r"\sigma^{2}":  # a squared symbol takes its layer index beside the square
         body = rf"\sigma^{{2\,[{layer}]}}"
     else:
         body = rf"{base}^{{[{layer}]}}"

@@ -606,3 +606,18 @@ def engine_configurations() -> list[tuple[str, Architecture]]:
                                       Dense(2, "sigmoid", "none")), Loss("mse", "sum"), 0.1)),
         ]
     return out
+
+
+def rnn_configurations() -> list[tuple[str, Any]]:
+    """Unrolled RNNs (family "rnn"): 2 and 3 steps, hidden and input sizes 1 and 2, tanh and linear,
+    h0 given or 0, an output at every step or at the last, both conventions, sum and mean, 1/2."""
+    from gradekit.model.rnn import Rnn
+
+    return [
+        ("rnn: T=3, 1-1-1, tanh, last output, rows", Rnn("rows", 1, 1, 1, 3)),
+        ("rnn: T=2, 2-2-1, tanh, every output, columns, mean", Rnn("columns", 2, 2, 1, 2, outputs_at="every",
+                                                                   reduction="mean")),
+        ("rnn: T=3, 1-2-2, tanh, h0 given, every output, rows, halved", Rnn("rows", 1, 2, 2, 3, h0="given",
+                                                                            outputs_at="every", half=True)),
+        ("rnn: T=2, 2-1-1, linear, h0 given, last output, columns", Rnn("columns", 2, 1, 1, 2, "identity", "given")),
+    ]
