@@ -60,6 +60,8 @@ _BASE = re.compile(rf"^(?P<base>{'|'.join(LONG_BASES)}|[A-Za-z])(?P<index>\d*)$"
 
 def split(name: str) -> tuple[str, int | None] | None:
     """A base with an optional index (`W`, `W2`, `gamma3`): (base, index or None); None otherwise."""
+    if name in SHARED:
+        return name, None
     m = _BASE.match(name)
     if not m:
         return None

@@ -432,7 +432,7 @@ class SharedWeights(Op):
 
     def given(self) -> tuple[Given, ...]:
         m = self.model
-        out = [Given("h0", (1, m.hidden), "unit", "h0")] if m.h0 == "given" else []
+        out = [Given("h0", (1, m.hidden), "unit", "h")] if m.h0 == "given" else []
         return (*out, Given("Wxh", (m.inputs, m.hidden), "weights", "W"), Given("Whh", (m.hidden, m.hidden), "weights", "W"),
                 Given("bh", (1, m.hidden), "unit", "b"), Given("Why", (m.hidden, m.outputs), "weights", "W"),
                 Given("by", (1, m.outputs), "unit", "b"))
