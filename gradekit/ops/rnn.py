@@ -112,7 +112,7 @@ class RnnStep(Op):
             hw = f"{tex(self.prev)} W_{{hh}}" if rows else f"W_{{hh}} {tex(self.prev)}"
             formula = f"{tex(z(t))} = {hw} + {xw} + b_{{h}}"
             deps = (self.prev, "X", "Whh", "Wxh", "bh")
-        where = "" if self.prev is not None or t > 1 else " (h_0 = 0: no recurrent term)"
+        where = "" if self.prev is not None or t > 1 else " (h0 = 0: no recurrent term)"
         b.add(self, "pre_activation", z(t), "forward", deps, formula, self._z_fn(),
               f"pre-activation of the hidden state at step {t}{where}", "unit")
         if m.activation == "tanh":
