@@ -43,6 +43,11 @@ class Rnn:
         return 1
 
     @property
+    def classifies(self) -> bool:
+        """Whether `pred` (predicted classes) is meaningful: not for a squared error."""
+        return False
+
+    @property
     def output_steps(self) -> tuple[int, ...]:
         """The time steps with an output y_t (and a target row of Y), in order."""
         return tuple(range(1, self.steps + 1)) if self.outputs_at == "every" else (self.steps,)

@@ -262,8 +262,12 @@ class RnnStep(Op):
             if not self.last:
                 terms.append((z(t + 1), names.grad(z(t + 1))))
             g.grad(step.name, h(t), terms)
+        elif self.model.activation == "tanh":
+            square = g.op(g.temp(step.name, "h2"), "Mul", [h(t), h(t)])
+            slope = g.op(g.temp(step.name, "slope"), "Sub", [g.constant(1.0), square])
+            g.op(step.name, "Mul", [names.grad(h(t)), slope])
         else:
-            g.grad(step.name, z(t), [(h(t), names.grad(h(t)))])
+            g.op(step.name, "Identity", [names.grad(h(t))])
 
     def symbolic(self, s: Symbolic) -> None:
         t, sv = self.t, s.values

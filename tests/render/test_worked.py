@@ -84,7 +84,7 @@ def numeric_lines(w: Worked) -> list[Expr]:
     out = []
     for e in w.lines:
         text = e.before + _join(e.terms, True) + e.after
-        if r"\cdots" in text or re.search(r"[A-Za-z]\^|[A-Z]_|d[A-Z]|y_|\\sigma|\\gamma|\\beta|\\hat", text):
+        if r"\cdots" in text or re.search(r"[A-Za-z]\^|[A-Z]_|d[A-Z]|y_|[a-z]_\{|\\sigma|\\gamma|\\beta|\\hat", text):
             continue
         out.append(text)
     return out
