@@ -301,7 +301,9 @@ def _follow_through(pk, wrong: str, factor: float) -> dict:
 def _slip(pk) -> dict:
     """One entry of the first asked matrix off by 0.5 and carried forward: a slip, whose later
     steps earn follow-through."""
-    first = next(q for q in pk.problem.asked if np.size(pk.instance.trace[q]) > 1)
+    asked = pk.problem.asked
+    # (a network of one unit, an RNN over one hidden unit, asks only 1x1 values: its first one)
+    first = next((q for q in asked if np.size(pk.instance.trace[q]) > 1), asked[0])
 
     def change(value: np.ndarray) -> np.ndarray:
         value = value.copy()
