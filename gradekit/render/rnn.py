@@ -37,7 +37,7 @@ def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
     out.append(rf"Output {where}: $y^{{\langle t\rangle}} = {product} + b_{{y}}$; "
                f"{'row' if m.layout == 'rows' else 'column'} $k$ of $Y$ is the target "
                r"$Y^{\langle t\rangle}$ of the $k$-th output step.")
-    out.append("The same $W_{{xh}}$, $W_{{hh}}$, $b_{{h}}$, $W_{{hy}}$, $b_{{y}}$ serve every step.")
+    out.append("The same $W_{xh}$, $W_{hh}$, $b_{h}$, $W_{hy}$, $b_{y}$ serve every step.")
     out.append(f"Loss: ${trace.step(names.LOSS).formula}$.")
     if any(names.parse(q) is not None and names.parse(q).new and q != names.LOSS_NEW for q in problem.asked):
         out.append(rf"Update: one step of gradient descent, $\theta_{{\text{{new}}}} = \theta - \eta\, d\theta$, "
