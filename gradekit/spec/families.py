@@ -27,5 +27,5 @@ FAMILIES: dict[str, Family] = {
                   "X, Y, W, b, gamma, beta, or one of them with a layer number", lambda arch: arch.depth,
                   "layer {index} does not exist (the network has {limit})"),
     "rnn": Family("rnn", rnn.rnn, rnn.DEFAULT_DOMAINS, rnn.DOMAIN_WORDS, lambda model: 0,
-                  "a [sampling] key of a recurrent network takes no number (it has {limit} layers)"),
+                  "a [sampling] key of a recurrent network takes no number (write h for h0)"),
 }

@@ -69,3 +69,18 @@ def test_bptt_mistake_is_named(pid, name, change, words):
         named += words in q.feedback
     assert wrong >= 3, f"the mistake made a difference on only {wrong} of {len(SEEDS)} instances"
     assert named == wrong, f"named on {named} of {wrong} wrong answers: {words}"
+
+
+def test_a_bad_rnn_spec_is_one_line_naming_file_and_field(tmp_path):
+    from gradekit.spec.reader import load_problem
+    from gradekit.util.errors import SpecError
+    from gradekit.util.resources import problems_dir
+
+    text = (problems_dir() / f"{LAST}.toml").read_text()
+    for old, new, words in [("steps = 3", "steps = 4", "steps"), ("Whh = {", "h0 = {", "write h for h0"),
+                            ('activation = "tanh"', 'activation = "relu"', "activation")]:
+        path = tmp_path / "bad.toml"
+        path.write_text(text.replace(old, new))
+        with pytest.raises(SpecError) as err:
+            load_problem(path)
+        assert "bad.toml" in str(err.value) and words in str(err.value) and "\n" not in str(err.value)
