@@ -21,7 +21,7 @@ LOSS, LOSS_NEW, PRED = "loss", "loss_new", "pred"
 # A recurrent network's shared weights (gradekit.model.rnn): no index, as one matrix serves every
 # time step (dWhh, Whh_new parse too). Time-step quantities are single letters with the step as
 # their index: h1, z2, y3, dh1.
-SHARED = ("Whh", "Wxh", "Why", "bh", "by")
+SHARED = ("Whh", "Wxh", "Why", "bh", "by", "Wx", "Wh", "bz")  # the last three: an LSTM cell's
 _SHARED = re.compile(rf"^(?P<grad>d?)(?P<base>{'|'.join(SHARED)})(?P<new>_new)?$")
 
 _NAME = re.compile(rf"^(?P<grad>d?)(?P<base>{'|'.join(LONG_BASES)}|[A-Za-z])(?P<index>\d+)(?P<new>_new)?$")

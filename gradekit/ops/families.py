@@ -10,12 +10,14 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from gradekit.ops.mlp import mlp_network
+from gradekit.ops.lstm import lstm_network
 from gradekit.ops.network import Network
 from gradekit.ops.rnn import rnn_network
 
 BUILDERS: dict[str, Callable[[Any], Network]] = {
     "mlp": mlp_network,
     "rnn": rnn_network,
+    "lstm": lstm_network,
 }
 
 

@@ -611,6 +611,7 @@ def engine_configurations() -> list[tuple[str, Architecture]]:
 def rnn_configurations() -> list[tuple[str, Any]]:
     """Unrolled RNNs (family "rnn"): 2 and 3 steps, hidden and input sizes 1 and 2, tanh and linear,
     h0 given or 0, an output at every step or at the last, both conventions, sum and mean, 1/2."""
+    from gradekit.model.lstm import Lstm
     from gradekit.model.rnn import Rnn
 
     return [
@@ -620,4 +621,6 @@ def rnn_configurations() -> list[tuple[str, Any]]:
         ("rnn: T=3, 1-2-2, tanh, h0 given, every output, rows, halved", Rnn("rows", 1, 2, 2, 3, h0="given",
                                                                             outputs_at="every", half=True)),
         ("rnn: T=2, 2-1-1, linear, h0 given, last output, columns", Rnn("columns", 2, 1, 1, 2, "identity", "given")),
+        ("lstm: one cell step, 1 input, rows", Lstm("rows", 1)),
+        ("lstm: one cell step, 2 inputs, columns", Lstm("columns", 2)),
     ]

@@ -20,10 +20,12 @@ from gradekit.render.diagram import Diagram
 SENTENCES: dict[str, Callable[[Problem, Trace], tuple[str, ...]]] = {
     "mlp": mlp.sentences,
     "rnn": rnn.sentences,
+    "lstm": rnn.lstm_sentences,
 }
 DIAGRAMS: dict[str, Callable[[Any, Mapping[str, np.ndarray] | None], Diagram]] = {
     "mlp": mlp_diagram.build,
     "rnn": rnn.diagram,
+    "lstm": rnn.lstm_diagram,
 }
 
 

@@ -79,3 +79,47 @@ def diagram(model: Any, given: Mapping[str, np.ndarray] | None = None) -> Diagra
     return Diagram(tuple(nodes), tuple(done), tuple(texts), (),
                    round(min(b[0] for b in boxes) - margin, 3), round(min(b[1] for b in boxes) - margin, 3),
                    round(max(b[2] for b in boxes) + margin, 3), round(max(b[3] for b in boxes) + margin, 3))
+
+
+def lstm_sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
+    m = problem.arch
+    lin = (r"x W_{x} + h^{\langle 0\rangle} W_{h} + b_{z}" if m.layout == "rows"
+           else r"W_{x} x + W_{h} h^{\langle 0\rangle} + b_{z}")
+    out = [rf"One step of an LSTM cell with a single unit: the gates' pre-activations $z^{{\langle 1\rangle}} = {lin}$ "
+           rf"({'a row' if m.layout == 'rows' else 'a column'} of 4, in the order i, f, o, g; $x = X$ has "
+           f"{m.inputs} entr{'ies' if m.inputs != 1 else 'y'}).",
+           r"Gates: $i = \sigma(z_{i})$, $f = \sigma(z_{f})$, $o = \sigma(z_{o})$, $g = \tanh(z_{g})$; "
+           r"cell $c^{\langle 1\rangle} = f c^{\langle 0\rangle} + i g$, hidden state "
+           r"$h^{\langle 1\rangle} = o \tanh c^{\langle 1\rangle}$.",
+           r"Given from the rest of the network: $dh^{\langle 1\rangle}$, the gradient reaching "
+           r"$h^{\langle 1\rangle}$ from above, and $dc^{\langle 2\rangle}$, the next step's cell gradient, "
+           r"with that step's forget gate $f^{\langle 2\rangle}$ (so $c^{\langle 1\rangle}$ also receives "
+           r"$dc^{\langle 2\rangle} f^{\langle 2\rangle}$).",
+           f"The cell's part of the loss: ${trace.step(names.LOSS).formula}$."]
+    if any(names.parse(q) is not None and names.parse(q).new and q != names.LOSS_NEW for q in problem.asked):
+        out.append(rf"Update: one step of gradient descent with learning rate $\eta = {tex_constant(m.learning_rate)}$.")
+    return tuple(out)
+
+
+def lstm_diagram(model: Any, given: Mapping[str, np.ndarray] | None = None) -> Diagram:
+    """The cell: x and h_0 feed the four gates; f and i, g meet c_0 in c_1; o and c_1 give h_1."""
+    nodes = [Node("x", Label("x"), 0.0, 0.0, "box"), Node("h-0", Label("h", sup=r"\langle 0\rangle"), 0.0, 2.4, "box"),
+             Node("c-0", Label("c", sup=r"\langle 0\rangle"), 3.0, 5.2, "box")]
+    for k, gate in enumerate(("i", "f", "o", "g")):
+        nodes.append(Node(f"gate-{gate}", Label(gate), 3.0, 3.6 - 1.2 * k))
+    nodes += [Node("c-1", Label("c", sup=r"\langle 1\rangle"), 6.0, 5.2), Node("h-1", Label("h", sup=r"\langle 1\rangle"), 8.4, 2.4)]
+    edges = [Edge("x", "gate-o"), Edge("h-0", "gate-f"), Edge("c-0", "c-1", Label("f")), Edge("gate-g", "c-1"),
+             Edge("gate-i", "c-1"), Edge("gate-f", "c-1"), Edge("gate-o", "h-1"), Edge("c-1", "h-1", Label("tanh", math=False))]
+    texts = [Text(Label("W_x, W_h, b_z feed every gate", math=False), 3.0, -2.0, "small")]
+    by_id = {n.id: n for n in nodes}
+    done = []
+    for e in edges:
+        a, b = by_id[e.source], by_id[e.target]
+        at = (round((a.x + b.x) / 2, 3), round((a.y + b.y) / 2 + 0.3, 3)) if e.label else None
+        done.append(Edge(e.source, e.target, e.label, at, _outline_point(a, b), _outline_point(b, a)))
+    boxes = [_box_of(n) for n in nodes] + [(e.at[0] - 0.4, e.at[1] - 0.2, e.at[0] + 0.4, e.at[1] + 0.2)
+                                           for e in done if e.at]
+    boxes += [(t.x - 2.2, t.y - 0.2, t.x + 2.2, t.y + 0.2) for t in texts]
+    return Diagram(tuple(nodes), tuple(done), tuple(texts), (),
+                   round(min(b[0] for b in boxes) - 0.15, 3), round(min(b[1] for b in boxes) - 0.15, 3),
+                   round(max(b[2] for b in boxes) + 0.15, 3), round(max(b[3] for b in boxes) + 0.15, 3))

@@ -11,6 +11,7 @@ from grading_helpers import key_for, student_values, submission, with_answers
 
 LAST = "rnn-tanh-last-step"  # rows, one unit, h0 = 0, output at step 3 only
 EVERY = "rnn-two-units-every-step"  # columns, two units, h0 given, outputs at steps 1 and 2
+CELL = "lstm-cell-step"  # one LSTM cell step, a single unit
 SEEDS = range(6)
 
 
@@ -54,6 +55,13 @@ CASES = [
     (LAST, "dz2", {"dz2": lambda v: v["dh2"] * (1 - np.tanh(v["h2"]) ** 2)}, "taken at the output h_2"),
     (EVERY, "dz1", {"dz1": lambda v: v["dh1"] * (1 - v["z1"] ** 2)}, "not 1 - z_1^2"),
     (EVERY, "dy1", {"dy1": lambda v: v["y1"] - v["Y"][:, :1]}, "MEAN over the 2 output steps"),
+    # the LSTM cell step
+    (CELL, "dc1", {"dc1": lambda v: v["dh1"] * v["o1"] * (1 - np.tanh(v["c1"]) ** 2)}, "only from h_t"),
+    (CELL, "dc1", {"dc1": lambda v: v["dh1"] * v["o1"] * (1 - np.tanh(v["c1"]) ** 2) + v["dc2"]}, "forget gate"),
+    (CELL, "dz1", {"dz1": lambda v: np.concatenate([v["di1"] * (1 - v["i1"] ** 2), v["df1"] * (1 - v["f1"] ** 2),
+                                                    v["do1"] * (1 - v["o1"] ** 2), v["dg1"] * v["g1"] * (1 - v["g1"])],
+                                                   axis=1)}, "swapped"),
+    (CELL, "do1", {"do1": lambda v: v["dh1"] * v["c1"]}, "not c_t"),
 ]
 
 
@@ -84,3 +92,14 @@ def test_a_bad_rnn_spec_is_one_line_naming_file_and_field(tmp_path):
         with pytest.raises(SpecError) as err:
             load_problem(path)
         assert "bad.toml" in str(err.value) and words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_slip_in_the_forget_gate_earns_follow_through_in_the_lstm_cell():
+    for seed in range(3):
+        s = graded(CELL, seed, {"f1": lambda v: 1.25 / (1 + np.exp(-v["z1"][:, 1:2]))})
+        assert s["f1"].status == "incorrect"
+        for later in ("c1", "dc0"):  # computed from f1 itself
+            assert s[later].status == "follow-through", (later, s[later].feedback)
+        for later in ("h1", "do1", "dc1", "di1", "dg1", "dz1", "dWx"):  # through c1 (a small change may be in the margin)
+            assert s[later].status in ("follow-through", "correct"), (later, s[later].feedback)
+            assert s[later].points == pytest.approx(s[later].possible)
