@@ -108,9 +108,10 @@ def lstm_diagram(model: Any, given: Mapping[str, np.ndarray] | None = None) -> D
     for k, gate in enumerate(("i", "f", "o", "g")):
         nodes.append(Node(f"gate-{gate}", Label(gate), 3.0, 3.6 - 1.2 * k))
     nodes += [Node("c-1", Label("c", sup=r"\langle 1\rangle"), 6.0, 5.2), Node("h-1", Label("h", sup=r"\langle 1\rangle"), 8.4, 2.4)]
-    edges = [Edge("x", "gate-o"), Edge("h-0", "gate-f"), Edge("c-0", "c-1", Label("f")), Edge("gate-g", "c-1"),
+    edges = [Edge(src, f"gate-{gate}") for src in ("x", "h-0") for gate in ("i", "f", "o", "g")]
+    edges += [Edge("c-0", "c-1", Label("f")), Edge("gate-g", "c-1"),
              Edge("gate-i", "c-1"), Edge("gate-f", "c-1"), Edge("gate-o", "h-1"), Edge("c-1", "h-1", Label("tanh", math=False))]
-    texts = [Text(Label("W_x, W_h, b_z feed every gate", math=False), 3.0, -2.0, "small")]
+    texts = [Text(Label("every gate: z = x Wx + h Wh + bz", math=False), 3.0, -0.9, "small")]
     by_id = {n.id: n for n in nodes}
     done = []
     for e in edges:
@@ -119,7 +120,7 @@ def lstm_diagram(model: Any, given: Mapping[str, np.ndarray] | None = None) -> D
         done.append(Edge(e.source, e.target, e.label, at, _outline_point(a, b), _outline_point(b, a)))
     boxes = [_box_of(n) for n in nodes] + [(e.at[0] - 0.4, e.at[1] - 0.2, e.at[0] + 0.4, e.at[1] + 0.2)
                                            for e in done if e.at]
-    boxes += [(t.x - 2.2, t.y - 0.2, t.x + 2.2, t.y + 0.2) for t in texts]
+    boxes += [(t.x - 2.6, t.y - 0.2, t.x + 2.6, t.y + 0.2) for t in texts]
     return Diagram(tuple(nodes), tuple(done), tuple(texts), (),
                    round(min(b[0] for b in boxes) - 0.15, 3), round(min(b[1] for b in boxes) - 0.15, 3),
                    round(max(b[2] for b in boxes) + 0.15, 3), round(max(b[3] for b in boxes) + 0.15, 3))
