@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable
 
+from gradekit.ops.circuit import circuit_network
 from gradekit.ops.mlp import mlp_network
 from gradekit.ops.lstm import lstm_network
 from gradekit.ops.network import Network
@@ -18,6 +19,7 @@ BUILDERS: dict[str, Callable[[Any], Network]] = {
     "mlp": mlp_network,
     "rnn": rnn_network,
     "lstm": lstm_network,
+    "circuit": circuit_network,
 }
 
 

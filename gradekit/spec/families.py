@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from gradekit.model.problem import Domain
-from gradekit.spec import lstm, mlp, rnn
+from gradekit.spec import circuit, lstm, mlp, rnn
 from gradekit.spec.fields import Fields
 
 
@@ -20,12 +20,15 @@ class Family:
     domain_words: str  # what a [sampling] key may be, in words (for the error that refuses one)
     index_limit: Callable[[Any], int]  # the largest number a [sampling] key may carry (W2: 2)
     index_error: str  # why a number is refused: .format(index=..., limit=...)
+    accepts: Callable[[Any, str], bool] | None = None  # a family whose [sampling] keys are its own names
 
 
 FAMILIES: dict[str, Family] = {
     "mlp": Family("mlp", mlp.architecture, mlp.DEFAULT_DOMAINS,
                   "X, Y, W, b, gamma, beta, or one of them with a layer number", lambda arch: arch.depth,
                   "layer {index} does not exist (the network has {limit})"),
+    "circuit": Family("circuit", circuit.circuit, circuit.DEFAULT_DOMAINS, "one of the circuit's variables",
+                      lambda model: 0, "", circuit.accepts),
     "rnn": Family("rnn", rnn.rnn, rnn.DEFAULT_DOMAINS, rnn.DOMAIN_WORDS, lambda model: 0,
                   "a [sampling] key of a recurrent network takes no number (write h for h0)"),
     "lstm": Family("lstm", lstm.lstm, lstm.DEFAULT_DOMAINS, lstm.DOMAIN_WORDS, lambda model: 0,

@@ -59,7 +59,17 @@ def test_builtin_variants_obey_every_rule_checked_independently(pid):
         if arch.family == "rnn" and arch.activation == "tanh":
             for step in range(1, arch.steps + 1):  # saturation: no |z_t| of 2 or more
                 assert np.abs(v[f"z{step}"]).max() < 2.0, (inst.seed, f"z{step}")
-        for l, layer in enumerate(getattr(arch, "layers", ()), start=1):  # the MLP's layers
+        for node in getattr(arch, "nodes", ()):  # a computational graph's gates
+            ins = [float(t[i]) for i in node.inputs]
+            if node.kind in ("max", "min"):
+                assert abs(ins[0] - ins[1]) > 0.25, (inst.seed, node.name)  # tie
+            if node.kind == "log":
+                assert ins[0] > 0.1, (inst.seed, node.name)  # domain
+            if node.kind == "recip":
+                assert abs(ins[0]) > 0.25, (inst.seed, node.name)  # domain
+            if node.kind == "relu":
+                assert abs(ins[0]) > 0.05, (inst.seed, node.name)  # kink
+        for l, layer in enumerate(getattr(arch, "layers", ()), start=1):
             # dead_unit: every unit gets a backward signal from some sample
             assert (v[f"dZ{l}"] != 0).any(axis=0).all(), (inst.seed, f"dZ{l}")
             if layer.activation in ("relu", "leaky_relu"):
@@ -67,7 +77,7 @@ def test_builtin_variants_obey_every_rule_checked_independently(pid):
             if l < arch.depth and isinstance(layer, Dense) and layer.units > 1:
                 params = np.vstack([v[f"W{l}"], v[f"b{l}"]]) if layer.bias == "vector" else v[f"W{l}"]
                 assert len({tuple(c) for c in params.T}) == layer.units  # identical_units
-        if arch.classifies and arch.samples > 1:
+        if getattr(arch, "classifies", False) and arch.samples > 1:
             assert len(np.unique(t["Y"])) >= 2  # two_classes
         if "loss_new" in p.asked:
             assert t["loss_new"] <= t["loss"] - 10.0**-p.decimals  # loss_decreases
