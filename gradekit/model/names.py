@@ -20,6 +20,12 @@ LOSS, LOSS_NEW, PRED = "loss", "loss_new", "pred"
 # With weight decay the loss is the data loss (the loss function of the output) plus the penalty.
 DATA_LOSS, PENALTY = "data_loss", "penalty"
 
+# A recurrent network's shared weights (gradekit.model.rnn): no index, as one matrix serves every
+# time step (dWhh, Whh_new parse too). Time-step quantities are single letters with the step as
+# their index: h1, z2, y3, dh1.
+SHARED = ("Whh", "Wxh", "Why", "bh", "by", "Wx", "Wh", "bz")  # the last three: an LSTM cell's
+_SHARED = re.compile(rf"^(?P<grad>d?)(?P<base>{'|'.join(SHARED)})(?P<new>_new)?$")
+
 _NAME = re.compile(rf"^(?P<grad>d?)(?P<base>{'|'.join(LONG_BASES)}|[A-Za-z])(?P<index>\d+)(?P<new>_new)?$")
 
 
@@ -46,7 +52,8 @@ def parse(name: str) -> Name | None:
         return Name(LOSS, new=True)
     m = _NAME.match(name)
     if not m:
-        return None
+        shared = _SHARED.match(name)
+        return None if not shared else Name(shared["base"], None, bool(shared["grad"]), bool(shared["new"]))
     return Name(m["base"], int(m["index"]), bool(m["grad"]), bool(m["new"]))
 
 
@@ -55,6 +62,8 @@ _BASE = re.compile(rf"^(?P<base>{'|'.join(LONG_BASES)}|[A-Za-z])(?P<index>\d*)$"
 
 def split(name: str) -> tuple[str, int | None] | None:
     """A base with an optional index (`W`, `W2`, `gamma3`): (base, index or None); None otherwise."""
+    if name in SHARED:
+        return name, None
     m = _BASE.match(name)
     if not m:
         return None

@@ -26,6 +26,12 @@ _SYMBOLS = {
     "D": r"\tilde{A}",  # a dropout layer's output: the activation with the mask applied
 }
 
+# A recurrent network's quantities: the time step as a superscript in angle brackets (h^{<2>}, as
+# in Ng's course notes), leaving the subscript free for entries; shared weights W_{hh}, b_{h}.
+TIME_BASES = frozenset({"h", "z", "y", "c", "i", "f", "o", "g"})  # c and the gates: an LSTM's
+_SHARED = {"Whh": "W_{hh}", "Wxh": "W_{xh}", "Why": "W_{hy}", "bh": "b_{h}", "by": "b_{y}",
+           "Wx": "W_{x}", "Wh": "W_{h}", "bz": "b_{z}"}
+
 
 @cache
 def tex(name: str) -> str:
@@ -43,14 +49,21 @@ def tex(name: str) -> str:
     if name in ("X", "Y"):
         return name
     parsed = names.parse(name)
-    circuit = _circuit_tex(name, parsed)
+    if parsed is not None and parsed.base in _SHARED:
+        body = _SHARED[parsed.base]
+        return (f"d{body}" if parsed.grad else body) + (r"^{\text{new}}" if parsed.new else "")
+    # an RNN's or LSTM's time-step quantity (h1, dz2, c0) is not a circuit's value
+    timed = parsed is not None and parsed.index is not None and parsed.base in TIME_BASES
+    circuit = None if timed else _circuit_tex(name, parsed)
     if circuit is not None:
         return circuit
     if parsed is None or parsed.index is None:
         return rf"\text{{{name}}}"
     base = _SYMBOLS.get(parsed.base, parsed.base)
     layer = parsed.index
-    if base == r"\sigma^{2}":  # a squared symbol takes its layer index beside the square
+    if parsed.base in TIME_BASES:
+        body = rf"{base}^{{\langle {layer}\rangle}}"
+    elif base == r"\sigma^{2}":  # a squared symbol takes its layer index beside the square
         body = rf"\sigma^{{2\,[{layer}]}}"
     else:
         body = rf"{base}^{{[{layer}]}}"

@@ -11,10 +11,14 @@ from typing import Any, Callable
 
 from gradekit.ops.circuit import circuit_network
 from gradekit.ops.mlp import mlp_network
+from gradekit.ops.lstm import lstm_network
 from gradekit.ops.network import Network
+from gradekit.ops.rnn import rnn_network
 
 BUILDERS: dict[str, Callable[[Any], Network]] = {
     "mlp": mlp_network,
+    "rnn": rnn_network,
+    "lstm": lstm_network,
     "circuit": circuit_network,
 }
 

@@ -661,3 +661,21 @@ def circuit_configurations() -> list[tuple[str, Any]]:
          parse_function("a = max(x, y) * exp(-z)\ng = min(x, z) + log(y * y + 1) - tanh(x)\n"
                         "f = relu(a) + square(g) / (2 + sigmoid(z)) - 3 * x + 0.5")),
     ]
+
+
+def rnn_configurations() -> list[tuple[str, Any]]:
+    """Unrolled RNNs (family "rnn"): 2 and 3 steps, hidden and input sizes 1 and 2, tanh and linear,
+    h0 given or 0, an output at every step or at the last, both conventions, sum and mean, 1/2."""
+    from gradekit.model.lstm import Lstm
+    from gradekit.model.rnn import Rnn
+
+    return [
+        ("rnn: T=3, 1-1-1, tanh, last output, rows", Rnn("rows", 1, 1, 1, 3)),
+        ("rnn: T=2, 2-2-1, tanh, every output, columns, mean", Rnn("columns", 2, 2, 1, 2, outputs_at="every",
+                                                                   reduction="mean")),
+        ("rnn: T=3, 1-2-2, tanh, h0 given, every output, rows, halved", Rnn("rows", 1, 2, 2, 3, h0="given",
+                                                                            outputs_at="every", half=True)),
+        ("rnn: T=2, 2-1-1, linear, h0 given, last output, columns", Rnn("columns", 2, 1, 1, 2, "identity", "given")),
+        ("lstm: one cell step, 1 input, rows", Lstm("rows", 1)),
+        ("lstm: one cell step, 2 inputs, columns", Lstm("columns", 2)),
+    ]

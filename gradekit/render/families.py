@@ -14,16 +14,20 @@ import numpy as np
 from gradekit.engine.trace import Trace
 from gradekit.model.problem import Problem
 from gradekit.render import diagram as mlp_diagram
-from gradekit.render import circuit, mlp
+from gradekit.render import circuit, mlp, rnn
 from gradekit.render.diagram import Diagram
 
 SENTENCES: dict[str, Callable[[Problem, Trace], tuple[str, ...]]] = {
     "mlp": mlp.sentences,
     "circuit": circuit.sentences,
+    "rnn": rnn.sentences,
+    "lstm": rnn.lstm_sentences,
 }
 DIAGRAMS: dict[str, Callable[[Any, Mapping[str, np.ndarray] | None], Diagram]] = {
     "mlp": mlp_diagram.build,
     "circuit": circuit.build,
+    "rnn": rnn.diagram,
+    "lstm": rnn.lstm_diagram,
 }
 # Families whose worked solutions draw the picture again with every value on it (a circuit's
 # forward values above its wires, gradients below them), from the values of the trace.

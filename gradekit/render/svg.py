@@ -38,6 +38,11 @@ def _n(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
+def _script(text: str) -> str:
+    """A sub- or superscript's TeX as the characters an SVG shows: ⟨2⟩ for \\langle 2\\rangle (an RNN's step)."""
+    return text.replace("\\langle ", "\u27e8").replace("\\rangle", "\u27e9")
+
+
 @lru_cache(maxsize=8192)  # a roster draws the same network with other numbers
 def _text(label: dg.Label, x: float, y: float, px: int) -> str:
     """A label centred at (x, y): italic single letters as in TeX's math, sub- and superscripts raised."""
@@ -53,7 +58,7 @@ def _text(label: dg.Label, x: float, y: float, px: int) -> str:
         shift += px * 0.3
     if label.sup:
         up = px * 0.45 + shift
-        parts.append(f'<tspan font-size="{small}" dy="{_n(-up)}">{escape(label.sup)}</tspan>')
+        parts.append(f'<tspan font-size="{small}" dy="{_n(-up)}">{escape(_script(label.sup))}</tspan>')
         shift -= up
     return (f'<text x="{_n(x)}" y="{_n(y + px * 0.35)}" font-size="{px}" text-anchor="middle">'
             + "".join(parts) + "</text>")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from gradekit.model.problem import Domain
-from gradekit.spec import circuit, mlp
+from gradekit.spec import circuit, lstm, mlp, rnn
 from gradekit.spec.fields import Fields
 
 
@@ -31,4 +31,8 @@ FAMILIES: dict[str, Family] = {
                   "layer {index} does not exist (the network has {limit})", check=mlp.check_given),
     "circuit": Family("circuit", circuit.circuit, circuit.DEFAULT_DOMAINS, "one of the circuit's variables",
                       lambda model: 0, "", circuit.accepts),
+    "rnn": Family("rnn", rnn.rnn, rnn.DEFAULT_DOMAINS, rnn.DOMAIN_WORDS, lambda model: 0,
+                  "a [sampling] key of a recurrent network takes no number (write h for h0)"),
+    "lstm": Family("lstm", lstm.lstm, lstm.DEFAULT_DOMAINS, lstm.DOMAIN_WORDS, lambda model: 0,
+                   "a [sampling] key of an LSTM cell takes no number (h, c and f cover h0, dh1, c0, dc2, f2)"),
 }

@@ -303,7 +303,7 @@ def _follow_through(pk, wrong: str, factor: float) -> dict:
 def _slip(pk) -> dict:
     """One entry of the first asked matrix off by 0.5 and carried forward: a slip, whose later
     steps earn follow-through."""
-    # (a computational graph asks scalars only: its first asked value)
+    # (a computational graph, a one-unit RNN or LSTM cell asks scalars only: its first asked value)
     first = next((q for q in pk.problem.asked if np.size(pk.instance.trace[q]) > 1), pk.problem.asked[0])
 
     def change(value: np.ndarray) -> np.ndarray:

@@ -87,7 +87,7 @@ def numeric_lines(w: Worked, circuit: bool = False) -> list[Expr]:
     out = []
     for e in w.lines:
         text = e.before + _join(e.terms, True) + e.after
-        if r"\cdots" in text or re.search(r"[A-Za-z]\^|[A-Z]_|d[A-Z]|y_|\\sigma|\\gamma|\\beta|\\hat", text):
+        if r"\cdots" in text or re.search(r"[A-Za-z]\^|[A-Z]_|d[A-Z]|y_|[a-z]_\{|\\sigma|\\gamma|\\beta|\\hat", text):
             continue
         if circuit and re.search(r"[A-Za-z]", _COMMANDS.sub("", text).replace("e^", "")):
             continue  # a computational graph's names (x, q, w_{0}, \mathrm{sigy}): the symbolic line

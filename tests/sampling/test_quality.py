@@ -56,6 +56,9 @@ def test_builtin_variants_obey_every_rule_checked_independently(pid):
     for inst in sample_many(p, [public(pid, s) for s in range(150)]):
         t = inst.trace
         v = {n: rows(arch.layout, t[n]) for n in t.names}
+        if arch.family == "rnn" and arch.activation == "tanh":
+            for step in range(1, arch.steps + 1):  # saturation: no |z_t| of 2 or more
+                assert np.abs(v[f"z{step}"]).max() < 2.0, (inst.seed, f"z{step}")
         for node in getattr(arch, "nodes", ()):  # a computational graph's gates
             ins = [float(t[i]) for i in node.inputs]
             if node.kind in ("max", "min"):
