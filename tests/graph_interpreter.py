@@ -50,6 +50,43 @@ def _nll(ins: list[Array], at: Mapping[str, Any]) -> Array:
     return np.asarray(picked.mean() if reduction == "mean" else picked.sum() if reduction == "sum" else picked)
 
 
+def _conv(ins: list[Array], at: Mapping[str, Any]) -> Array:
+    """ONNX Conv (NCHW, group 1): cross-correlation of the zero-padded input with each filter, plus B."""
+    x, w = ins[0], ins[1]
+    b = ins[2] if len(ins) > 2 else np.zeros(w.shape[0])
+    kh, kw = w.shape[2:]
+    sh, sw = at.get("strides", [1, 1])
+    top, left, bottom, right = at.get("pads", [0, 0, 0, 0])
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    ho, wo = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1
+    out = np.zeros((x.shape[0], w.shape[0], ho, wo))
+    for n in range(x.shape[0]):
+        for m in range(w.shape[0]):
+            for r in range(ho):
+                for c in range(wo):
+                    out[n, m, r, c] = np.sum(xp[n, :, r * sh:r * sh + kh, c * sw:c * sw + kw] * w[m]) + b[m]
+    return out
+
+
+def _pool(reduce: Callable[[Array], float]) -> Callable[[list[Array], Mapping[str, Any]], Array]:
+    """ONNX MaxPool / AveragePool (NCHW, no padding counted: pads of 0)."""
+    def run(ins: list[Array], at: Mapping[str, Any]) -> Array:
+        x = ins[0]
+        kh, kw = at["kernel_shape"]
+        sh, sw = at.get("strides", [1, 1])
+        if any(at.get("pads", [0, 0, 0, 0])):
+            raise NotImplementedError("pooling with pads")
+        ho, wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+        out = np.zeros(x.shape[:2] + (ho, wo))
+        for r in range(ho):
+            for c in range(wo):
+                for n in range(x.shape[0]):
+                    for ch in range(x.shape[1]):
+                        out[n, ch, r, c] = reduce(x[n, ch, r * sh:r * sh + kh, c * sw:c * sw + kw])
+        return out
+    return run
+
+
 _CAST = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 11: np.float64}
 
 OPERATORS: dict[str, Callable[[list[Array], Mapping[str, Any]], Array]] = {
@@ -80,6 +117,9 @@ OPERATORS: dict[str, Callable[[list[Array], Mapping[str, Any]], Array]] = {
     "Greater": lambda i, a: i[0] > i[1],
     "GreaterOrEqual": lambda i, a: i[0] >= i[1],
     "NegativeLogLikelihoodLoss": _nll,
+    "Conv": _conv,
+    "MaxPool": _pool(np.max),
+    "AveragePool": _pool(np.mean),
 }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from gradekit.model.problem import Domain
-from gradekit.spec import mlp
+from gradekit.spec import cnn, mlp
 from gradekit.spec.fields import Fields
 
 
@@ -26,4 +26,6 @@ FAMILIES: dict[str, Family] = {
     "mlp": Family("mlp", mlp.architecture, mlp.DEFAULT_DOMAINS,
                   "X, Y, W, b, gamma, beta, or one of them with a layer number", lambda arch: arch.depth,
                   "layer {index} does not exist (the network has {limit})"),
+    "cnn": Family("cnn", cnn.cnn, cnn.DEFAULT_DOMAINS, cnn.DOMAIN_WORDS, lambda model: 1,
+                  "layer {index} does not exist (the exercise has {limit})"),
 }
