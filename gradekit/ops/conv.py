@@ -24,7 +24,7 @@ from gradekit.model.notation import tex
 from gradekit.ops.base import Builder, Check, Given, Graph, Op, Step, Symbolic
 from gradekit.ops.mistakes import Mistake, Values
 from gradekit.ops.quality import entries
-from gradekit.ops.worked import Context, Expr, Worked, join_terms
+from gradekit.ops.worked import Context, Expr, Worked
 
 Array = np.ndarray
 
@@ -143,7 +143,7 @@ class Conv2d(Op):
         formula = (rf"{z}_{{r,c}} = \sum_{{i,j}} \tilde{{X}}_{{{m.stride}r+i,\,{m.stride}c+j}}\, {kij.replace('K', k)}"
                    rf" + {tex(self.b)}")
         b.add(self, "forward", self.z, "forward", (self.x, self.k_name, self.b), formula, self.f,
-              f"the output map ({where}, stride {m.stride}, padding {m.padding}; X̃ is X padded with zeros)",
+              f"the output map ({where}, stride {m.stride}, padding {m.padding}, on X padded with zeros)",
               "weights")
 
     def backward(self, b: Builder) -> None:
@@ -215,7 +215,7 @@ class Conv2d(Op):
             where = f"row {r + 1}, column {c + 1}: every output whose window covers it"
         if not sym:
             sym, num = ["0"], ["0"]
-        lines = (Expr((join_terms(tuple(sym), True),)), Expr((join_terms(tuple(num), True),)))
+        lines = (Expr(tuple(sym)), Expr(tuple(num)))
         return Worked(cx.sym(step.name, r, c), where, lines, cx.result(step.name, r, c))
 
     def notes(self, step: Step, cx: Context) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from gradekit.model.cnn import Cnn
 from gradekit.model.notation import tex
 from gradekit.ops.base import Builder, Check, Given, Graph, Op, Step, Symbolic
 from gradekit.ops.mistakes import Mistake, Values
-from gradekit.ops.worked import Context, Expr, Worked, join_terms
+from gradekit.ops.worked import Context, Expr, Worked
 
 Array = np.ndarray
 
@@ -137,7 +137,7 @@ class Pool2d(Op):
             sym, num = ["0"], ["0"]
         where = f"row {r + 1}, column {c + 1}: " + ("the windows whose maximum it is" if self.mode == "max"
                                                      else "every window that covers it")
-        lines = (Expr((join_terms(tuple(sym), True),)), Expr((join_terms(tuple(num), True),)))
+        lines = (Expr(tuple(sym)), Expr(tuple(num)))
         return Worked(cx.sym(step.name, r, c), where, lines, cx.result(step.name, r, c))
 
     def notes(self, step: Step, cx: Context) -> tuple[str, ...]:

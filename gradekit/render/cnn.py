@@ -4,6 +4,7 @@ output map, the window of the first output entry framed)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -86,8 +87,8 @@ def diagram(model: Any, given: Mapping[str, np.ndarray] | None = None) -> Diagra
     x = 0.0
     nodes += _grid("x", x, h, w, number("X1"), p)
     texts.append(Text(Label(tex("X1") + (r"\ (\text{padded})" if p else "")), x + (w + 2 * p - 1) * CELL_W / 2, 0.7))
-    frames.append(Frame(round(x - CELL_W / 2 - 0.05, 3), round(-(k - 0.5) * CELL_H - 0.05, 3),
-                        round(x + (k - 0.5) * CELL_W + 0.05, 3), round(CELL_H / 2 + 0.05, 3)))
+    frames.append(Frame(round(x - CELL_W / 2 - 0.06, 3), round(-(k - 0.5) * CELL_H - 0.06, 3),
+                        round(x + (k - 0.5) * CELL_W + 0.06, 3), round(CELL_H / 2 + 0.06, 3)))
     x += (w + 2 * p) * CELL_W + GAP
     if m.layer == "conv":
         texts.append(Text(Label(r"\star" if m.convention == "correlation" else r"\ast"), x - GAP / 2 - CELL_W / 2, -0.35))
@@ -96,10 +97,10 @@ def diagram(model: Any, given: Mapping[str, np.ndarray] | None = None) -> Diagra
         x += k * CELL_W + GAP
     texts.append(Text(Label("="), x - GAP / 2 - CELL_W / 2, -0.35))
     out = m.output
-    nodes += _grid("z", x, ho, wo, lambda r, c: tex(out) + f"_{{{r + 1},{c + 1}}}")
+    nodes += [replace(n, label=Label("?", math=False)) for n in _grid("z", x, ho, wo, lambda r, c: "")]
     texts.append(Text(Label(tex(out)), x + (wo - 1) * CELL_W / 2, 0.7))
-    frames.append(Frame(round(x - CELL_W / 2 - 0.05, 3), round(-CELL_H / 2 - 0.05, 3),
-                        round(x + CELL_W / 2 + 0.05, 3), round(CELL_H / 2 + 0.05, 3)))
+    frames.append(Frame(round(x - CELL_W / 2 - 0.06, 3), round(-CELL_H / 2 - 0.06, 3),
+                        round(x + CELL_W / 2 + 0.06, 3), round(CELL_H / 2 + 0.06, 3)))
     rows = max(h + 2 * p, ho, k)
     return Diagram(tuple(nodes), (), tuple(texts), tuple(frames), round(-CELL_W / 2 - 0.15, 3),
                    round(-(rows - 0.5) * CELL_H - 0.15, 3), round(x + (wo - 0.5) * CELL_W + 0.15, 3), 1.0)
