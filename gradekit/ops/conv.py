@@ -299,6 +299,14 @@ class Conv2d(Op):
         conv = g.op(g.temp(step.name, "conv"), "Conv", [x4, k4, b1], kernel_shape=[n, n],
                     strides=[m.stride, m.stride], pads=[p, p, p, p])
         g.op(step.name, "Reshape", [conv, g.constant(list(m.out_shape), "int64")])
+        upstream_loss(g, step.name, self.g)
+
+
+def upstream_loss(g: Graph, out: str, upstream: str) -> None:
+    """The graph's `loss`: L = Σ G ⊙ out, the loss whose gradient with respect to the layer's
+    output is the given upstream gradient G (so every d<X> step is dL/dX, as the contract says)."""
+    product = g.op(g.temp("loss", "upstream"), "Mul", [upstream, out])
+    g.op("loss", "ReduceSum", [product], keepdims=0)
 
     def symbolic(self, s: Symbolic) -> None:
         m = self.model

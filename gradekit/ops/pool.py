@@ -17,6 +17,7 @@ import numpy as np
 from gradekit.model import names
 from gradekit.model.cnn import Cnn
 from gradekit.model.notation import tex
+from gradekit.ops.conv import Conv2d, upstream_loss
 from gradekit.ops.base import Builder, Check, Given, Graph, Op, Step, Symbolic
 from gradekit.ops.mistakes import Mistake, Values
 from gradekit.ops.worked import Context, Expr, Worked
@@ -189,6 +190,7 @@ class Pool2d(Op):
         pooled = g.op(g.temp(step.name, "pool"), "MaxPool" if self.mode == "max" else "AveragePool", [x4],
                       kernel_shape=[k, k], strides=[s, s], pads=[0, 0, 0, 0])
         g.op(step.name, "Reshape", [pooled, g.constant(list(m.out_shape), "int64")])
+        upstream_loss(g, step.name, self.g)
 
     def symbolic(self, s: Symbolic) -> None:
         m = self.model
@@ -233,7 +235,6 @@ class Pool2d(Op):
 
 def cnn_network(model: Cnn) -> Any:
     """The one layer of a convolution or pooling exercise, its given values and no loss."""
-    from gradekit.ops.conv import Conv2d
     from gradekit.ops.network import Network
 
     op: Op = Conv2d(model) if model.layer == "conv" else Pool2d(model)
