@@ -116,6 +116,10 @@ OPERATORS: dict[str, Callable[[list[Array], Mapping[str, Any]], Array]] = {
     "Where": lambda i, a: np.where(i[0], i[1], i[2]),
     "Greater": lambda i, a: i[0] > i[1],
     "GreaterOrEqual": lambda i, a: i[0] >= i[1],
+    "Less": lambda i, a: i[0] < i[1],
+    "Max": lambda i, a: np.maximum.reduce(np.broadcast_arrays(*i)),
+    "Min": lambda i, a: np.minimum.reduce(np.broadcast_arrays(*i)),
+    "Reciprocal": lambda i, a: 1.0 / i[0],
     "NegativeLogLikelihoodLoss": _nll,
     "Conv": _conv,
     "MaxPool": _pool(np.max),
@@ -129,6 +133,7 @@ class Interpreter:
     def __init__(self, graph: Mapping[str, Any]):
         assert graph["format"] == "gradekit-graph" and graph["version"] == 1
         self.steps = list(graph["steps"])
+        self.output = graph.get("output", "loss")  # the scalar every d<X> step is the gradient of
         self.by_name = {s["name"]: s for s in self.steps}
         self.constants = {n: np.asarray(c["value"], dtype=np.int64 if c["dtype"] == "int64" else np.float64)
                           for n, c in graph["constants"].items()}
@@ -237,6 +242,6 @@ class Interpreter:
         start = 0 if name not in self.by_name else [s["name"] for s in self.steps].index(name) + 1
         for step in self.steps[start:]:
             local[step["name"]] = self.evaluate_step(step, local)
-            if step["name"] == "loss":
+            if step["name"] == self.output:
                 break
-        return float(local["loss"])
+        return float(local[self.output])

@@ -16,7 +16,7 @@ from gradekit.cli import options as opt
               help="Check only this many instances per configuration with SymPy (default: all).")
 @click.option("--engine", "engine_set", is_flag=True,
               help="Check the engine's own set of configurations (every activation, loss, layout, bias "
-                   "kind, depth 1-3, batch norm) instead of the built-in problems.")
+                   "kind, depth 1-3, batch norm; every gate of a computational graph) instead of the built-in problems.")
 @opt.jobs_option("Worker processes (default: all cores).")
 def verify(count: int, seed: int, sympy_count: int | None, engine_set: bool, jobs: int) -> None:
     """Prove the answer keys: compare every gradient, update and loss after the update with
@@ -25,7 +25,8 @@ def verify(count: int, seed: int, sympy_count: int | None, engine_set: bool, job
     from gradekit.proof import checks as proof
     from gradekit.util.errors import VerificationError
 
-    configs = [*proof.engine_configurations(), *proof.cnn_configurations()] if engine_set else proof.builtin_configurations(seed)
+    configs = (proof.engine_configurations() + proof.circuit_configurations() + proof.cnn_configurations()
+               if engine_set else proof.builtin_configurations(seed))
     with progress.bar(len(configs), f"checking {len(configs)} configurations") as update:
         rows = proof.verify(configs, count, seed, sympy_count=sympy_count, jobs=jobs, progress=update)
     width = max(len(r.label) for r in rows)

@@ -83,6 +83,11 @@ def run(arch: Architecture, given: Mapping[str, Array]) -> Trace:
     return Trace(arch.layout, steps, evaluate_steps(steps, _given_rows(arch, given)))
 
 
+def output_name(arch: Architecture) -> str:
+    """The scalar every gradient is of: the loss, or a computational graph's output node."""
+    return network_for(arch).output
+
+
 def run_forward(arch: Architecture, given: Mapping[str, Array]) -> dict[str, Array]:
     """Values up to the loss only, in the rows layout (for the proof's well-conditioning test)."""
     return evaluate_steps(forward_steps(arch), _given_rows(arch, given))
@@ -90,7 +95,7 @@ def run_forward(arch: Architecture, given: Mapping[str, Array]) -> dict[str, Arr
 
 def forward_loss(arch: Architecture, given: Mapping[str, Array]) -> Array:
     """The loss of `given` (in the problem's layout), by the trace's own forward steps."""
-    return run_forward(arch, given)["loss"]
+    return run_forward(arch, given)[output_name(arch)]
 
 
 def forward_rows(arch: Architecture, given: Mapping[str, Array]) -> dict[str, Array]:

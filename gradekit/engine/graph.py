@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 from gradekit.engine.build import steps_for
+from gradekit.ops.families import network_for
 from gradekit.model.network import Architecture
 
 GRAPH_FORMAT = "gradekit-graph"
@@ -96,7 +97,11 @@ def graph_document(arch: Architecture) -> dict[str, Any]:
     for step in steps_for(arch):
         if step.op is not None:
             step.op.graph(step, g)
-    return {"format": GRAPH_FORMAT, "version": GRAPH_VERSION, "constants": g.constants, "steps": g.steps}
+    doc = {"format": GRAPH_FORMAT, "version": GRAPH_VERSION, "constants": g.constants, "steps": g.steps}
+    output = network_for(arch).output
+    if output != "loss":  # a computational graph's output node (a loss-less family): said, so d<X> is clear
+        doc["output"] = output
+    return doc
 
 
 def schema() -> dict[str, Any]:

@@ -7,6 +7,7 @@ short for the partial derivative of the loss L with respect to W^{[2]}.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from gradekit.model import names
@@ -37,6 +38,9 @@ def tex(name: str) -> str:
     if name in ("X", "Y"):
         return name
     parsed = names.parse(name)
+    circuit = _circuit_tex(name, parsed)
+    if circuit is not None:
+        return circuit
     if parsed is None or parsed.index is None:
         return rf"\text{{{name}}}"
     base = _SYMBOLS.get(parsed.base, parsed.base)
@@ -50,6 +54,27 @@ def tex(name: str) -> str:
     if parsed.new:
         body = rf"{body}_{{\text{{new}}}}"
     return body
+
+
+# Lower-case bases the multilayer perceptron's names use; every other lower-case name is a value
+# of a computational graph (x, q, w0, sigy) or its gradient (dx, dq, dw0).
+_LAYER_LOWER = frozenset({"b", "gamma", "beta", "mu", "var"})
+_CIRCUIT = re.compile(r"^(?P<grad>d?)(?P<letters>[a-z]+)(?P<digits>\d*)$")
+
+
+def _circuit_tex(name: str, parsed: names.Name | None) -> str | None:
+    r"""A computational graph's value: x, w_{0}, \mathrm{sigy}; its gradient dx (short for the
+    output's partial derivative with respect to x, as cs231n's code writes it)."""
+    if parsed is not None and (parsed.base in _LAYER_LOWER or not parsed.base.islower()):
+        return None
+    m = _CIRCUIT.match(name)
+    if m is None or name in names.PLAIN:
+        return None
+    letters = m["letters"]
+    body = letters if len(letters) == 1 else rf"\mathrm{{{letters}}}"
+    if m["digits"]:
+        body = f"{body}_{{{m['digits']}}}"
+    return f"d{body}" if m["grad"] else body
 
 
 def transposed(name: str) -> str:

@@ -26,6 +26,8 @@ RULES: tuple[Rule, ...] = (
     Rule("identical_units", "no two units of a hidden layer have the same incoming weights and bias "
                             "(or, after batch norm, the same normalized input)"),
     Rule("kink", "no ReLU or leaky ReLU input is within 0.05 of 0, the margin included"),
+    Rule("tie", "no tie at a max or min gate of a computational graph: its inputs differ by more than 0.25"),
+    Rule("domain", "no log gate takes a number at or below 0.1, no 1/x gate a number within 0.25 of 0"),
     Rule("saturation", "no sigmoid input beyond ±4, no tanh input beyond ±2.5 (gradients vanish)"),
     Rule("batch_variance", "a batch-norm input varies across the batch (variance above 0.01)"),
     Rule("probability_floor", "no softmax probability at or below 0.01; a sigmoid output of binary "

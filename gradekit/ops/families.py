@@ -9,12 +9,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable
 
+from gradekit.ops.circuit import circuit_network
 from gradekit.ops.mlp import mlp_network
 from gradekit.ops.network import Network
 from gradekit.ops.pool import cnn_network
 
 BUILDERS: dict[str, Callable[[Any], Network]] = {
     "mlp": mlp_network,
+    "circuit": circuit_network,
     "cnn": cnn_network,
 }
 

@@ -30,6 +30,7 @@ class Network:
     after: tuple[Op, ...]
     given: tuple[Given, ...]
     loss: Any = None  # the loss op (gradekit.ops.losses.LossOp), if the family has one
+    output: str = "loss"  # the scalar every gradient is of (a computational graph's output node)
 
     @property
     def arch(self) -> Any:

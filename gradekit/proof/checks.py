@@ -151,12 +151,12 @@ def _loss_after_replacing(arch: Architecture, trace: Trace, name: str, value: Ar
     forward = engine.forward_steps(arch)
     if name in arch.given_names():
         given = {n: trace.rows[n] for n in arch.given_names()}
-        return float(evaluate_steps(forward, {**given, name: value})["loss"])
+        return float(evaluate_steps(forward, {**given, name: value})[engine.output_name(arch)])
     start = next(i for i, s in enumerate(forward) if s.name == name) + 1
     values = {**trace.rows, name: value}
     for s in forward[start:]:
         values[s.name] = s.evaluate(values)
-    return float(values["loss"])
+    return float(values[engine.output_name(arch)])
 
 
 def finite_difference_gradients(arch: Architecture, trace: Trace) -> dict[str, Array]:
@@ -179,10 +179,7 @@ def finite_difference_gradients(arch: Architecture, trace: Trace) -> dict[str, A
 
 
 def finite_difference_errors(arch: Architecture, given: Mapping[str, Array]) -> dict[str, float]:
-    """Per quantity: the trace against finite differences (gradients, updates, loss after); nothing
-    for a family without a loss (an optimizer exercise: its gradients are given)."""
-    if network_for(arch).loss is None:
-        return {}
+    """Per quantity: the trace against finite differences (gradients, updates, loss after)."""
     trace = engine.run(arch, given)
     independent: dict[str, Array] = finite_difference_gradients(arch, trace)
     updated = _updates(arch, trace.rows, independent)
@@ -196,7 +193,7 @@ def finite_difference_errors(arch: Architecture, given: Mapping[str, Array]) -> 
 
 def finite_difference_check(arch: Architecture, given: Mapping[str, Array]) -> float:
     """Largest relative error of the engine's gradients, updates and loss after against finite differences."""
-    return max([0.0, *finite_difference_errors(arch, given).values()])
+    return max(finite_difference_errors(arch, given).values())
 
 
 # --- SymPy ----------------------------------------------------------------------------------
@@ -335,14 +332,15 @@ class _SymbolicModel:
         steps = [s.name for s in engine.steps_for(arch)]
         wanted = [g for g in _gradient_names(steps) if intermediates or names.gradient_of(g) in self.params]
         self.stand_ins: dict[str, Any] = {}
-        tails: dict[str | None, Any] = {None: self.forward["loss"]}
+        self.output = engine.output_name(arch)
+        tails: dict[str | None, Any] = {None: self.forward[self.output]}
         self.gradients: dict[str, Any] = {}
         for grad_name in wanted:
             name = names.gradient_of(grad_name)
             start = self._tail_start(name)
             if start not in tails:
                 self.stand_ins[start] = _symbol_matrix(f"s_{start}", self.forward[start].shape)
-                tails[start] = self._forward({start: self.stand_ins[start]})["loss"]
+                tails[start] = self._forward({start: self.stand_ins[start]})[self.output]
             of = self.params[name] if name in self.params else self.stand_ins[name]
             self.gradients[grad_name] = of.applyfunc(tails[start].diff)
 
@@ -423,48 +421,27 @@ def sympy_values(arch: Architecture, given: Mapping[str, Array], intermediates: 
     `p - lr * dp`, and the loss after them (the same symbolic loss at the updated point, where
     a ReLU input may have changed sign).
     """
-    rows = {n: to_rows(np.asarray(v, dtype=float), arch.layout) for n, v in given.items()}
-    if network_for(arch).loss is None:
-        return _values_without_loss(arch, rows)
     model = _model(arch, intermediates)
+    rows = {n: to_rows(np.asarray(v, dtype=float), arch.layout) for n, v in given.items()}
     evaluate = model.at(rows)
     shapes = {p: np.shape(rows[p]) for p in arch.parameter_names()}
-    results: dict[str, Array] = {"loss": np.asarray(float(evaluate(model.forward["loss"])))}
+    out = model.output
+    results: dict[str, Array] = {out: np.asarray(float(evaluate(model.forward[out])))}
+    scalars = {s.name for s in engine.steps_for(arch) if s.axes == "scalar"}
     for name, m in model.forward.items():
-        if name != "loss":
-            results[name] = _numeric(evaluate, m)
+        if name != out:
+            value = _numeric(evaluate, m)
+            results[name] = value.reshape(()) if name in scalars and value.size == 1 else value
     for grad_name, m in model.gradients.items():
         value = _numeric(evaluate, m)
-        results[grad_name] = value.reshape(()) if shapes.get(names.gradient_of(grad_name)) == () else value
+        scalar = shapes.get(names.gradient_of(grad_name)) == () or (grad_name in scalars and value.size == 1)
+        results[grad_name] = value.reshape(()) if scalar else value
     updated = _updates(arch, rows, results)
     results.update(updated)
-    new_rows = {**rows, **{p: updated[names.new(p)] for p in arch.parameter_names()}}
-    results["loss_new"] = np.asarray(float(model.at(new_rows)(model.forward["loss"])))
+    if _sgd(arch) is not None:
+        new_rows = {**rows, **{p: updated[names.new(p)] for p in arch.parameter_names()}}
+        results["loss_new"] = np.asarray(float(model.at(new_rows)(model.forward[out])))
     return results
-
-
-@lru_cache(maxsize=64)
-def _computed_symbolically(arch: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A family without a loss (an optimizer exercise): every computed quantity in SymPy as a
-    function of the given values' symbols (θ^(T) of θ^(0), the initial state and the gradients)."""
-    import sympy
-
-    net = network_for(arch)
-    symbols = {g.name: _symbol_matrix(g.name, (g.shape + (1, 1))[:2]) for g in net.given}
-    values: dict[str, Any] = dict(symbols)
-    s = _Symbols(sympy, values, {}, {})
-    for op in net.ops:
-        op.symbolic(s)
-    return symbols, {k: v for k, v in values.items() if k not in symbols}
-
-
-def _values_without_loss(arch: Any, rows: Mapping[str, Array]) -> dict[str, Array]:
-    symbols, computed = _computed_symbolically(arch)
-    point: dict[Any, Any] = {}
-    for name, m in symbols.items():
-        point.update(zip(m, (_exact(v) for v in np.ravel(rows[name]))))
-    evaluate = _Evaluator(point)
-    return {name: _numeric(evaluate, m) for name, m in computed.items()}
 
 
 def sympy_errors(arch: Architecture, given: Mapping[str, Array], intermediates: bool = True) -> dict[str, float]:
@@ -511,12 +488,12 @@ def _check_configuration(label: str, arch: Architecture, instances: Sequence[Map
     for i, given in enumerate(instances):
         fd = finite_difference_errors(arch, given)
         sym = sympy_errors(arch, given) if i < symbolic else {}
-        fd_worst = max([fd_worst, *fd.values()])
+        fd_worst = max(fd_worst, *fd.values())
         if sym:
             sym_worst = max(sym_worst or 0.0, *sym.values())
         scored = [(e / FD_TOLERANCE, f"{n} (finite differences)") for n, e in fd.items()]
         scored += [(e / SYMPY_TOLERANCE, f"{n} (SymPy)") for n, e in sym.items()]
-        worst = max([worst, *scored])
+        worst = max(worst, *scored)
     return VerifyRow(label, len(instances), fd_worst, sym_worst, min(symbolic, len(instances)), worst[1])
 
 
@@ -636,6 +613,20 @@ def engine_configurations() -> list[tuple[str, Architecture]]:
         ]
     return out
 
+
+def circuit_configurations() -> list[tuple[str, Any]]:
+    """Computational graphs covering every gate kind, a fork of each arity and every local gradient
+    (the op-contract test walks these beside engine_configurations; random instances in [-1, 1])."""
+    from gradekit.model.circuit import parse_function
+
+    return [
+        ("circuit: add, multiply (cs231n's first)", parse_function("q = x + y\nf = q * z")),
+        ("circuit: sigmoid neuron", parse_function("f = sigmoid(w0 * x0 + w1 * x1 + w2)")),
+        ("circuit: staged, forks", parse_function("f = (x + sigmoid(y)) / (sigmoid(x) + (x + y)^2)")),
+        ("circuit: max, min, relu, exp, log, tanh, scale, shift",
+         parse_function("a = max(x, y) * exp(-z)\ng = min(x, z) + log(y * y + 1) - tanh(x)\n"
+                        "f = relu(a) + square(g) / (2 + sigmoid(z)) - 3 * x + 0.5")),
+    ]
 
 
 def cnn_configurations() -> list[tuple[str, Any]]:

@@ -107,6 +107,23 @@ class ProblemView:
         return write(self.diagram, f"Network of {fmt.clean_text(self.title)}")
 
     @cached_property
+    def solved_diagram_tex(self) -> str:
+        """The picture again with every value and gradient on it, for a family that draws one ("" otherwise)."""
+        from gradekit.render.tikz import picture
+
+        assert self.source is not None
+        d = families.solved_diagram(self.source.problem, self.source.instance.trace)
+        return "" if d is None else picture(d)
+
+    @cached_property
+    def solved_diagram_svg(self) -> str:
+        from gradekit.render.svg import write
+
+        assert self.source is not None
+        d = families.solved_diagram(self.source.problem, self.source.instance.trace)
+        return "" if d is None else write(d, f"Worked circuit of {fmt.clean_text(self.title)}")
+
+    @cached_property
     def worked(self):  # noqa: ANN201 - dict[str, gradekit.render.worked.WorkedStep]
         """Each solution step's worked entry and structural notes, by step name."""
         from gradekit.render.worked import worked_steps

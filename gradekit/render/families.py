@@ -14,16 +14,23 @@ import numpy as np
 from gradekit.engine.trace import Trace
 from gradekit.model.problem import Problem
 from gradekit.render import diagram as mlp_diagram
-from gradekit.render import cnn, mlp
+from gradekit.render import circuit, cnn, mlp
 from gradekit.render.diagram import Diagram
 
 SENTENCES: dict[str, Callable[[Problem, Trace], tuple[str, ...]]] = {
     "mlp": mlp.sentences,
+    "circuit": circuit.sentences,
     "cnn": cnn.sentences,
 }
 DIAGRAMS: dict[str, Callable[[Any, Mapping[str, np.ndarray] | None], Diagram]] = {
     "mlp": mlp_diagram.build,
+    "circuit": circuit.build,
     "cnn": cnn.diagram,
+}
+# Families whose worked solutions draw the picture again with every value on it (a circuit's
+# forward values above its wires, gradients below them), from the values of the trace.
+SOLVED_DIAGRAMS: dict[str, Callable[[Any, Mapping[str, np.ndarray]], Diagram]] = {
+    "circuit": circuit.solved,
 }
 
 
@@ -35,3 +42,9 @@ def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
 def diagram(problem: Problem, given: Mapping[str, np.ndarray] | None) -> Diagram:
     """The problem's picture, with the given numbers on it where the family shows them."""
     return DIAGRAMS[problem.arch.family](problem.arch, given)
+
+
+def solved_diagram(problem: Problem, trace: Trace) -> Diagram | None:
+    """The picture of a worked solution with every value on it, for a family that draws one."""
+    draw = SOLVED_DIAGRAMS.get(problem.arch.family)
+    return None if draw is None else draw(problem.arch, {n: trace[n] for n in trace.names})

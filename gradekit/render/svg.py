@@ -96,7 +96,10 @@ def write(d: dg.Diagram, title: str) -> str:
         out.append(_text(n.label, x, y, _FONT_PX["normal"]))
     for t in d.texts:
         x, y = px(t.x, t.y)
-        out.append(_text(t.label, x, y, _FONT_PX[t.size]))
+        text = _text(t.label, x, y, _FONT_PX[t.size])
+        if t.tone == "gradient":
+            text = text.replace("<text ", '<text fill="#992222" ', 1)
+        out.append(text)
     out.append("</svg>")
     return "\n".join(out)
 

@@ -55,7 +55,8 @@ def picture(d: Diagram) -> str:
             lines.append(rf"\node[fill=white,inner sep=1pt,font=\scriptsize] at {_xy(*e.at)} {{{label_tex(e.label)}}};")
     lines += [_node(n) for n in d.nodes]
     for t in d.texts:
-        lines.append(rf"\node[inner sep=0pt,font={_SIZES[t.size]}] at {_xy(t.x, t.y)} {{{label_tex(t.label)}}};")
+        tone = ",text=red!60!black" if t.tone == "gradient" else ""
+        lines.append(rf"\node[inner sep=0pt,font={_SIZES[t.size]}{tone}] at {_xy(t.x, t.y)} {{{label_tex(t.label)}}};")
     lines.append(r"\end{tikzpicture}")
     body = "\n".join(lines)
     if d.x1 - d.x0 > MAX_WIDTH_CM:

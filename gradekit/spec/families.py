@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from gradekit.model.problem import Domain
-from gradekit.spec import cnn, mlp
+from gradekit.spec import circuit, cnn, mlp
 from gradekit.spec.fields import Fields
 
 
@@ -20,12 +20,15 @@ class Family:
     domain_words: str  # what a [sampling] key may be, in words (for the error that refuses one)
     index_limit: Callable[[Any], int]  # the largest number a [sampling] key may carry (W2: 2)
     index_error: str  # why a number is refused: .format(index=..., limit=...)
+    accepts: Callable[[Any, str], bool] | None = None  # a family whose [sampling] keys are its own names
 
 
 FAMILIES: dict[str, Family] = {
     "mlp": Family("mlp", mlp.architecture, mlp.DEFAULT_DOMAINS,
                   "X, Y, W, b, gamma, beta, or one of them with a layer number", lambda arch: arch.depth,
                   "layer {index} does not exist (the network has {limit})"),
+    "circuit": Family("circuit", circuit.circuit, circuit.DEFAULT_DOMAINS, "one of the circuit's variables",
+                      lambda model: 0, "", circuit.accepts),
     "cnn": Family("cnn", cnn.cnn, cnn.DEFAULT_DOMAINS, cnn.DOMAIN_WORDS, lambda model: 1,
                   "layer {index} does not exist (the exercise has {limit})"),
 }

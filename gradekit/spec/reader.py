@@ -31,14 +31,20 @@ def _domains(f: Fields, family: Family, model: Any) -> dict[str, Domain]:
     table = f.table_of("sampling")
     out: dict[str, Domain] = {}
     for key in list(table.table):
-        parts = names.split(key)
-        if parts is None or parts[0] not in family.defaults:
-            table.get(key, dict)
-            raise table.fail(key, f"unknown domain (expected {family.domain_words})")
-        base, index = parts
-        limit = family.index_limit(model)
-        if index is not None and not 1 <= index <= limit:
-            raise table.fail(key, family.index_error.format(index=index, limit=limit))
+        if family.accepts is not None:
+            if not family.accepts(model, key):
+                table.get(key, dict)
+                raise table.fail(key, f"unknown domain (expected {family.domain_words})")
+            base = key
+        else:
+            parts = names.split(key)
+            if parts is None or parts[0] not in family.defaults:
+                table.get(key, dict)
+                raise table.fail(key, f"unknown domain (expected {family.domain_words})")
+            base, index = parts
+            limit = family.index_limit(model)
+            if index is not None and not 1 <= index <= limit:
+                raise table.fail(key, family.index_error.format(index=index, limit=limit))
         df = table.table_of(key)
         lo, hi = df.number("min"), df.number("max")
         step = df.number("step", low=0.0, strict_low=True)

@@ -257,7 +257,9 @@ def _check_generated(course: Path, sheet: str, pk, index: int, seed: int, data: 
     assert params["variant"] == index and params["seed"] == seed
     assert params["values"] == given_json(pk)  # kept, so that grading never depends on the pool file
     assert (course / "questions" / qid(pk, sheet) / "clientFilesQuestion" / params["figure"]).is_file()
-    assert [g["tex"] for g in params["given"]][0].startswith("X = ")
+    from gradekit.model.notation import tex
+
+    assert [g["tex"] for g in params["given"]][0].startswith(f"{tex(pk.problem.arch.given_names()[0])} = ")  # X, or x
     for q in pk.problem.asked:
         got = np.asarray(data["correct_answers"][f"{q}_"], dtype=float)
         key = np.asarray(pk.instance.trace[q], dtype=float)
@@ -301,7 +303,8 @@ def _follow_through(pk, wrong: str, factor: float) -> dict:
 def _slip(pk) -> dict:
     """One entry of the first asked matrix off by 0.5 and carried forward: a slip, whose later
     steps earn follow-through."""
-    first = next(q for q in pk.problem.asked if np.size(pk.instance.trace[q]) > 1)
+    # (a computational graph asks scalars only: its first asked value)
+    first = next((q for q in pk.problem.asked if np.size(pk.instance.trace[q]) > 1), pk.problem.asked[0])
 
     def change(value: np.ndarray) -> np.ndarray:
         value = value.copy()
