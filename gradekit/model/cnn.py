@@ -52,6 +52,10 @@ class Cnn:
     def output(self) -> str:
         return names.of("Z" if self.layer == "conv" else "P", 1)
 
+    def parameter_names(self) -> tuple[str, ...]:
+        """Every given value: the loss L = Σ G ⊙ output is differentiated with respect to each."""
+        return self.given_names()
+
     def given_names(self) -> tuple[str, ...]:
         """The input map, the kernel and bias of a convolution, then the upstream gradient G."""
         params = (names.of("K", 1), names.of("b", 1)) if self.layer == "conv" else ()

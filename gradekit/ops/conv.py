@@ -137,7 +137,7 @@ class Conv2d(Op):
 
     def forward(self, b: Builder) -> None:
         m = self.model
-        x, k, z = tex(self.x), tex(self.k_name), tex(self.z)
+        k, z = tex(self.k_name), tex(self.z)
         kij = "K_{k-1-i,\\,k-1-j}" if self.flipped else "K_{i,j}"
         where = "true convolution (the kernel flipped)" if self.flipped else "cross-correlation"
         formula = (rf"{z}_{{r,c}} = \sum_{{i,j}} \tilde{{X}}_{{{m.stride}r+i,\,{m.stride}c+j}}\, {kij.replace('K', k)}"
@@ -145,6 +145,7 @@ class Conv2d(Op):
         b.add(self, "forward", self.z, "forward", (self.x, self.k_name, self.b), formula, self.f,
               f"the output map ({where}, stride {m.stride}, padding {m.padding}, on X padded with zeros)",
               "weights")
+        add_loss(self, b, self.z, self.g)
 
     def backward(self, b: Builder) -> None:
         g, x, k = tex(self.g), tex(self.x), tex(self.k_name)
@@ -169,6 +170,8 @@ class Conv2d(Op):
     def worked(self, step: Step, cx: Context) -> Worked | None:
         m = self.model
         s, p, n = m.stride, m.padding, m.kernel
+        if step.role == "loss":
+            return loss_worked(cx, self.z, self.g)
         r, c = cx.pick(step.name)
         sym: list[str] = []
         num: list[str] = []
@@ -220,6 +223,8 @@ class Conv2d(Op):
 
     def notes(self, step: Step, cx: Context) -> tuple[str, ...]:
         m = self.model
+        if step.role == "loss":
+            return ()
         if step.role == "forward":
             ho, wo = m.out_shape
             out = [rf"The output size is $\lfloor (n + 2p - k)/s \rfloor + 1$: "
@@ -248,6 +253,8 @@ class Conv2d(Op):
         m = self.model
         other = "cross-correlation (kernel as given)" if self.flipped else "true convolution (kernel flipped)"
         said = "true convolution: flip the kernel" if self.flipped else "cross-correlation: do not flip the kernel"
+        if step.role == "loss":
+            return
         x, k, b, g = v[self.x], v[self.k_name], v[self.b], v[self.g]
         if step.role == "forward":
             yield Mistake("conv_kernel_flip", f"the output was computed as {other}; this sheet says {said}",
@@ -282,6 +289,9 @@ class Conv2d(Op):
 
     def graph(self, step: Step, g: Graph) -> None:
         m = self.model
+        if step.role == "loss":
+            loss_graph(g, self.z, self.g)
+            return
         if step.role != "forward":
             wrt = {"d_weight": self.k_name, "d_bias": self.b, "d_input": self.x}[step.role]
             g.grad(step.name, wrt, [(self.z, self.g)])
@@ -299,19 +309,12 @@ class Conv2d(Op):
         conv = g.op(g.temp(step.name, "conv"), "Conv", [x4, k4, b1], kernel_shape=[n, n],
                     strides=[m.stride, m.stride], pads=[p, p, p, p])
         g.op(step.name, "Reshape", [conv, g.constant(list(m.out_shape), "int64")])
-        upstream_loss(g, step.name, self.g)
 
-
-def upstream_loss(g: Graph, out: str, upstream: str) -> None:
-    """The graph's `loss`: L = Σ G ⊙ out, the loss whose gradient with respect to the layer's
-    output is the given upstream gradient G (so every d<X> step is dL/dX, as the contract says)."""
-    product = g.op(g.temp("loss", "upstream"), "Mul", [upstream, out])
-    g.op("loss", "ReduceSum", [product], keepdims=0)
 
     def symbolic(self, s: Symbolic) -> None:
         m = self.model
         sp = s.sp
-        x, k, b, gm = s.values[self.x], s.values[self.k_name], s.values[self.b], s.values[self.g]
+        x, k, b = s.values[self.x], s.values[self.k_name], s.values[self.b]
         n, st, p = m.kernel, m.stride, m.padding
         ho, wo = m.out_shape
 
@@ -324,9 +327,7 @@ def upstream_loss(g: Graph, out: str, upstream: str) -> None:
                        sp.Integer(0)) + b[0, 0]
 
         z = s.put(self.z, lambda: sp.Matrix(ho, wo, entry))
-        loss = sum((gm[r, c] * z[r, c] for r in range(ho) for c in range(wo)), sp.Integer(0))
-        for name, of in ((names.grad(self.k_name), k), (names.grad(self.b), b), (names.grad(self.x), x)):
-            s.put(name, lambda of=of: of.applyfunc(lambda e: sp.diff(loss, e)))
+        loss_symbolic(s, z, self.g)
 
     # -- quality --
 
@@ -334,3 +335,34 @@ def upstream_loss(g: Graph, out: str, upstream: str) -> None:
         z = self.z
         return (Check("zero_quantity", "the output map is 0 everywhere", "forward",
                       lambda v: (np.abs(entries(v[z])) < 1e-9).all(axis=1), group=2),)
+
+
+# --- the loss as far as one layer knows it: L = Σ G ⊙ out ---------------------------------------
+# The exercise gives the upstream gradient G = dL/d(out); L = Σ G ⊙ out is the loss with exactly
+# that gradient, so every d<X> step is dL/dX (finite differences, SymPy and the graph check it so).
+
+
+def add_loss(op: Op, b: Builder, out: str, upstream: str) -> None:
+    b.add(op, "loss", names.LOSS, "loss", (upstream, out),
+          rf"L = \sum_{{r,c}} {tex(upstream)}_{{r,c}}\, {tex(out)}_{{r,c}}",
+          lambda g, z: np.sum(g * z, axis=(-2, -1)),
+          f"the loss as far as this layer knows it: its gradient with respect to {out} is the given {upstream}",
+          "scalar")
+
+
+def loss_graph(g: Graph, out: str, upstream: str) -> None:
+    product = g.op(g.temp(names.LOSS, "upstream"), "Mul", [upstream, out])
+    g.op(names.LOSS, "ReduceSum", [product], keepdims=0)
+
+
+def loss_worked(cx: Context, out: str, upstream: str) -> Worked:
+    rows, cols = cx.value(out).shape
+    sym = [f"{cx.sym(upstream, r, c)} {cx.sym(out, r, c)}" for r in range(rows) for c in range(cols)]
+    num = [rf"{cx.num(upstream, r, c, paren=False)} \cdot {cx.num(out, r, c)}" for r in range(rows) for c in range(cols)]
+    return Worked("L", "the whole map", (Expr(tuple(sym)), Expr(tuple(num))), cx.result(names.LOSS))
+
+
+def loss_symbolic(s: Symbolic, out: Any, upstream: str) -> None:
+    gm = s.values[upstream]
+    s.put(names.LOSS, lambda: sum((gm[r, c] * out[r, c] for r in range(out.shape[0])
+                                   for c in range(out.shape[1])), s.sp.Integer(0)))

@@ -17,7 +17,7 @@ import numpy as np
 from gradekit.model import names
 from gradekit.model.cnn import Cnn
 from gradekit.model.notation import tex
-from gradekit.ops.conv import Conv2d, upstream_loss
+from gradekit.ops.conv import Conv2d, add_loss, loss_graph, loss_symbolic, loss_worked
 from gradekit.ops.base import Builder, Check, Given, Graph, Op, Step, Symbolic
 from gradekit.ops.mistakes import Mistake, Values
 from gradekit.ops.worked import Context, Expr, Worked
@@ -91,6 +91,7 @@ class Pool2d(Op):
             formula = rf"{tex(self.p)}_{{r,c}} = \frac{{1}}{{{k * k}}} \sum_{{0 \le i,j < {k}}} {tex(self.x)}_{{{s}r+i,\,{s}c+j}}"
         b.add(self, "forward", self.p, "forward", (self.x,), formula, lambda x: pool(x, k, s, self.mode),
               f"the {self.mode} of each {k}x{k} window (stride {s})", "weights")
+        add_loss(self, b, self.p, self.g)
 
     def backward(self, b: Builder) -> None:
         m = self.model
@@ -105,6 +106,8 @@ class Pool2d(Op):
     def worked(self, step: Step, cx: Context) -> Worked | None:
         m = self.model
         k, s = m.kernel, m.stride
+        if step.role == "loss":
+            return loss_worked(cx, self.p, self.g)
         r, c = cx.pick(step.name)
         x = cx.value(self.x)
         if step.role == "forward":
@@ -143,6 +146,8 @@ class Pool2d(Op):
 
     def notes(self, step: Step, cx: Context) -> tuple[str, ...]:
         m = self.model
+        if step.role == "loss":
+            return ()
         if step.role == "forward":
             ho, wo = m.out_shape
             return (rf"The output size is $\lfloor (n - k)/s \rfloor + 1$: $\lfloor ({m.size[0]} - {m.kernel})/"
@@ -161,6 +166,8 @@ class Pool2d(Op):
         m = self.model
         k, s = m.kernel, m.stride
         x = v[self.x]
+        if step.role == "loss":
+            return
         if step.role == "forward":
             if self.mode == "average":
                 yield Mistake("avg_pool_not_divided", f"average pooling divides each window's sum by {k * k}",
@@ -182,6 +189,9 @@ class Pool2d(Op):
 
     def graph(self, step: Step, g: Graph) -> None:
         m = self.model
+        if step.role == "loss":
+            loss_graph(g, self.p, self.g)
+            return
         if step.role != "forward":
             g.grad(step.name, self.x, [(self.p, self.g)])
             return
@@ -190,12 +200,11 @@ class Pool2d(Op):
         pooled = g.op(g.temp(step.name, "pool"), "MaxPool" if self.mode == "max" else "AveragePool", [x4],
                       kernel_shape=[k, k], strides=[s, s], pads=[0, 0, 0, 0])
         g.op(step.name, "Reshape", [pooled, g.constant(list(m.out_shape), "int64")])
-        upstream_loss(g, step.name, self.g)
 
     def symbolic(self, s: Symbolic) -> None:
         m = self.model
         sp = s.sp
-        x, gm = s.values[self.x], s.values[self.g]
+        x = s.values[self.x]
         k, st = m.kernel, m.stride
         ho, wo = m.out_shape
 
@@ -204,8 +213,7 @@ class Pool2d(Op):
             return sp.Max(*cells) if self.mode == "max" else sp.Add(*cells) / (k * k)
 
         p = s.put(self.p, lambda: sp.Matrix(ho, wo, entry))
-        loss = sum((gm[r, c] * p[r, c] for r in range(ho) for c in range(wo)), sp.Integer(0))
-        s.put(names.grad(self.x), lambda: x.applyfunc(lambda e: sp.diff(loss, e)))
+        loss_symbolic(s, p, self.g)
 
     def conditioning(self, values: Any, kink: float, variance: float) -> str | None:
         if self.mode != "max":
