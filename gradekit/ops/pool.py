@@ -24,7 +24,7 @@ from gradekit.ops.worked import Context, Expr, Worked
 
 Array = np.ndarray
 
-MAX_MARGIN = 1.0  # the largest entry of a max-pool window leads the next by at least this
+MAX_MARGIN = 0.2  # the largest entry of a max-pool window leads the next by at least this
 
 
 def windows(x: Array, k: int, s: int) -> tuple[Array, tuple[int, int]]:

@@ -6,11 +6,11 @@ from gradekit.model.cnn import CONVENTIONS, LAYERS, POOLS, Cnn
 from gradekit.model.problem import Domain
 from gradekit.spec.fields import Fields
 
-DEFAULT_DOMAINS = {  # small integers: hand-friendly
+DEFAULT_DOMAINS = {  # hand-friendly: small integers for the input and the kernel, one decimal for G
     "X": Domain(-3.0, 3.0, 1.0),
     "K": Domain(-2.0, 2.0, 1.0, nonzero=True),
-    "b": Domain(-2.0, 2.0, 1.0),
-    "G": Domain(-2.0, 2.0, 1.0, nonzero=True),
+    "b": Domain(-1.0, 1.0, 0.5),
+    "G": Domain(-1.0, 1.0, 0.1, nonzero=True),
 }
 DOMAIN_WORDS = "X, K, b, G (or X1, K1, b1, G1)"
 
