@@ -1,10 +1,11 @@
-"""A convolution or pooling exercise (family "cnn"): one 2-D layer on one input map, one sample.
+"""A convolution or pooling exercise (family "cnn"): 2-D layers on one input map, one sample.
 
 `layer` says which: "conv" (a kernel K, a bias b, stride and zero padding, and the convention:
 "correlation", cross-correlation as PyTorch and cs231n compute it, or "convolution", the kernel
-flipped first), or "pool" ("max" or "average" over 2x2 windows, stride 2 or overlapping with
-stride 1). The upstream gradient G = dL/d(output) is given: the exercise asks for the output map
-and the gradients the layer sends back (dX, and dK, db for a convolution).
+flipped first), "pool" ("max" or "average" over 2x2 windows, stride 2 or overlapping with
+stride 1), or "conv_relu_pool" (the convolution, a ReLU, then 2x2 pooling with `pool_stride`).
+The loss is the squared error 1/2 Σ (out - T)^2 against a given target map T on the last map: the
+exercise asks for the maps and the gradients sent back (dX, and dK, db for a convolution).
 
 Every value is a grid: a 2-D array (rows, columns) with one sample, written as a matrix on the
 sheet (rows layout; the maps' rows are the image's rows). Numbers live apart from the model, as
@@ -18,7 +19,7 @@ from typing import ClassVar, Literal
 
 from gradekit.model import names
 
-LAYERS: tuple[str, ...] = ("conv", "pool")
+LAYERS: tuple[str, ...] = ("conv", "pool", "conv_relu_pool")
 CONVENTIONS: tuple[str, ...] = ("correlation", "convolution")
 POOLS: tuple[str, ...] = ("max", "average")
 
@@ -33,13 +34,14 @@ class Cnn:
     """Everything about a convolution or pooling exercise except its numbers (family "cnn")."""
 
     family: ClassVar[str] = "cnn"
-    layer: Literal["conv", "pool"]
+    layer: Literal["conv", "pool", "conv_relu_pool"]
     size: tuple[int, int]  # the input map's rows and columns
     kernel: int = 3  # the kernel's (or pooling window's) side
     stride: int = 1
     padding: int = 0
     convention: Literal["correlation", "convolution"] = "correlation"
     pool: Literal["max", "average"] = "max"
+    pool_stride: int = 2  # conv_relu_pool: the 2x2 pooling's stride
     layout: Literal["rows"] = "rows"
     samples: int = 1
 
@@ -50,13 +52,13 @@ class Cnn:
 
     @property
     def output(self) -> str:
-        return names.of("Z" if self.layer == "conv" else "P", 1)
+        return names.of("Z" if self.layer != "pool" else "P", 1)
 
     def parameter_names(self) -> tuple[str, ...]:
         """Every given value: the loss L = Σ G ⊙ output is differentiated with respect to each."""
         return self.given_names()
 
     def given_names(self) -> tuple[str, ...]:
-        """The input map, the kernel and bias of a convolution, then the upstream gradient G."""
-        params = (names.of("K", 1), names.of("b", 1)) if self.layer == "conv" else ()
-        return (names.of("X", 1), *params, names.of("G", 1))
+        """The input map, the kernel and bias of a convolution, then the target map T."""
+        params = (names.of("K", 1), names.of("b", 1)) if self.layer != "pool" else ()
+        return (names.of("X", 1), *params, names.of("T", 1))

@@ -100,12 +100,16 @@ def anti_identity(n: int) -> Array:
 
 @dataclass(frozen=True)
 class Conv2d(Op):
-    """One 2-D convolution layer: X1, K1, b1 given, Z1 its output, G1 = dL/dZ1 given."""
+    """One 2-D convolution layer: X1, K1, b1 given, Z1 its output; dZ1 comes from the ops after it."""
 
     model: Cnn
     kind = "conv2d"
 
-    x, k_name, b, z, g = "X1", "K1", "b1", "Z1", "G1"
+    x, k_name, b, z = "X1", "K1", "b1", "Z1"
+
+    @property
+    def g(self) -> str:
+        return names.grad(self.z)
 
     @property
     def flipped(self) -> bool:
@@ -118,7 +122,7 @@ class Conv2d(Op):
     def given(self) -> tuple[Given, ...]:
         m = self.model
         return (Given(self.x, m.size, "weights", "X"), Given(self.k_name, (m.kernel, m.kernel), "weights", "K"),
-                Given(self.b, (1, 1), "unit", "b"), Given(self.g, m.out_shape, "weights", "G"))
+                Given(self.b, (1, 1), "unit", "b"))
 
     # -- the trace --
 
@@ -145,7 +149,6 @@ class Conv2d(Op):
         b.add(self, "forward", self.z, "forward", (self.x, self.k_name, self.b), formula, self.f,
               f"the output map ({where}, stride {m.stride}, padding {m.padding}, on X padded with zeros)",
               "weights")
-        add_loss(self, b, self.z, self.g)
 
     def backward(self, b: Builder) -> None:
         g, x, k = tex(self.g), tex(self.x), tex(self.k_name)
@@ -170,8 +173,6 @@ class Conv2d(Op):
     def worked(self, step: Step, cx: Context) -> Worked | None:
         m = self.model
         s, p, n = m.stride, m.padding, m.kernel
-        if step.role == "loss":
-            return loss_worked(cx, self.z, self.g)
         r, c = cx.pick(step.name)
         sym: list[str] = []
         num: list[str] = []
@@ -289,9 +290,6 @@ class Conv2d(Op):
 
     def graph(self, step: Step, g: Graph) -> None:
         m = self.model
-        if step.role == "loss":
-            loss_graph(g, self.z, self.g)
-            return
         if step.role != "forward":
             wrt = {"d_weight": self.k_name, "d_bias": self.b, "d_input": self.x}[step.role]
             g.grad(step.name, wrt, [(self.z, self.g)])
@@ -326,8 +324,7 @@ class Conv2d(Op):
             return sum((xp(r * st + i, c * st + j) * k[self.k_entry(i, j)] for i in range(n) for j in range(n)),
                        sp.Integer(0)) + b[0, 0]
 
-        z = s.put(self.z, lambda: sp.Matrix(ho, wo, entry))
-        loss_symbolic(s, z, self.g)
+        s.put(self.z, lambda: sp.Matrix(ho, wo, entry))
 
     # -- quality --
 
@@ -335,34 +332,3 @@ class Conv2d(Op):
         z = self.z
         return (Check("zero_quantity", "the output map is 0 everywhere", "forward",
                       lambda v: (np.abs(entries(v[z])) < 1e-9).all(axis=1), group=2),)
-
-
-# --- the loss as far as one layer knows it: L = Σ G ⊙ out ---------------------------------------
-# The exercise gives the upstream gradient G = dL/d(out); L = Σ G ⊙ out is the loss with exactly
-# that gradient, so every d<X> step is dL/dX (finite differences, SymPy and the graph check it so).
-
-
-def add_loss(op: Op, b: Builder, out: str, upstream: str) -> None:
-    b.add(op, "loss", names.LOSS, "loss", (upstream, out),
-          rf"L = \sum_{{r,c}} {tex(upstream)}_{{r,c}}\, {tex(out)}_{{r,c}}",
-          lambda g, z: np.sum(g * z, axis=(-2, -1)),
-          f"the loss as far as this layer knows it: its gradient with respect to {out} is the given {upstream}",
-          "scalar")
-
-
-def loss_graph(g: Graph, out: str, upstream: str) -> None:
-    product = g.op(g.temp(names.LOSS, "upstream"), "Mul", [upstream, out])
-    g.op(names.LOSS, "ReduceSum", [product], keepdims=0)
-
-
-def loss_worked(cx: Context, out: str, upstream: str) -> Worked:
-    rows, cols = cx.value(out).shape
-    sym = [f"{cx.sym(upstream, r, c)} {cx.sym(out, r, c)}" for r in range(rows) for c in range(cols)]
-    num = [rf"{cx.num(upstream, r, c, paren=False)} \cdot {cx.num(out, r, c)}" for r in range(rows) for c in range(cols)]
-    return Worked("L", "the whole map", (Expr(tuple(sym)), Expr(tuple(num))), cx.result(names.LOSS))
-
-
-def loss_symbolic(s: Symbolic, out: Any, upstream: str) -> None:
-    gm = s.values[upstream]
-    s.put(names.LOSS, lambda: sum((gm[r, c] * out[r, c] for r in range(out.shape[0])
-                                   for c in range(out.shape[1])), s.sp.Integer(0)))

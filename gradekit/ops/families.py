@@ -12,7 +12,7 @@ from typing import Any, Callable
 from gradekit.ops.circuit import circuit_network
 from gradekit.ops.mlp import mlp_network
 from gradekit.ops.network import Network
-from gradekit.ops.pool import cnn_network
+from gradekit.ops.cnn import cnn_network
 
 BUILDERS: dict[str, Callable[[Any], Network]] = {
     "mlp": mlp_network,

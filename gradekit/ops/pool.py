@@ -15,10 +15,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from gradekit.model import names
-from gradekit.model.cnn import Cnn
 from gradekit.model.notation import tex
-from gradekit.ops.conv import Conv2d, add_loss, loss_graph, loss_symbolic, loss_worked
-from gradekit.ops.base import Builder, Check, Given, Graph, Op, Step, Symbolic
+from gradekit.ops.base import Builder, Check, Graph, Op, Step, Symbolic
 from gradekit.ops.mistakes import Mistake, Values
 from gradekit.ops.worked import Context, Expr, Worked
 
@@ -67,23 +65,27 @@ def route(x: Array, g: Array, k: int, s: int, mode: str, every_cell: bool = Fals
 
 @dataclass(frozen=True)
 class Pool2d(Op):
-    """Max or average pooling: X1 given, P1 its output, G1 = dL/dP1 given."""
+    """Max or average pooling of the map `x` (given, or a layer's output) into `p`; dP comes from
+    the ops after it."""
 
-    model: Cnn
+    size: tuple[int, int]
+    kernel: int
+    stride: int
+    mode: str  # "max" or "average"
+    x: str = "X1"
+    p: str = "P1"
     kind = "pool2d"
 
-    x, p, g = "X1", "P1", "G1"
+    @property
+    def g(self) -> str:
+        return names.grad(self.p)
 
     @property
-    def mode(self) -> str:
-        return self.model.pool
-
-    def given(self) -> tuple[Given, ...]:
-        m = self.model
-        return (Given(self.x, m.size, "weights", "X"), Given(self.g, m.out_shape, "weights", "G"))
+    def out_shape(self) -> tuple[int, int]:
+        return ((self.size[0] - self.kernel) // self.stride + 1, (self.size[1] - self.kernel) // self.stride + 1)
 
     def forward(self, b: Builder) -> None:
-        m = self.model
+        m = self
         k, s = m.kernel, m.stride
         if self.mode == "max":
             formula = rf"{tex(self.p)}_{{r,c}} = \max_{{0 \le i,j < {k}}} {tex(self.x)}_{{{s}r+i,\,{s}c+j}}"
@@ -91,10 +93,9 @@ class Pool2d(Op):
             formula = rf"{tex(self.p)}_{{r,c}} = \frac{{1}}{{{k * k}}} \sum_{{0 \le i,j < {k}}} {tex(self.x)}_{{{s}r+i,\,{s}c+j}}"
         b.add(self, "forward", self.p, "forward", (self.x,), formula, lambda x: pool(x, k, s, self.mode),
               f"the {self.mode} of each {k}x{k} window (stride {s})", "weights")
-        add_loss(self, b, self.p, self.g)
 
     def backward(self, b: Builder) -> None:
-        m = self.model
+        m = self
         k, s = m.kernel, m.stride
         how = r"to the window's maximum" if self.mode == "max" else rf"as {tex(self.g)}_{{r,c}}/{k * k} to each cell"
         b.add(self, "d_input", names.grad(self.x), "backward", (self.x, self.g),
@@ -104,10 +105,8 @@ class Pool2d(Op):
     # -- worked --
 
     def worked(self, step: Step, cx: Context) -> Worked | None:
-        m = self.model
+        m = self
         k, s = m.kernel, m.stride
-        if step.role == "loss":
-            return loss_worked(cx, self.p, self.g)
         r, c = cx.pick(step.name)
         x = cx.value(self.x)
         if step.role == "forward":
@@ -145,7 +144,7 @@ class Pool2d(Op):
         return Worked(cx.sym(step.name, r, c), where, lines, cx.result(step.name, r, c))
 
     def notes(self, step: Step, cx: Context) -> tuple[str, ...]:
-        m = self.model
+        m = self
         if step.role == "loss":
             return ()
         if step.role == "forward":
@@ -163,7 +162,7 @@ class Pool2d(Op):
     # -- grading --
 
     def mistakes(self, step: Step, v: Values) -> Iterator[Mistake]:
-        m = self.model
+        m = self
         k, s = m.kernel, m.stride
         x = v[self.x]
         if step.role == "loss":
@@ -188,10 +187,7 @@ class Pool2d(Op):
     # -- graph and proof --
 
     def graph(self, step: Step, g: Graph) -> None:
-        m = self.model
-        if step.role == "loss":
-            loss_graph(g, self.p, self.g)
-            return
+        m = self
         if step.role != "forward":
             g.grad(step.name, self.x, [(self.p, self.g)])
             return
@@ -202,7 +198,7 @@ class Pool2d(Op):
         g.op(step.name, "Reshape", [pooled, g.constant(list(m.out_shape), "int64")])
 
     def symbolic(self, s: Symbolic) -> None:
-        m = self.model
+        m = self
         sp = s.sp
         x = s.values[self.x]
         k, st = m.kernel, m.stride
@@ -212,13 +208,13 @@ class Pool2d(Op):
             cells = [x[r * st + i, c * st + j] for i in range(k) for j in range(k)]
             return sp.Max(*cells) if self.mode == "max" else sp.Add(*cells) / (k * k)
 
-        p = s.put(self.p, lambda: sp.Matrix(ho, wo, entry))
-        loss_symbolic(s, p, self.g)
+        s.put(self.p, lambda: sp.Matrix(ho, wo, entry))
+
 
     def conditioning(self, values: Any, kink: float, variance: float) -> str | None:
         if self.mode != "max":
             return None
-        w, _ = windows(np.asarray(values[self.x], dtype=float), self.model.kernel, self.model.stride)
+        w, _ = windows(np.asarray(values[self.x], dtype=float), self.kernel, self.stride)
         top = np.sort(w, axis=-1)
         if np.min(top[..., -1] - top[..., -2]) < kink:
             return "two entries of a max-pool window are within the kink of each other"
@@ -229,7 +225,7 @@ class Pool2d(Op):
     def checks(self, net: Any, problem: Any) -> tuple[Check, ...]:
         if self.mode != "max":
             return ()
-        m = self.model
+        m = self
 
         def rejects(v: Any) -> Array:
             w, _ = windows(v[self.x], m.kernel, m.stride)
@@ -238,12 +234,4 @@ class Pool2d(Op):
             return (gap < MAX_MARGIN - 1e-9).any(axis=1)
 
         return (Check("unique_max", f"a max-pool window's maximum does not lead the next entry by {MAX_MARGIN:g}",
-                      "given", rejects, group=2),)
-
-
-def cnn_network(model: Cnn) -> Any:
-    """The one layer of a convolution or pooling exercise, its given values and no loss."""
-    from gradekit.ops.network import Network
-
-    op: Op = Conv2d(model) if model.layer == "conv" else Pool2d(model)
-    return Network(model, (op,), (), op.given(), None)
+                      "given" if self.x == "X1" else "forward", rejects, group=2),)

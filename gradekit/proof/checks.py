@@ -642,4 +642,7 @@ def cnn_configurations() -> list[tuple[str, Any]]:
         ("cnn: max pool 2x2 stride 2, 4x4", Cnn("pool", (4, 4), 2, 2, pool="max")),
         ("cnn: max pool 2x2 stride 1, 3x3", Cnn("pool", (3, 3), 2, 1, pool="max")),
         ("cnn: average pool 2x2 stride 1, 3x4", Cnn("pool", (3, 4), 2, 1, pool="average")),
+        ("cnn: conv, ReLU, max pool", Cnn("conv_relu_pool", (5, 5), 2, 1, 0)),
+        ("cnn: conv (convolution, padding 1), ReLU, average pool stride 1",
+         Cnn("conv_relu_pool", (4, 4), 3, 1, 1, "convolution", "average", 1)),
     ]

@@ -25,7 +25,7 @@ def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
     ho, wo = m.out_shape
     k, s, p = m.kernel, m.stride, m.padding
     out = []
-    if m.layer == "conv":
+    if m.layer != "pool":
         out.append(f"One input map $X^{{[1]}}$ ({h} rows, {w} columns), one {k}x{k} kernel $K^{{[1]}}$ and one "
                    f"bias $b^{{[1]}}$; stride {s}, zero padding {p}.")
         if m.convention == "correlation":
@@ -38,7 +38,17 @@ def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
                        r"where $\tilde{X}$ is $X^{[1]}$ with its zero padding and indices start at 0.")
         out.append(rf"Output size: $\lfloor (n + 2p - k)/s \rfloor + 1 = \lfloor ({h} + {2 * p} - {k})/{s} \rfloor + 1$, "
                    f"so $Z^{{[1]}}$ has {ho} rows and {wo} columns.")
-        out.append(r"The upstream gradient $G^{[1]} = \partial L / \partial Z^{[1]}$ is given; "
+        if m.layer == "conv_relu_pool":
+            ps = m.pool_stride
+            po = ((ho - 2) // ps + 1, (wo - 2) // ps + 1)
+            kind = "max" if m.pool == "max" else "average"
+            out.append(rf"Then a ReLU, $A^{{[1]}} = \max(Z^{{[1]}}, 0)$, and {kind} pooling over 2x2 windows with "
+                       rf"stride {ps}: $P^{{[1]}}$ has {po[0]} rows and {po[1]} columns"
+                       + (" (the gradient goes to each window's maximum; on a tie, to the first in reading order)."
+                          if m.pool == "max" else " (each window's gradient is shared equally, 1/4 to each cell)."))
+        last = "P^{[1]}" if m.layer == "conv_relu_pool" else "Z^{[1]}"
+        out.append(rf"Loss: the squared error against the given target map $T^{{[1]}}$, "
+                   rf"$L = \frac{{1}}{{2}} \sum_{{r,c}} ({last}_{{r,c}} - T^{{[1]}}_{{r,c}})^{{2}}$; "
                    r"$dX^{[1]}$, $dK^{[1]}$ and $db^{[1]}$ are the gradients of $L$.")
     else:
         kind = "Max" if m.pool == "max" else "Average"
@@ -53,7 +63,8 @@ def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
         else:
             out.append(f"Each window's gradient is shared equally, $1/{k * k}$ to each of its cells; where windows "
                        "overlap, a cell adds up what it receives.")
-        out.append(r"The upstream gradient $G^{[1]} = \partial L / \partial P^{[1]}$ is given.")
+        out.append(r"Loss: the squared error against the given target map $T^{[1]}$, "
+                   r"$L = \frac{1}{2} \sum_{r,c} (P^{[1]}_{r,c} - T^{[1]}_{r,c})^{2}$.")
     return tuple(out)
 
 
@@ -90,7 +101,7 @@ def diagram(model: Any, given: Mapping[str, np.ndarray] | None = None) -> Diagra
     frames.append(Frame(round(x - CELL_W / 2 - 0.06, 3), round(-(k - 0.5) * CELL_H - 0.06, 3),
                         round(x + (k - 0.5) * CELL_W + 0.06, 3), round(CELL_H / 2 + 0.06, 3)))
     x += (w + 2 * p) * CELL_W + GAP
-    if m.layer == "conv":
+    if m.layer != "pool":
         texts.append(Text(Label(r"\star" if m.convention == "correlation" else r"\ast"), x - GAP / 2 - CELL_W / 2, -0.35))
         nodes += _grid("k", x, k, k, number("K1"))
         texts.append(Text(Label(tex("K1")), x + (k - 1) * CELL_W / 2, 0.7))
