@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 Array = np.ndarray
-FD_STEP = 1e-5
+FD_STEP = 2.0 ** -17  # about 7.6e-6, a power of 2: x ± FD_STEP is exact for the small grid values of a map
 
 
 def _axes(inputs: list[Array], at: Mapping[str, Any], index: int = 1) -> tuple[int, ...] | None:
@@ -50,6 +50,43 @@ def _nll(ins: list[Array], at: Mapping[str, Any]) -> Array:
     return np.asarray(picked.mean() if reduction == "mean" else picked.sum() if reduction == "sum" else picked)
 
 
+def _conv(ins: list[Array], at: Mapping[str, Any]) -> Array:
+    """ONNX Conv (NCHW, group 1): cross-correlation of the zero-padded input with each filter, plus B."""
+    x, w = ins[0], ins[1]
+    b = ins[2] if len(ins) > 2 else np.zeros(w.shape[0])
+    kh, kw = w.shape[2:]
+    sh, sw = at.get("strides", [1, 1])
+    top, left, bottom, right = at.get("pads", [0, 0, 0, 0])
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    ho, wo = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1
+    out = np.zeros((x.shape[0], w.shape[0], ho, wo))
+    for n in range(x.shape[0]):
+        for m in range(w.shape[0]):
+            for r in range(ho):
+                for c in range(wo):
+                    out[n, m, r, c] = np.sum(xp[n, :, r * sh:r * sh + kh, c * sw:c * sw + kw] * w[m]) + b[m]
+    return out
+
+
+def _pool(reduce: Callable[[Array], float]) -> Callable[[list[Array], Mapping[str, Any]], Array]:
+    """ONNX MaxPool / AveragePool (NCHW, no padding counted: pads of 0)."""
+    def run(ins: list[Array], at: Mapping[str, Any]) -> Array:
+        x = ins[0]
+        kh, kw = at["kernel_shape"]
+        sh, sw = at.get("strides", [1, 1])
+        if any(at.get("pads", [0, 0, 0, 0])):
+            raise NotImplementedError("pooling with pads")
+        ho, wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+        out = np.zeros(x.shape[:2] + (ho, wo))
+        for r in range(ho):
+            for c in range(wo):
+                for n in range(x.shape[0]):
+                    for ch in range(x.shape[1]):
+                        out[n, ch, r, c] = reduce(x[n, ch, r * sh:r * sh + kh, c * sw:c * sw + kw])
+        return out
+    return run
+
+
 _CAST = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 11: np.float64}
 
 OPERATORS: dict[str, Callable[[list[Array], Mapping[str, Any]], Array]] = {
@@ -84,6 +121,9 @@ OPERATORS: dict[str, Callable[[list[Array], Mapping[str, Any]], Array]] = {
     "Min": lambda i, a: np.minimum.reduce(np.broadcast_arrays(*i)),
     "Reciprocal": lambda i, a: 1.0 / i[0],
     "NegativeLogLikelihoodLoss": _nll,
+    "Conv": _conv,
+    "MaxPool": _pool(np.max),
+    "AveragePool": _pool(np.mean),
 }
 
 
@@ -171,8 +211,9 @@ class Interpreter:
                 for sign in (1, -1):
                     value = base.copy()
                     value[index] += sign * FD_STEP
-                    moved.append(float(np.sum(upstream * self._own_value(term["of"], {**env, wrt: value}))))
-                total[index] += (moved[0] - moved[1]) / (2 * FD_STEP)
+                    moved.append(np.asarray(self._own_value(term["of"], {**env, wrt: value}), dtype=float))
+                # the difference entry by entry before the sum: a map's large entries cancel exactly
+                total[index] += float(np.sum(upstream * (moved[0] - moved[1]))) / (2 * FD_STEP)
         return total
 
     def evaluate_step(self, step: Mapping[str, Any], env: Mapping[str, Array]) -> Array:

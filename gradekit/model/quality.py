@@ -39,6 +39,7 @@ RULES: tuple[Rule, ...] = (
     Rule("magnitude", "no asked value is larger than 1000"),
     Rule("dead_unit", "every unit gets a backward signal from some sample: no dead ReLU unit, no hidden "
                       "unit with equal weights into every softmax class, no batch-norm unit with zero gradient"),
+    Rule("unique_max", "every max-pool window has one maximum, ahead of the next entry by at least 0.2"),
     Rule("zero_quantity", "no asked quantity is 0 in every entry"),
     Rule("prints_as_zero", "no asked entry that is not 0 prints as 0 at the sheet's decimals"),
     Rule("visible_update", "an asked update moves some entry by at least twice the grading tolerance"),

@@ -10,8 +10,9 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from gradekit.ops.circuit import circuit_network
-from gradekit.ops.mlp import mlp_network
+from gradekit.ops.cnn import cnn_network
 from gradekit.ops.lstm import lstm_network
+from gradekit.ops.mlp import mlp_network
 from gradekit.ops.network import Network
 from gradekit.ops.rnn import rnn_network
 
@@ -20,6 +21,7 @@ BUILDERS: dict[str, Callable[[Any], Network]] = {
     "rnn": rnn_network,
     "lstm": lstm_network,
     "circuit": circuit_network,
+    "cnn": cnn_network,
 }
 
 

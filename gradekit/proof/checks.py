@@ -679,3 +679,22 @@ def rnn_configurations() -> list[tuple[str, Any]]:
         ("lstm: one cell step, 1 input, rows", Lstm("rows", 1)),
         ("lstm: one cell step, 2 inputs, columns", Lstm("columns", 2)),
     ]
+
+
+def cnn_configurations() -> list[tuple[str, Any]]:
+    """Convolution and pooling exercises (family "cnn"): both conventions, kernels 2x2 and 3x3,
+    stride 1 and 2, padding 0 and 1; max and average pooling, side by side and overlapping."""
+    from gradekit.model.cnn import Cnn
+
+    return [
+        ("cnn: conv 3x3 correlation, 4x4", Cnn("conv", (4, 4), 3, 1, 0)),
+        ("cnn: conv 3x3 convolution, stride 2, padding 1, 5x5", Cnn("conv", (5, 5), 3, 2, 1, "convolution")),
+        ("cnn: conv 2x2 correlation, stride 2, 4x5", Cnn("conv", (4, 5), 2, 2, 0)),
+        ("cnn: conv 2x2 convolution, padding 1, 3x3", Cnn("conv", (3, 3), 2, 1, 1, "convolution")),
+        ("cnn: max pool 2x2 stride 2, 4x4", Cnn("pool", (4, 4), 2, 2, pool="max")),
+        ("cnn: max pool 2x2 stride 1, 3x3", Cnn("pool", (3, 3), 2, 1, pool="max")),
+        ("cnn: average pool 2x2 stride 1, 3x4", Cnn("pool", (3, 4), 2, 1, pool="average")),
+        ("cnn: conv, ReLU, max pool", Cnn("conv_relu_pool", (5, 5), 2, 1, 0)),
+        ("cnn: conv (convolution, padding 1), ReLU, average pool stride 1",
+         Cnn("conv_relu_pool", (4, 4), 3, 1, 1, "convolution", "average", 1)),
+    ]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from gradekit.model.problem import Domain
-from gradekit.spec import circuit, lstm, mlp, rnn
+from gradekit.spec import circuit, cnn, lstm, mlp, rnn
 from gradekit.spec.fields import Fields
 
 
@@ -35,4 +35,6 @@ FAMILIES: dict[str, Family] = {
                   "a [sampling] key of a recurrent network takes no number (write h for h0)"),
     "lstm": Family("lstm", lstm.lstm, lstm.DEFAULT_DOMAINS, lstm.DOMAIN_WORDS, lambda model: 0,
                    "a [sampling] key of an LSTM cell takes no number (h, c and f cover h0, dh1, c0, dc2, f2)"),
+    "cnn": Family("cnn", cnn.cnn, cnn.DEFAULT_DOMAINS, cnn.DOMAIN_WORDS, lambda model: 1,
+                  "layer {index} does not exist (the exercise has {limit})"),
 }

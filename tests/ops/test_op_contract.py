@@ -22,7 +22,8 @@ from gradekit.ops.worked import Context, Worked
 from gradekit.proof import checks as proof
 from graph_interpreter import Interpreter
 
-CONFIGURATIONS = proof.engine_configurations() + proof.circuit_configurations() + proof.rnn_configurations()
+CONFIGURATIONS = (proof.engine_configurations() + proof.circuit_configurations() + proof.rnn_configurations()
+                  + proof.cnn_configurations())
 IDS = [label for label, _ in CONFIGURATIONS]
 
 

@@ -56,7 +56,7 @@ def test_edge_labels_never_overlap_each_other_or_nodes(pid):
     d = families.diagram(pk.problem, pk.instance.given)
     labels = [dg._label_box(e.at, e.label) for e in d.edges if e.label is not None]
     nodes = [dg._box_of(n) for n in d.nodes]
-    assert labels, pid  # every built-in network is small enough for numbers
+    assert labels or pk.problem.arch.family == "cnn", pid  # every built-in network is small enough for numbers (a cnn picture is grids: numbers in cells)
     for i, a in enumerate(labels):
         assert all(dg._overlap(a, b) == 0 for b in labels[i + 1:] + nodes), pid
     assert d.x1 - d.x0 <= 17.0  # fits the sheet's line without scaling

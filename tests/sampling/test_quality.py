@@ -104,7 +104,9 @@ def test_no_builtin_variant_breaks_a_rule_in_a_pool_of_300(pid):
     if p.pinned:
         assert result.distinct == 1 and result.draws == result.count
     else:
-        assert result.distinct == 300 and result.draws > result.count
+        assert result.distinct == 300 and result.draws >= result.count
+        if p.arch.family == "mlp":  # every random MLP problem meets a rule that bites; a convolution's may not in 300
+            assert result.draws > result.count
 
 
 def test_issue_examples_are_gone():
