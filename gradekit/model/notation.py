@@ -22,7 +22,12 @@ _SYMBOLS = {
     "mu": r"\mu",
     "var": r"\sigma^{2}",
     "Xhat": r"\hat{X}",
+    "theta": r"\theta",
+    "mhat": r"\hat{m}",
+    "vhat": r"\hat{v}",
 }
+# Optimizer exercises: the index is the step t, written θ^{(t)} (not a layer's [l]).
+STEP_BASES = frozenset({"theta", "g", "m", "v", "s", "mhat", "vhat"})
 
 
 @cache
@@ -41,7 +46,9 @@ def tex(name: str) -> str:
         return rf"\text{{{name}}}"
     base = _SYMBOLS.get(parsed.base, parsed.base)
     layer = parsed.index
-    if base == r"\sigma^{2}":  # a squared symbol takes its layer index beside the square
+    if parsed.base in STEP_BASES:
+        body = rf"{base}^{{({layer})}}"
+    elif base == r"\sigma^{2}":  # a squared symbol takes its layer index beside the square
         body = rf"\sigma^{{2\,[{layer}]}}"
     else:
         body = rf"{base}^{{[{layer}]}}"

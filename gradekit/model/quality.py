@@ -38,6 +38,7 @@ RULES: tuple[Rule, ...] = (
     Rule("zero_quantity", "no asked quantity is 0 in every entry"),
     Rule("prints_as_zero", "no asked entry that is not 0 prints as 0 at the sheet's decimals"),
     Rule("visible_update", "an asked update moves some entry by at least twice the grading tolerance"),
+    Rule("small_root", "no optimizer step divides by a root (√s, √v̂) below 0.01 (ε would decide the step)"),
     Rule("loss_decreases", "when loss_new is asked, the step lowers the loss by at least one unit of the "
                            "last decimal shown"),
     Rule("distinct_mistakes", "no catalogued mistake in an asked quantity comes within the grading margin of the "

@@ -11,9 +11,11 @@ from typing import Any, Callable
 
 from gradekit.ops.mlp import mlp_network
 from gradekit.ops.network import Network
+from gradekit.ops.optimizer import optimizer_network
 
 BUILDERS: dict[str, Callable[[Any], Network]] = {
     "mlp": mlp_network,
+    "optimizer": optimizer_network,
 }
 
 

@@ -76,7 +76,7 @@ def transposed(v: Values, name: str) -> Iterator[Mistake]:
 
 def off_by_samples(v: Values, name: str) -> Iterator[Mistake]:
     n, loss = v.net.samples, v.net.loss
-    if n == 1 or v.stage(name) not in ("loss", "backward", "after"):
+    if n == 1 or loss is None or v.stage(name) not in ("loss", "backward", "after"):
         return
     x = v[name]
     if loss.reduction == "mean":
@@ -91,7 +91,7 @@ def off_by_samples(v: Values, name: str) -> Iterator[Mistake]:
 
 def off_by_two(v: Values, name: str) -> Iterator[Mistake]:
     loss = v.net.loss
-    if loss.kind != "mse" or v.stage(name) != "backward":
+    if loss is None or loss.kind != "mse" or v.stage(name) != "backward":
         return
     x = v[name]
     if loss.halved:

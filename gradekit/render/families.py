@@ -14,14 +14,16 @@ import numpy as np
 from gradekit.engine.trace import Trace
 from gradekit.model.problem import Problem
 from gradekit.render import diagram as mlp_diagram
-from gradekit.render import mlp
+from gradekit.render import mlp, optimizer
 from gradekit.render.diagram import Diagram
 
 SENTENCES: dict[str, Callable[[Problem, Trace], tuple[str, ...]]] = {
     "mlp": mlp.sentences,
+    "optimizer": optimizer.sentences,
 }
 DIAGRAMS: dict[str, Callable[[Any, Mapping[str, np.ndarray] | None], Diagram]] = {
     "mlp": mlp_diagram.build,
+    "optimizer": optimizer.diagram,
 }
 
 

@@ -203,7 +203,8 @@ def _given_check_list(problem: Problem) -> list[Check]:
 
 
 def _forward_check_list(problem: Problem) -> list[Check]:
-    finite = Check("finite", "the loss is not finite", "forward", lambda v: ~np.isfinite(v["loss"]))
+    finite = Check("finite", "the loss is not finite", "forward",
+                   lambda v: ~np.isfinite(v["loss"]) if "loss" in v else np.zeros(len(next(iter(v.values()))), bool))
     return _stage(problem, "forward", [finite], [], [])
 
 
@@ -381,7 +382,7 @@ def _given_rows(ctx: _Sampling, drawn: Mapping[str, np.ndarray]) -> dict[str, np
 def _forward(ctx: _Sampling, given: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The forward values of stacked candidates (given values in the rows layout), in the rows layout."""
     arch = ctx.problem.arch
-    count = len(given["X"])
+    count = len(next(iter(given.values())))
     if count == 1:
         # A lone candidate (a single sample()) is evaluated as itself, which is cheaper than a
         # stack of one, and viewed as a stack of one afterwards. Same numbers either way.
@@ -394,7 +395,7 @@ def _forward(ctx: _Sampling, given: Mapping[str, np.ndarray]) -> dict[str, np.nd
 def _rest(ctx: _Sampling, forward: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """forward's values with everything after them (backward, update, loss after)."""
     arch = ctx.problem.arch
-    count = len(forward["loss"])
+    count = len(next(iter(forward.values())))
     if count == 1:  # a lone candidate, as in _forward
         rest = engine.rest_rows(arch, {n: v[0] for n, v in forward.items()})
         values = {**forward, **{n: rest[n][None] for n in ctx.rest_names}}

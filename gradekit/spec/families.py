@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from gradekit.model.problem import Domain
-from gradekit.spec import mlp
+from gradekit.spec import mlp, optimizer
 from gradekit.spec.fields import Fields
 
 
@@ -26,4 +26,6 @@ FAMILIES: dict[str, Family] = {
     "mlp": Family("mlp", mlp.architecture, mlp.DEFAULT_DOMAINS,
                   "X, Y, W, b, gamma, beta, or one of them with a layer number", lambda arch: arch.depth,
                   "layer {index} does not exist (the network has {limit})"),
+    "optimizer": Family("optimizer", optimizer.optimizer, optimizer.DEFAULT_DOMAINS, optimizer.DOMAIN_WORDS,
+                        lambda model: model.steps, "step {index} does not exist (the exercise has {limit})"),
 }
