@@ -298,10 +298,25 @@ class OptimizerStep(Op):
         """The roots this step divides by, as functions of the values: (what, root)."""
         return ()
 
+    def second_state(self) -> str | None:
+        """The given initial average of squared gradients (it must not be negative), if any."""
+        base = {"rmsprop": "s", "adam": "v"}.get(self.model.rule)
+        return names.of(base, 0) if base and self.t == 1 else None
+
+    def conditioning(self, values: Mapping[str, Array], kink: float, variance: float) -> str | None:
+        state = self.second_state()
+        if state is not None and np.min(values[state]) < 0:
+            return f"the initial average of squared gradients {state} is negative"
+        return None
+
     def checks(self, net: Any, problem: Any) -> tuple[Check, ...]:
         unit = VISIBLE_UNITS * 10.0 ** -problem.decimals
         theta, prev = self.theta, self.prev
-        out = [Check("visible_update", f"step {self.t} moves an entry of θ by less than {unit:g}", "answers",
+        state = self.second_state()
+        out = [] if state is None else [
+            Check("finite", f"{state}, an average of squared gradients, is negative (its root is not a number)",
+                  "given", lambda v: (entries(v[state]) < 0).any(axis=1), group=0)]
+        out += [Check("visible_update", f"step {self.t} moves an entry of θ by less than {unit:g}", "answers",
                      lambda v: (entries(np.abs(v[theta] - v[prev])) < unit - MARGIN_SLACK).any(axis=1), group=3)]
         for what, root in self.roots():
             out.append(Check("small_root", f"step {self.t} divides by {what} below {ROOT_FLOOR:g}", "answers",
