@@ -322,7 +322,7 @@ def rule_violations(problem: Problem, values: Mapping[str, np.ndarray]) -> dict[
 
     `values` are stacked rows-layout values of every quantity, as stack_traces() gives them.
     """
-    count = len(values["loss"])
+    count = len(next(iter(values.values())))
     values = _with_asked(problem, dict(values))
     out: dict[str, np.ndarray] = {}
     with np.errstate(all="ignore"):

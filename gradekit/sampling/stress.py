@@ -129,7 +129,7 @@ def _quantity(problem: Problem, name: str, stacked: np.ndarray, smallest: float)
 def _zero_entries(problem: Problem, values: Mapping[str, np.ndarray], smallest: float) -> np.ndarray:
     """Per variant, how many asked entries (not pred, not concept questions) print as 0."""
     numeric = [q for q in problem.asked if q != "pred" and q not in problem.concept_questions]
-    count = len(values["loss"])
+    count = len(next(iter(values.values())))
     if not numeric:
         return np.zeros(count, dtype=int)
     return np.sum([(np.abs(values[q].reshape(count, -1)) < smallest).sum(axis=1) for q in numeric], axis=0)
