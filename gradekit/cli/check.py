@@ -25,7 +25,7 @@ def verify(count: int, seed: int, sympy_count: int | None, engine_set: bool, job
     from gradekit.proof import checks as proof
     from gradekit.util.errors import VerificationError
 
-    configs = proof.engine_configurations() if engine_set else proof.builtin_configurations(seed)
+    configs = [*proof.engine_configurations(), *proof.optimizer_configurations()] if engine_set else proof.builtin_configurations(seed)
     with progress.bar(len(configs), f"checking {len(configs)} configurations") as update:
         rows = proof.verify(configs, count, seed, sympy_count=sympy_count, jobs=jobs, progress=update)
     width = max(len(r.label) for r in rows)

@@ -249,7 +249,8 @@ class OptimizerStep(Op):
         r, col = cx.pick(step.name)
         lines = (Expr((latex(e, lambda n: cx.sym(n, r, col)),)),
                  Expr((latex(e, lambda n: cx.num(n, r, col), numbers=True),)))
-        return Worked(cx.sym(step.name, r, col), cx.where(step.name, r, col), lines, cx.result(step.name, r, col))
+        where = f"entry {col + 1}" if self.model.vector else f"row {r + 1}, column {col + 1}"
+        return Worked(cx.sym(step.name, r, col), where, lines, cx.result(step.name, r, col))
 
     # -- grading --
 

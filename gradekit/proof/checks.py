@@ -634,7 +634,7 @@ def engine_configurations() -> list[tuple[str, Architecture]]:
              Architecture(lay, 2, 2, (Dense(2, "leaky_relu", slope=0.2), Dense(2, "tanh", "scalar"),
                                       Dense(2, "sigmoid", "none")), Loss("mse", "sum"), 0.1)),
         ]
-    return out + optimizer_configurations()
+    return out
 
 
 def optimizer_configurations() -> list[tuple[str, Any]]:

@@ -22,7 +22,8 @@ from gradekit.ops.worked import Context, Worked
 from gradekit.proof import checks as proof
 from graph_interpreter import Interpreter
 
-CONFIGURATIONS = proof.engine_configurations()
+# Families beyond the MLP add their sibling lists (README: "Adding an operation").
+CONFIGURATIONS = [*proof.engine_configurations(), *proof.optimizer_configurations()]
 IDS = [label for label, _ in CONFIGURATIONS]
 
 
