@@ -56,7 +56,7 @@ def test_builtin_variants_obey_every_rule_checked_independently(pid):
     for inst in sample_many(p, [public(pid, s) for s in range(150)]):
         t = inst.trace
         v = {n: rows(arch.layout, t[n]) for n in t.names}
-        for l, layer in enumerate(arch.layers, start=1):
+        for l, layer in enumerate(getattr(arch, "layers", ()), start=1):  # MLP layers (other families have none)
             # dead_unit: every unit gets a backward signal from some sample
             assert (v[f"dZ{l}"] != 0).any(axis=0).all(), (inst.seed, f"dZ{l}")
             if layer.activation in ("relu", "leaky_relu"):
@@ -64,7 +64,7 @@ def test_builtin_variants_obey_every_rule_checked_independently(pid):
             if l < arch.depth and isinstance(layer, Dense) and layer.units > 1:
                 params = np.vstack([v[f"W{l}"], v[f"b{l}"]]) if layer.bias == "vector" else v[f"W{l}"]
                 assert len({tuple(c) for c in params.T}) == layer.units  # identical_units
-        if arch.classifies and arch.samples > 1:
+        if getattr(arch, "classifies", False) and arch.samples > 1:
             assert len(np.unique(t["Y"])) >= 2  # two_classes
         if "loss_new" in p.asked:
             assert t["loss_new"] <= t["loss"] - 10.0**-p.decimals  # loss_decreases
@@ -75,6 +75,10 @@ def test_builtin_variants_obey_every_rule_checked_independently(pid):
             a = np.asarray(t[name])
             assert not np.any((a == 0) & np.signbit(a)), name
             assert not np.any((a != 0) & (np.abs(a) < 1e-12)), name
+
+
+def arch_family(p):
+    return p.arch.family
 
 
 @pytest.mark.parametrize("pid", BUILTIN)
@@ -91,7 +95,9 @@ def test_no_builtin_variant_breaks_a_rule_in_a_pool_of_300(pid):
     if p.pinned:
         assert result.distinct == 1 and result.draws == result.count
     else:
-        assert result.distinct == 300 and result.draws > result.count
+        assert result.distinct == 300 and result.draws >= result.count
+        if arch_family(p) == "mlp":  # every random MLP problem meets a rule that bites; an optimizer's may not in 300
+            assert result.draws > result.count
 
 
 def test_issue_examples_are_gone():
