@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from gradekit.ops.mlp import mlp_network
 from gradekit.ops.network import Network
-from gradekit.ops.optimizer import optimizer_network
+from gradekit.ops.optimizer_network import optimizer_network
 
 BUILDERS: dict[str, Callable[[Any], Network]] = {
     "mlp": mlp_network,

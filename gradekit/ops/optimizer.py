@@ -24,7 +24,6 @@ from gradekit.model.notation import tex, tex_constant
 from gradekit.model.optimizer import Optimizer
 from gradekit.ops.base import Builder, Check, Given, Graph, Op, Step, Symbolic
 from gradekit.ops.mistakes import Mistake, Values
-from gradekit.ops.network import Network
 from gradekit.ops.quality import MARGIN_SLACK, entries
 from gradekit.ops.worked import Context, Expr, Worked
 
@@ -385,20 +384,3 @@ class SgdStep(OptimizerStep):
                "gradient", self.build(sign="add"))
         yield ("learning_rate_missing", "the learning rate is missing from the update", self.build(lr=False))
         yield from decay_mistakes(self, part, True, lambda gradient=None, decay=None: self.build(gradient, decay))
-
-
-# --- the network ----------------------------------------------------------------------------------
-
-
-def optimizer_network(model: Optimizer) -> Network:
-    """The steps t = 1..T of the model's rule, with θ^(0), the initial state and the gradients given."""
-    from gradekit.ops.adam import AdamStep
-    from gradekit.ops.momentum import MomentumStep, NesterovStep
-    from gradekit.ops.rmsprop import RmspropStep
-
-    cls: type[OptimizerStep] = {"sgd": SgdStep, "momentum": MomentumStep, "nesterov": NesterovStep,
-                                "rmsprop": RmspropStep, "adam": AdamStep}[model.rule]
-    axes = "unit" if model.vector else "weights"
-    given = tuple(Given(n, model.shape, axes, names.base_of(n)) for n in model.given_names())
-    ops = tuple(cls(model, t) for t in range(1, model.steps + 1))
-    return Network(model, ops, (), given, None)
