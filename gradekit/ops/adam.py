@@ -53,12 +53,12 @@ class AdamStep(OptimizerStep):
 
     def parts(self) -> tuple[Part, ...]:
         t = self.t
-        out = [Part("first_moment", self.now("m"), self.first(), f"the first moment (average of g) after step {t}"),
-               Part("second_moment", self.now("v"), self.second(), f"the second moment (average of g²) after step {t}")]
+        out = [Part("first_moment", self.now("m"), self.first(), f"the first moment (average of the gradient) after step {t}"),
+               Part("second_moment", self.now("v"), self.second(), f"the second moment (average of the squared gradient) after step {t}")]
         if self.model.bias_correction:
             out += [Part("first_corrected", self.now("mhat"), self.corrected("m"), f"the bias-corrected first moment at t = {t}"),
                     Part("second_corrected", self.now("vhat"), self.corrected("v"), f"the bias-corrected second moment at t = {t}")]
-        out.append(Part("update", self.theta, self.update(), f"θ after step {t}"))
+        out.append(Part("update", self.theta, self.update(), f"the parameter after step {t}"))
         return tuple(out)
 
     def alternatives(self, part: Part) -> Iterator[tuple[str, str, E]]:

@@ -45,7 +45,7 @@ class MomentumStep(OptimizerStep):
 
     def parts(self) -> tuple[Part, ...]:
         return (Part("velocity", self.now("v"), self.velocity(), f"the velocity after step {self.t}"),
-                Part("update", self.theta, self.update(), f"θ after step {self.t}"))
+                Part("update", self.theta, self.update(), f"the parameter after step {self.t}"))
 
     def alternatives(self, part: Part) -> Iterator[tuple[str, str, E]]:
         form = self.model.form
@@ -101,7 +101,7 @@ class NesterovStep(OptimizerStep):
 
     def parts(self) -> tuple[Part, ...]:
         return (Part("velocity", self.now("v"), self.velocity(), f"the velocity after step {self.t}"),
-                Part("update", self.theta, self.update(), f"θ after step {self.t} (Nesterov)"))
+                Part("update", self.theta, self.update(), f"the parameter after step {self.t} (Nesterov)"))
 
     def alternatives(self, part: Part) -> Iterator[tuple[str, str, E]]:
         m = self.model

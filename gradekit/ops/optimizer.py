@@ -372,7 +372,7 @@ class SgdStep(OptimizerStep):
     kind = "sgd_step"
 
     def parts(self) -> tuple[Part, ...]:
-        return (Part("update", self.theta, self.build(), f"θ after step {self.t}"),)
+        return (Part("update", self.theta, self.build(), f"the parameter after step {self.t}"),)
 
     def build(self, gradient: E | None = None, decay: float | None = None, sign: str = "sub",
               lr: bool = True) -> E:

@@ -44,8 +44,8 @@ class RmspropStep(OptimizerStep):
         return self.apply((self.lr() * g) / den, "sub", decay)
 
     def parts(self) -> tuple[Part, ...]:
-        return (Part("second_moment", self.now("s"), self.second(), f"the running average of g² after step {self.t}"),
-                Part("update", self.theta, self.update(), f"θ after step {self.t}"))
+        return (Part("second_moment", self.now("s"), self.second(), f"the running average of the squared gradient after step {self.t}"),
+                Part("update", self.theta, self.update(), f"the parameter after step {self.t}"))
 
     def alternatives(self, part: Part) -> Iterator[tuple[str, str, E]]:
         m = self.model
