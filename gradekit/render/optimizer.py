@@ -119,7 +119,7 @@ def diagram(model: Any, given: Mapping[str, np.ndarray] | None = None) -> Diagra
     for t in range(m.steps + 1):
         nodes.append(Node(f"theta-{t}", Label(r"\theta", sup=f"({t})"), t * GAP, 0.0, "box"))
         if state:
-            nodes.append(Node(f"state-{t}", Label("(m,v)" if state == "m, v" else state, sup=f"({t})"), t * GAP, -STATE_DROP, "box"))
+            nodes.append(Node(f"state-{t}", Label("m,v") if state == "m, v" else Label(state, sup=f"({t})"), t * GAP, -STATE_DROP, "box"))
     by_id = {n.id: n for n in nodes}
     texts: list[Text] = []
     for t in range(1, m.steps + 1):
