@@ -26,7 +26,7 @@ def verify(count: int, seed: int, sympy_count: int | None, engine_set: bool, job
     from gradekit.util.errors import VerificationError
 
     configs = (proof.engine_configurations() + proof.circuit_configurations() + proof.rnn_configurations()
-               + proof.cnn_configurations()
+               + proof.cnn_configurations() + proof.optimizer_configurations()
                if engine_set else proof.builtin_configurations(seed))
     with progress.bar(len(configs), f"checking {len(configs)} configurations") as update:
         rows = proof.verify(configs, count, seed, sympy_count=sympy_count, jobs=jobs, progress=update)

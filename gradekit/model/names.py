@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 # Bases of more than one letter; any single letter is a base too (W, b, Z, A, ...).
-LONG_BASES = ("gamma", "beta", "mu", "var", "Xhat")
+LONG_BASES = ("gamma", "beta", "mu", "var", "Xhat", "theta", "mhat", "vhat")
 PLAIN = ("X", "Y", "loss", "pred", "data_loss", "penalty")  # names without a layer index
 LOSS, LOSS_NEW, PRED = "loss", "loss_new", "pred"
 # With weight decay the loss is the data loss (the loss function of the output) plus the penalty.

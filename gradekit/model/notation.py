@@ -24,7 +24,12 @@ _SYMBOLS = {
     "var": r"\sigma^{2}",
     "Xhat": r"\hat{X}",
     "D": r"\tilde{A}",  # a dropout layer's output: the activation with the mask applied
+    "theta": r"\theta",
+    "mhat": r"\hat{m}",
+    "vhat": r"\hat{v}",
 }
+# Optimizer exercises: the index is the step t, written θ^{(t)} (not a layer's [l]).
+STEP_BASES = frozenset({"theta", "g", "m", "v", "s", "mhat", "vhat"})
 
 # A recurrent network's quantities: the time step as a superscript in angle brackets (h^{<2>}, as
 # in Ng's course notes), leaving the subscript free for entries; shared weights W_{hh}, b_{h}.
@@ -53,7 +58,7 @@ def tex(name: str) -> str:
         body = _SHARED[parsed.base]
         return (f"d{body}" if parsed.grad else body) + (r"^{\text{new}}" if parsed.new else "")
     # an RNN's or LSTM's time-step quantity (h1, dz2, c0) is not a circuit's value
-    timed = parsed is not None and parsed.index is not None and parsed.base in TIME_BASES
+    timed = parsed is not None and parsed.index is not None and parsed.base in TIME_BASES | STEP_BASES
     circuit = None if timed else _circuit_tex(name, parsed)
     if circuit is not None:
         return circuit
@@ -61,7 +66,9 @@ def tex(name: str) -> str:
         return rf"\text{{{name}}}"
     base = _SYMBOLS.get(parsed.base, parsed.base)
     layer = parsed.index
-    if parsed.base in TIME_BASES:
+    if parsed.base in STEP_BASES:  # an optimizer's step t (g of an LSTM's gate, too: one symbol per base)
+        body = rf"{base}^{{({layer})}}"
+    elif parsed.base in TIME_BASES:
         body = rf"{base}^{{\langle {layer}\rangle}}"
     elif base == r"\sigma^{2}":  # a squared symbol takes its layer index beside the square
         body = rf"\sigma^{{2\,[{layer}]}}"

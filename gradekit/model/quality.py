@@ -45,6 +45,7 @@ RULES: tuple[Rule, ...] = (
     Rule("visible_update", "an asked update moves some entry by at least twice the grading tolerance"),
     Rule("visible_penalty", "an asked gradient's weight-decay term, and an asked loss's penalty, reach at least 5 "
                             "units of the last decimal shown (a forgotten penalty must not print as the right answer)"),
+    Rule("small_root", "no optimizer step divides by a root (√s, √v̂) below 0.01 (ε would decide the step)"),
     Rule("loss_decreases", "when loss_new is asked, the step lowers the loss by at least one unit of the "
                            "last decimal shown"),
     Rule("distinct_mistakes", "no catalogued mistake in an asked quantity comes within the grading margin of the "

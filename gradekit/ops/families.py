@@ -14,6 +14,7 @@ from gradekit.ops.cnn import cnn_network
 from gradekit.ops.lstm import lstm_network
 from gradekit.ops.mlp import mlp_network
 from gradekit.ops.network import Network
+from gradekit.ops.optimizer_network import optimizer_network
 from gradekit.ops.rnn import rnn_network
 
 BUILDERS: dict[str, Callable[[Any], Network]] = {
@@ -22,6 +23,7 @@ BUILDERS: dict[str, Callable[[Any], Network]] = {
     "lstm": lstm_network,
     "circuit": circuit_network,
     "cnn": cnn_network,
+    "optimizer": optimizer_network,
 }
 
 

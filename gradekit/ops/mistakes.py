@@ -68,6 +68,8 @@ class Values:
 
 
 def transposed(v: Values, name: str) -> Iterator[Mistake]:
+    if v.net.loss is None:  # an optimizer's θ has no samples and units to mix up (its ops name its mistakes)
+        return
     x = v[name]
     if v.matrix(x) and min(x.shape[-2:]) > 1:
         yield Mistake("transposed", "the matrix is transposed: check which index is the sample and which the unit "

@@ -181,7 +181,10 @@ def finite_difference_gradients(arch: Architecture, trace: Trace) -> dict[str, A
 
 
 def finite_difference_errors(arch: Architecture, given: Mapping[str, Array]) -> dict[str, float]:
-    """Per quantity: the trace against finite differences (gradients, updates, loss after)."""
+    """Per quantity: the trace against finite differences (gradients, updates, loss after); nothing
+    for a family without a loss (an optimizer exercise: its gradients are given)."""
+    if network_for(arch).loss is None:
+        return {}
     trace = engine.run(arch, given)
     independent: dict[str, Array] = finite_difference_gradients(arch, trace)
     updated = _updates(arch, trace.rows, independent)
@@ -195,7 +198,7 @@ def finite_difference_errors(arch: Architecture, given: Mapping[str, Array]) -> 
 
 def finite_difference_check(arch: Architecture, given: Mapping[str, Array]) -> float:
     """Largest relative error of the engine's gradients, updates and loss after against finite differences."""
-    return max(finite_difference_errors(arch, given).values())
+    return max([0.0, *finite_difference_errors(arch, given).values()])
 
 
 # --- SymPy ----------------------------------------------------------------------------------
@@ -423,8 +426,10 @@ def sympy_values(arch: Architecture, given: Mapping[str, Array], intermediates: 
     `p - lr * dp`, and the loss after them (the same symbolic loss at the updated point, where
     a ReLU input may have changed sign).
     """
-    model = _model(arch, intermediates)
     rows = {n: to_rows(np.asarray(v, dtype=float), arch.layout) for n, v in given.items()}
+    if network_for(arch).loss is None:
+        return _values_without_loss(arch, rows)
+    model = _model(arch, intermediates)
     evaluate = model.at(rows)
     shapes = {p: np.shape(rows[p]) for p in arch.parameter_names()}
     out = model.output
@@ -447,6 +452,30 @@ def sympy_values(arch: Architecture, given: Mapping[str, Array], intermediates: 
         new_rows = {**rows, **{p: updated[names.new(p)] for p in arch.parameter_names()}}
         results["loss_new"] = np.asarray(float(model.at(new_rows)(model.forward[out])))
     return results
+
+
+@lru_cache(maxsize=64)
+def _computed_symbolically(arch: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A family without a loss (an optimizer exercise): every computed quantity in SymPy as a
+    function of the given values' symbols (θ^(T) of θ^(0), the initial state and the gradients)."""
+    import sympy
+
+    net = network_for(arch)
+    symbols = {g.name: _symbol_matrix(g.name, (g.shape + (1, 1))[:2]) for g in net.given}
+    values: dict[str, Any] = dict(symbols)
+    s = _Symbols(sympy, values, {}, {})
+    for op in net.ops:
+        op.symbolic(s)
+    return symbols, {k: v for k, v in values.items() if k not in symbols}
+
+
+def _values_without_loss(arch: Any, rows: Mapping[str, Array]) -> dict[str, Array]:
+    symbols, computed = _computed_symbolically(arch)
+    point: dict[Any, Any] = {}
+    for name, m in symbols.items():
+        point.update(zip(m, (_exact(v) for v in np.ravel(rows[name]))))
+    evaluate = _Evaluator(point)
+    return {name: _numeric(evaluate, m) for name, m in computed.items()}
 
 
 def sympy_errors(arch: Architecture, given: Mapping[str, Array], intermediates: bool = True) -> dict[str, float]:
@@ -493,12 +522,12 @@ def _check_configuration(label: str, arch: Architecture, instances: Sequence[Map
     for i, given in enumerate(instances):
         fd = finite_difference_errors(arch, given)
         sym = sympy_errors(arch, given) if i < symbolic else {}
-        fd_worst = max(fd_worst, *fd.values())
+        fd_worst = max([fd_worst, *fd.values()])
         if sym:
             sym_worst = max(sym_worst or 0.0, *sym.values())
         scored = [(e / FD_TOLERANCE, f"{n} (finite differences)") for n, e in fd.items()]
         scored += [(e / SYMPY_TOLERANCE, f"{n} (SymPy)") for n, e in sym.items()]
-        worst = max(worst, *scored)
+        worst = max([worst, *scored])
     return VerifyRow(label, len(instances), fd_worst, sym_worst, min(symbolic, len(instances)), worst[1])
 
 
@@ -697,4 +726,33 @@ def cnn_configurations() -> list[tuple[str, Any]]:
         ("cnn: conv, ReLU, max pool", Cnn("conv_relu_pool", (5, 5), 2, 1, 0)),
         ("cnn: conv (convolution, padding 1), ReLU, average pool stride 1",
          Cnn("conv_relu_pool", (4, 4), 3, 1, 1, "convolution", "average", 1)),
+    ]
+
+
+def optimizer_configurations() -> list[tuple[str, Any]]:
+    """Optimizer exercises (family "optimizer"): every rule, convention, ε placement, bias
+    correction and kind of weight decay, on vectors and a 2x2 matrix, over 1 to 3 steps."""
+    from gradekit.model.optimizer import Optimizer as Opt
+
+    return [
+        ("optimizer: sgd, L2, 2 steps", Opt("sgd", (1, 3), 2, 0.1, decay="l2", weight_decay=0.1)),
+        ("optimizer: momentum classic, 2x2, 2 steps", Opt("momentum", (2, 2), 2, 0.1, "classic", 0.9)),
+        ("optimizer: momentum pytorch, decoupled decay, 3 steps",
+         Opt("momentum", (1, 2), 3, 0.1, "pytorch", 0.9, decay="decoupled", weight_decay=0.01)),
+        ("optimizer: momentum cs231n, L2, 2 steps", Opt("momentum", (1, 3), 2, 0.1, "cs231n", 0.9, decay="l2",
+                                                        weight_decay=0.1)),
+        ("optimizer: momentum ema, 1 step", Opt("momentum", (1, 4), 1, 0.5, "ema", 0.9)),
+        ("optimizer: nesterov cs231n, 2 steps", Opt("nesterov", (1, 2), 2, 0.1, "cs231n", 0.9)),
+        ("optimizer: nesterov pytorch, L2, 2 steps", Opt("nesterov", (1, 2), 2, 0.1, "pytorch", 0.9, decay="l2",
+                                                         weight_decay=0.1)),
+        ("optimizer: rmsprop eps outside, 2 steps", Opt("rmsprop", (1, 3), 2, 0.01, rho=0.9, eps=1e-8)),
+        ("optimizer: rmsprop eps inside, 2x2, 2 steps", Opt("rmsprop", (2, 2), 2, 0.01, rho=0.9, eps=0.01,
+                                                           eps_place="inside")),
+        ("optimizer: adam bias corrected, 3 steps", Opt("adam", (1, 2), 3, 0.1, beta1=0.9, beta2=0.99)),
+        ("optimizer: adam no bias correction, eps inside, L2", Opt("adam", (1, 2), 2, 0.1, beta1=0.9, beta2=0.99,
+                                                                   eps=0.01, eps_place="inside",
+                                                                   bias_correction=False, decay="l2",
+                                                                   weight_decay=0.1)),
+        ("optimizer: adamw, 2x2, 2 steps", Opt("adam", (2, 2), 2, 0.01, beta1=0.9, beta2=0.999,
+                                               decay="decoupled", weight_decay=0.1)),
     ]

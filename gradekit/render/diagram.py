@@ -43,7 +43,8 @@ Shape = Literal["circle", "square", "box", "plain"]
 Size = Literal["normal", "small", "tiny"]
 
 # The few TeX symbols labels use, as the characters an SVG shows instead.
-UNICODE = {r"\gamma": "γ", r"\beta": "β", r"\sigma": "σ", r"\vdots": "⋮", r"\hat{y}": "ŷ", r"\times": "×"}
+UNICODE = {r"\gamma": "γ", r"\beta": "β", r"\sigma": "σ", r"\vdots": "⋮", r"\hat{y}": "ŷ", r"\times": "×",
+           r"\theta": "θ"}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 from gradekit.engine.trace import Trace
 from gradekit.model.problem import Problem
 from gradekit.render import diagram as mlp_diagram
-from gradekit.render import circuit, cnn, mlp, rnn
+from gradekit.render import circuit, cnn, mlp, optimizer, rnn
 from gradekit.render.diagram import Diagram
 
 SENTENCES: dict[str, Callable[[Problem, Trace], tuple[str, ...]]] = {
@@ -23,6 +23,7 @@ SENTENCES: dict[str, Callable[[Problem, Trace], tuple[str, ...]]] = {
     "rnn": rnn.sentences,
     "lstm": rnn.lstm_sentences,
     "cnn": cnn.sentences,
+    "optimizer": optimizer.sentences,
 }
 DIAGRAMS: dict[str, Callable[[Any, Mapping[str, np.ndarray] | None], Diagram]] = {
     "mlp": mlp_diagram.build,
@@ -30,6 +31,7 @@ DIAGRAMS: dict[str, Callable[[Any, Mapping[str, np.ndarray] | None], Diagram]] =
     "rnn": rnn.diagram,
     "lstm": rnn.lstm_diagram,
     "cnn": cnn.diagram,
+    "optimizer": optimizer.diagram,
 }
 # Families whose worked solutions draw the picture again with every value on it (a circuit's
 # forward values above its wires, gradients below them), from the values of the trace.

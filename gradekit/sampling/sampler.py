@@ -204,7 +204,8 @@ def _given_check_list(problem: Problem) -> list[Check]:
 
 def _forward_check_list(problem: Problem) -> list[Check]:
     out = engine.output_name(problem.arch)
-    finite = Check("finite", "the loss is not finite", "forward", lambda v: ~np.isfinite(v[out]))
+    finite = Check("finite", "the loss is not finite", "forward",  # a family without a loss has no such check
+                   lambda v: ~np.isfinite(v[out]) if out in v else np.zeros(len(next(iter(v.values()))), bool))
     return _stage(problem, "forward", [finite], [], [])
 
 
@@ -322,7 +323,7 @@ def rule_violations(problem: Problem, values: Mapping[str, np.ndarray]) -> dict[
 
     `values` are stacked rows-layout values of every quantity, as stack_traces() gives them.
     """
-    count = len(values[engine.output_name(problem.arch)])
+    count = len(next(iter(values.values())))
     values = _with_asked(problem, dict(values))
     out: dict[str, np.ndarray] = {}
     with np.errstate(all="ignore"):
@@ -395,7 +396,7 @@ def _forward(ctx: _Sampling, given: Mapping[str, np.ndarray]) -> dict[str, np.nd
 def _rest(ctx: _Sampling, forward: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """forward's values with everything after them (backward, update, loss after)."""
     arch = ctx.problem.arch
-    count = len(forward[engine.output_name(arch)])
+    count = len(next(iter(forward.values())))
     if count == 1:  # a lone candidate, as in _forward
         rest = engine.rest_rows(arch, {n: v[0] for n, v in forward.items()})
         values = {**forward, **{n: rest[n][None] for n in ctx.rest_names}}

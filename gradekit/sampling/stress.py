@@ -17,7 +17,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from gradekit.engine import build as engine
 from gradekit.model.quality import RULES
 from gradekit.ops.families import network_for
 from gradekit.sampling.sampler import Instance, fully_pinned, possible_draws, rule_violations, sample_many, stack_traces
@@ -130,7 +129,7 @@ def _quantity(problem: Problem, name: str, stacked: np.ndarray, smallest: float)
 def _zero_entries(problem: Problem, values: Mapping[str, np.ndarray], smallest: float) -> np.ndarray:
     """Per variant, how many asked entries (not pred, not concept questions) print as 0."""
     numeric = [q for q in problem.asked if q != "pred" and q not in problem.concept_questions]
-    count = len(values[engine.output_name(problem.arch)])
+    count = len(next(iter(values.values())))
     if not numeric:
         return np.zeros(count, dtype=int)
     return np.sum([(np.abs(values[q].reshape(count, -1)) < smallest).sum(axis=1) for q in numeric], axis=0)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from gradekit.model.problem import Domain
-from gradekit.spec import circuit, cnn, lstm, mlp, rnn
+from gradekit.spec import circuit, cnn, lstm, mlp, optimizer, rnn
 from gradekit.spec.fields import Fields
 
 
@@ -37,4 +37,6 @@ FAMILIES: dict[str, Family] = {
                    "a [sampling] key of an LSTM cell takes no number (h, c and f cover h0, dh1, c0, dc2, f2)"),
     "cnn": Family("cnn", cnn.cnn, cnn.DEFAULT_DOMAINS, cnn.DOMAIN_WORDS, lambda model: 1,
                   "layer {index} does not exist (the exercise has {limit})"),
+    "optimizer": Family("optimizer", optimizer.optimizer, optimizer.DEFAULT_DOMAINS, optimizer.DOMAIN_WORDS,
+                        lambda model: model.steps, "step {index} does not exist (the exercise has {limit})"),
 }

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from gradekit.model.notation import tex
 import pytest
 from click.testing import CliRunner
 
@@ -257,9 +259,8 @@ def _check_generated(course: Path, sheet: str, pk, index: int, seed: int, data: 
     assert params["variant"] == index and params["seed"] == seed
     assert params["values"] == given_json(pk)  # kept, so that grading never depends on the pool file
     assert (course / "questions" / qid(pk, sheet) / "clientFilesQuestion" / params["figure"]).is_file()
-    from gradekit.model.notation import tex
-
-    assert [g["tex"] for g in params["given"]][0].startswith(f"{tex(pk.problem.arch.given_names()[0])} = ")  # X, or x
+    first = tex(pk.problem.arch.given_names()[0])  # X for an MLP, x for a circuit, θ^(0) for an optimizer exercise
+    assert [g["tex"] for g in params["given"]][0].startswith(f"{first} = ")
     for q in pk.problem.asked:
         got = np.asarray(data["correct_answers"][f"{q}_"], dtype=float)
         key = np.asarray(pk.instance.trace[q], dtype=float)
@@ -289,7 +290,11 @@ def _carried(pk, wrong: str, change: Callable[[np.ndarray], np.ndarray]) -> dict
     values = {n: np.asarray(trace[n], dtype=float) for n in trace.names}
     for step in trace.steps:
         if step.compute is not None:
-            values[step.name] = np.round(np.asarray(evaluate_in_layout(step, values, trace.layout), dtype=float), decimals)
+            with np.errstate(invalid="ignore"):
+                done = np.round(np.asarray(evaluate_in_layout(step, values, trace.layout), dtype=float), decimals)
+            # A root of a negative carried value (an optimizer's v flipped) has no number: the
+            # student writes the key's instead of NaN, which JSON cannot carry.
+            values[step.name] = np.where(np.isfinite(done), done, np.asarray(trace[step.name], dtype=float))
         if step.name == wrong:
             values[wrong] = np.round(change(np.asarray(trace[wrong], dtype=float)), decimals)
     return {q: values[q].tolist() for q in pk.problem.asked}

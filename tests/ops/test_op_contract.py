@@ -22,8 +22,9 @@ from gradekit.ops.worked import Context, Worked
 from gradekit.proof import checks as proof
 from graph_interpreter import Interpreter
 
+# Families beyond the MLP add their sibling lists (README: "Adding an operation").
 CONFIGURATIONS = (proof.engine_configurations() + proof.circuit_configurations() + proof.rnn_configurations()
-                  + proof.cnn_configurations())
+                  + proof.cnn_configurations() + proof.optimizer_configurations())
 IDS = [label for label, _ in CONFIGURATIONS]
 
 

@@ -53,7 +53,7 @@ def test_layout_does_not_change_the_picture():
 @pytest.mark.parametrize("pid", sorted(builtin_problem_paths()))
 def test_edge_labels_never_overlap_each_other_or_nodes(pid):
     pk = problem_key(pid, seed=0)
-    d = families.diagram(pk.problem, pk.instance.given)
+    d = families.diagram(pk.problem, pk.instance.given)  # each family's own picture
     labels = [dg._label_box(e.at, e.label) for e in d.edges if e.label is not None]
     nodes = [dg._box_of(n) for n in d.nodes]
     assert labels or pk.problem.arch.family == "cnn", pid  # every built-in network is small enough for numbers (a cnn picture is grids: numbers in cells)

@@ -90,6 +90,10 @@ def test_builtin_variants_obey_every_rule_checked_independently(pid):
             assert not np.any((a != 0) & (np.abs(a) < 1e-12)), name
 
 
+def arch_family(p):
+    return p.arch.family
+
+
 @pytest.mark.parametrize("pid", BUILTIN)
 def test_no_builtin_variant_breaks_a_rule_in_a_pool_of_300(pid):
     """The catalogue's bar, on a smaller pool than `gradekit stress`'s 10,000 (README)."""
@@ -105,7 +109,7 @@ def test_no_builtin_variant_breaks_a_rule_in_a_pool_of_300(pid):
         assert result.distinct == 1 and result.draws == result.count
     else:
         assert result.distinct == 300 and result.draws >= result.count
-        if p.arch.family == "mlp":  # every random MLP problem meets a rule that bites; a convolution's may not in 300
+        if p.arch.family == "mlp":  # every random MLP problem meets a rule that bites; a convolution's or an optimizer's may not in 300
             assert result.draws > result.count
 
 
