@@ -180,10 +180,16 @@ def finite_difference_gradients(arch: Architecture, trace: Trace) -> dict[str, A
     return grads
 
 
+def _differentiable(arch: Any) -> bool:
+    """Whether the family has a scalar output its gradients are of (a loss, a circuit's output, a
+    cell's stand-in loss); an optimizer exercise has none: its gradients are given."""
+    return any(s.name == network_for(arch).output for s in engine.steps_for(arch))
+
+
 def finite_difference_errors(arch: Architecture, given: Mapping[str, Array]) -> dict[str, float]:
     """Per quantity: the trace against finite differences (gradients, updates, loss after); nothing
     for a family without a loss (an optimizer exercise: its gradients are given)."""
-    if network_for(arch).loss is None:
+    if not _differentiable(arch):
         return {}
     trace = engine.run(arch, given)
     independent: dict[str, Array] = finite_difference_gradients(arch, trace)
@@ -427,7 +433,7 @@ def sympy_values(arch: Architecture, given: Mapping[str, Array], intermediates: 
     a ReLU input may have changed sign).
     """
     rows = {n: to_rows(np.asarray(v, dtype=float), arch.layout) for n, v in given.items()}
-    if network_for(arch).loss is None:
+    if not _differentiable(arch):
         return _values_without_loss(arch, rows)
     model = _model(arch, intermediates)
     evaluate = model.at(rows)
