@@ -36,6 +36,7 @@ class Rnn:
     reduction: Literal["sum", "mean"] = "sum"
     half: bool = False
     learning_rate: float = 0.1
+    loss: Literal["mse", "cross_entropy"] = "mse"  # cross_entropy: p_t = softmax(y_t), labels per output step
 
     @property
     def samples(self) -> int:
@@ -44,8 +45,8 @@ class Rnn:
 
     @property
     def classifies(self) -> bool:
-        """Whether `pred` (predicted classes) is meaningful: not for a squared error."""
-        return False
+        """Whether the outputs are class scores (softmax cross-entropy), not regression values."""
+        return self.loss == "cross_entropy"
 
     @property
     def output_steps(self) -> tuple[int, ...]:
