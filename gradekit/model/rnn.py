@@ -4,6 +4,8 @@
     h_t = tanh(z_t)  (or the identity)
     y_t = h_t W_hy + b_y                    at every step, or only at the last one
     L   = scale * sum over the output steps of sum_k (y_t,k - Y_t,k)^2
+    or, with loss = "cross_entropy": p_t = softmax(y_t), L = -scale * sum over the output steps of
+    log p_t[Y_t] (Y then holds one class label per output step)
 
 X holds the inputs, one time step per row (rows convention) or per column (columns convention:
 z_t = W_hh h_{t-1} + W_xh x_t + b_h); Y the targets of the output steps, likewise. h_0 is 0 or
