@@ -549,13 +549,13 @@ class RnnCrossEntropy(RnnLoss):
     def graph(self, step: Step, g: Graph) -> None:
         hot = self._onehot(step, g)
         if step.role != "forward":
-            # dL/dp_t = -scale onehot / p_t, taken back through the softmax by a grad step: the
-            # interpreter checks the folded p_t - onehot independently
+            # dy_t = scale (p_t - onehot(y_t)), read from p_t and the label as the step reads them (a
+            # student's p_t graded by follow-through); the op contract's finite differences of the
+            # loss check the folding of the softmax into the loss
             t = int(names.parse(step.name).index)
             target = _pick_row(g, step.name, hot, self.model.output_steps.index(t), self.count)
-            ratio = g.op(g.temp(step.name, "ratio"), "Div", [target, p(t)])
-            dp = g.op(g.temp(step.name, "dp"), "Mul", [ratio, g.constant(-self.scale())])
-            g.grad(step.name, y(t), [(p(t), dp)])
+            diff = g.op(g.temp(step.name, "PmY"), "Sub", [p(t), target])
+            g.op(step.name, "Mul", [diff, g.constant(self.scale())])
             return
         total = None
         for k, t in enumerate(self.model.output_steps):
