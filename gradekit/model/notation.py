@@ -33,7 +33,7 @@ STEP_BASES = frozenset({"theta", "g", "m", "v", "s", "mhat", "vhat"})
 
 # A recurrent network's quantities: the time step as a superscript in angle brackets (h^{<2>}, as
 # in Ng's course notes), leaving the subscript free for entries; shared weights W_{hh}, b_{h}.
-TIME_BASES = frozenset({"h", "z", "y", "c", "i", "f", "o", "g"})  # c and the gates: an LSTM's
+TIME_BASES = frozenset({"h", "z", "y", "p", "c", "i", "f", "o", "g"})  # c and the gates: an LSTM's
 _SHARED = {"Whh": "W_{hh}", "Wxh": "W_{xh}", "Why": "W_{hy}", "bh": "b_{h}", "by": "b_{y}",
            "Wx": "W_{x}", "Wh": "W_{h}", "bz": "b_{z}"}
 

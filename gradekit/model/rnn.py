@@ -4,6 +4,8 @@
     h_t = tanh(z_t)  (or the identity)
     y_t = h_t W_hy + b_y                    at every step, or only at the last one
     L   = scale * sum over the output steps of sum_k (y_t,k - Y_t,k)^2
+    or, with loss = "cross_entropy": p_t = softmax(y_t), L = -scale * sum over the output steps of
+    log p_t[Y_t] (Y then holds one class label per output step)
 
 X holds the inputs, one time step per row (rows convention) or per column (columns convention:
 z_t = W_hh h_{t-1} + W_xh x_t + b_h); Y the targets of the output steps, likewise. h_0 is 0 or
@@ -36,6 +38,7 @@ class Rnn:
     reduction: Literal["sum", "mean"] = "sum"
     half: bool = False
     learning_rate: float = 0.1
+    loss: Literal["mse", "cross_entropy"] = "mse"  # cross_entropy: p_t = softmax(y_t), labels per output step
 
     @property
     def samples(self) -> int:
@@ -44,8 +47,8 @@ class Rnn:
 
     @property
     def classifies(self) -> bool:
-        """Whether `pred` (predicted classes) is meaningful: not for a squared error."""
-        return False
+        """Whether the outputs are class scores (softmax cross-entropy), not regression values."""
+        return self.loss == "cross_entropy"
 
     @property
     def output_steps(self) -> tuple[int, ...]:

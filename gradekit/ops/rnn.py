@@ -26,7 +26,9 @@ from gradekit.ops.base import Builder, Check, Given, Graph, Op, Step, Symbolic
 from gradekit.ops.mistakes import Mistake, Values
 from gradekit.ops.network import Network
 from gradekit.ops.quality import MARGIN_SLACK, entries
+from gradekit.ops.losses import one_hot
 from gradekit.ops.sgd import Sgd, rerun
+from gradekit.ops.softmax import softmax
 from gradekit.ops.worked import Context, Expr, Worked, cap
 
 Array = np.ndarray
@@ -53,6 +55,11 @@ def z(t: int) -> str:
 
 def y(t: int) -> str:
     return names.of("y", t)
+
+
+def p(t: int) -> str:
+    """The softmax probabilities of step t (cross-entropy outputs)."""
+    return names.of("p", t)
 
 
 def _pick_row(g: Graph, name: str, of: str, k: int, rows: int) -> str:
@@ -125,6 +132,10 @@ class RnnStep(Op):
             hw = f"{tex(h(t))} W_{{hy}}" if rows else f"W_{{hy}} {tex(h(t))}"
             b.add(self, "output", y(t), "forward", (h(t), "Why", "by"), f"{tex(y(t))} = {hw} + b_{{y}}",
                   lambda hh, why, by: hh @ why + by, f"output at step {t}", "unit")
+        if self.output and m.classifies:
+            b.add(self, "probability", p(t), "forward", (y(t),),
+                  rf"{tex(p(t))}_{{k}} = \frac{{e^{{{tex(y(t))}_{{k}}}}}}{{\sum_{{j}} e^{{{tex(y(t))}_{{j}}}}}}",
+                  softmax, f"class probabilities at step {t} (softmax of the output)", "unit")
 
     def _dh_parts(self) -> tuple[tuple[str, ...], str]:
         deps: list[str] = []
@@ -181,6 +192,12 @@ class RnnStep(Op):
             zs, zn = cx.sym(z(t), 0, c), cx.num(z(t), 0, c, paren=False)
             lines = ((Expr((rf"\tanh {zs}",)), Expr((rf"\tanh({zn})",))) if self.model.activation == "tanh"
                      else (Expr((zs,)), Expr((zn,))))
+        elif step.role == "probability":
+            ks = range(self.model.outputs)
+            den_s = " + ".join(rf"e^{{{cx.sym(y(t), 0, k)}}}" for k in ks)
+            den_n = " + ".join(rf"e^{{{cx.num(y(t), 0, k, paren=False)}}}" for k in ks)
+            lines = (Expr((rf"\frac{{e^{{{cx.sym(y(t), 0, c)}}}}}{{{den_s}}}",)),
+                     Expr((rf"\frac{{e^{{{cx.num(y(t), 0, c, paren=False)}}}}}{{{den_n}}}",)))
         elif step.role == "output":
             pairs = [((h(t), 0, i), ("Why", i, c)) for i in range(self.model.hidden)]
             sym, num = cx.product_terms(pairs)
@@ -209,6 +226,9 @@ class RnnStep(Op):
         t = self.t
         if step.role == "pre_activation" and self.prev is None:
             return (r"With $h^{\langle 0\rangle} = 0$ the first step has no recurrent term.",)
+        if step.role == "probability":
+            return (rf"Each step's probabilities are a softmax over the {self.model.outputs} classes: "
+                    rf"they sum to 1.",)
         if step.role == "d_hidden" and not self.last:
             carried = rf"${tex(names.grad(z(t + 1)))}$ through $W_{{hh}}$"
             own = rf"the output's own ${tex(names.grad(y(t)))}$ through $W_{{hy}}$ and " if self.output else ""
@@ -255,6 +275,8 @@ class RnnStep(Op):
             g.op(step.name, "Tanh" if self.model.activation == "tanh" else "Identity", [z(t)])
         elif step.role == "output":
             g.op(step.name, "Add", [g.matmul(g.temp(step.name, "hw"), h(t), "Why"), "by"])
+        elif step.role == "probability":
+            g.op(step.name, "Softmax", [y(t)], axis=g.unit_axis)
         elif step.role == "d_hidden":
             terms = []
             if self.output:
@@ -280,6 +302,12 @@ class RnnStep(Op):
         s.put(h(t), lambda: sv[z(t)].applyfunc(s.sp.tanh) if self.model.activation == "tanh" else sv[z(t)])
         if self.output:
             s.put(y(t), lambda: sv[h(t)] * sv["Why"] + sv["by"])
+        if self.output and self.model.classifies:
+            def probs() -> Any:
+                e = sv[y(t)].applyfunc(s.sp.exp)
+                return e / sum(e)
+
+            s.put(p(t), probs)
 
     # -- quality --
 
@@ -422,6 +450,134 @@ class RnnLoss(Op):
         factor = (s.sp.Rational(1, 2) if self.halved else 1) * (
             s.sp.Rational(1, self.count) if self.reduction == "mean" else 1)
         s.values[names.LOSS] = factor * total
+
+
+@dataclass(frozen=True)
+class RnnCrossEntropy(RnnLoss):
+    """L = -scale sum over the output steps of log p_t[label_t], p_t = softmax(y_t);
+    backward dy_t = scale (p_t - onehot(label_t)), the softmax and the log folded together."""
+
+    kind = "cross_entropy"
+
+    def given(self) -> tuple[Given, ...]:
+        return (Given("Y", (self.count,), "labels", "Y", labels=self.model.outputs),)
+
+    def value(self, ps: tuple[Array, ...], target: Array) -> Array:
+        labels = np.asarray(target).astype(int)
+        total = sum(-np.log(np.take_along_axis(pt[..., 0, :], labels[..., k:k + 1], axis=-1)[..., 0])
+                    for k, pt in enumerate(ps))
+        return np.asarray(self.scale() * total)
+
+    def formula(self, b: Builder, name: str) -> str:
+        out = r"p^{\langle t\rangle}"
+        if name == names.LOSS_NEW:
+            out = rf"\left({out}_{{\text{{new}}}}\right)"
+        steps = ",".join(str(t) for t in self.model.output_steps)
+        return rf"{tex(name)} = -{self.scale_tex()} \sum_{{t \in \{{{steps}\}}}} \log {out}_{{y_t}}"
+
+    def forward(self, b: Builder) -> None:
+        outs = tuple(p(t) for t in self.model.output_steps)
+        b.add(self, "forward", names.LOSS, "loss", (*outs, "Y"), self.formula(b, names.LOSS),
+              lambda *a: self.value(a[:-1], a[-1]), "cross-entropy, summed over the output steps"
+              if self.reduction == "sum" else "cross-entropy, averaged over the output steps", "scalar")
+
+    def backward(self, b: Builder) -> None:
+        scale, k_classes = self.scale(), self.model.outputs
+        for k, t in reversed(list(enumerate(self.model.output_steps))):
+            b.add(self, "d_output", names.grad(y(t)), "backward", (p(t), "Y"),
+                  rf"{tex(names.grad(y(t)))} = {self.scale_tex()} \left({tex(p(t))} - \mathrm{{onehot}}(y_{{{t}}})\right)",
+                  lambda pt, target, k=k: scale * (pt - one_hot(np.asarray(target)[..., k:k + 1], k_classes)),
+                  f"gradient of the loss with respect to the output of step {t} (softmax and cross-entropy together)",
+                  "unit")
+
+    def label(self, cx: Context, k: int) -> int:
+        return int(round(float(np.ravel(cx.value("Y"))[k])))
+
+    def terms(self, cx: Context, value: Any) -> tuple[list[str], list[str]]:
+        sym, num = [], []
+        for k, t in enumerate(self.model.output_steps):
+            c = self.label(cx, k)
+            sym.append(rf"\log {cx.sym(p(t), 0, c)}")
+            num.append(rf"\log {cx.number(value(t, c))}")
+        return sym, num
+
+    def worked_loss(self, cx: Context, name: str, value: Any) -> Worked:
+        sym, num = self.terms(cx, value)
+        scale = self.scale_tex()
+        before, after = rf"-{scale}\bigl(", r"\bigr)"
+        return Worked(tex(name), "", (Expr(cap(sym), before, after), Expr(cap(num), before, after)), cx.result(name))
+
+    def worked(self, step: Step, cx: Context) -> Worked | None:
+        if step.role == "forward":
+            return self.worked_loss(cx, step.name, lambda t, j: cx.at(p(t), 0, j))
+        t = int(names.parse(step.name).index)
+        k = self.model.output_steps.index(t)
+        r, c = cx.pick(step.name)
+        s = self.scale_tex()
+        pre, times = (f"{s} ", rf"{s} \cdot ") if s else ("", "")
+        hot = 1 if c == self.label(cx, k) else 0
+        lines = (Expr((rf"{pre}\left({cx.sym(p(t), 0, c)} - [{c} = y_{{{t}}}]\right)",)),
+                 Expr((rf"{times}({cx.num(p(t), 0, c, paren=False)} - {hot})",)))
+        return Worked(cx.sym(step.name, r, c), cx.where(step.name, r, c), lines, cx.result(step.name, r, c))
+
+    def notes(self, step: Step, cx: Context) -> tuple[str, ...]:
+        if step.role == "forward":
+            return ("Only each step's probability of its true class enters the loss. Classes are numbered from 0 "
+                    r"and columns from 1: class $y_t$ is column $y_t + 1$.",)
+        out = [r"The softmax and the cross-entropy together differentiate to $p^{\langle t\rangle} - "
+               r"\mathrm{onehot}(y_t)$: the probabilities, minus 1 at the true class."]
+        if self.reduction == "mean" and self.count > 1:
+            out.append(rf"The loss is averaged over the {self.count} output steps: the $\frac{{1}}{{{self.count}}}$ "
+                       "enters here, once.")
+        return tuple(out)
+
+    def mistakes(self, step: Step, v: Values) -> Iterator[Mistake]:
+        if step.role != "d_output":
+            return
+        t = int(names.parse(step.name).index)
+        yield Mistake("rnn_ce_onehot_not_subtracted", f"the one-hot of step {t}'s label was not subtracted: "
+                      f"dy_{t} = p_{t} - onehot(y_{t})", self.scale() * v[p(t)])
+        if self.reduction == "mean" and self.count > 1:
+            yield Mistake("rnn_mean_over_steps_missing", f"off by a factor of {self.count}: the loss is the MEAN over "
+                          f"the {self.count} output steps", v[step.name] * self.count)
+
+    def _onehot(self, step: Step, g: Graph) -> str:
+        labels = g.op(g.temp(step.name, "labels"), "Cast", ["Y"], to=7)  # TensorProto.INT64
+        return g.op(g.temp(step.name, "onehot"), "OneHot", [labels, g.constant([self.model.outputs], "int64"),
+                                                             g.constant([0.0, 1.0])], axis=-1 if g.unit_axis == 1 else 0)
+
+    def graph(self, step: Step, g: Graph) -> None:
+        hot = self._onehot(step, g)
+        if step.role != "forward":
+            # dy_t = scale (p_t - onehot(y_t)), read from p_t and the label as the step reads them (a
+            # student's p_t graded by follow-through); the op contract's finite differences of the
+            # loss check the folding of the softmax into the loss
+            t = int(names.parse(step.name).index)
+            target = _pick_row(g, step.name, hot, self.model.output_steps.index(t), self.count)
+            diff = g.op(g.temp(step.name, "PmY"), "Sub", [p(t), target])
+            g.op(step.name, "Mul", [diff, g.constant(self.scale())])
+            return
+        total = None
+        for k, t in enumerate(self.model.output_steps):
+            target = _pick_row(g, step.name, hot, k, self.count)
+            logp = g.op(g.temp(step.name, f"log{k}"), "Log", [p(t)])
+            term = g.op(g.temp(step.name, f"s{k}"), "ReduceSum",
+                        [g.op(g.temp(step.name, f"m{k}"), "Mul", [target, logp])], keepdims=0)
+            total = term if total is None else g.op(g.temp(step.name, f"acc{k}"), "Add", [total, term])
+        g.op(step.name, "Mul", [total, g.constant(-self.scale())])
+
+    def symbolic(self, s: Symbolic) -> None:
+        hot = s.values["Y"]  # one-hot rows, one per output step
+        total = 0
+        for k, t in enumerate(self.model.output_steps):
+            total += sum(hot[k, j] * s.sp.log(s.values[p(t)][0, j]) for j in range(self.model.outputs))
+        s.values[names.LOSS] = -(s.sp.Rational(1, self.count) if self.reduction == "mean" else 1) * total
+
+    def checks(self, net: Any, problem: Any) -> tuple[Check, ...]:
+        if self.count < 2:
+            return ()
+        return (Check("two_classes", "every output step has the same label", "given",
+                      lambda v: (v["Y"] == v["Y"][:, :1]).all(axis=1), group=0),)
 
 
 # --- the shared weights' gradients: sums over time ------------------------------------------------
@@ -616,7 +772,7 @@ class RnnLossAfter(Op):
 def rnn_network(model: Any) -> Network:
     """The ops of an unrolled RNN: the shared weights, one op per time step, the loss; after the
     backward pass, one SGD step and the loss after it."""
-    loss = RnnLoss(model)
+    loss = RnnCrossEntropy(model) if model.classifies else RnnLoss(model)
     weights = SharedWeights(model)
     ops: list[Op] = [weights, *(RnnStep(t, model) for t in range(1, model.steps + 1)), loss]
     given = (Given("X", (model.steps, model.inputs), "batch", "X"), *loss.given(), *weights.given())

@@ -335,7 +335,8 @@ class _SymbolicModel:
         # other given value is a matrix of symbols of its shape (a scalar is 1x1), and the loss may
         # be differentiated with respect to it.
         self.labels = {g.name: g.labels for g in self.net.given if g.labels}
-        self.inputs = {name: _symbol_matrix(name, (self.net.samples, k)) for name, k in self.labels.items()}
+        rows = {g.name: g.shape[0] for g in self.net.given if g.labels}  # one label per sample (or output step)
+        self.inputs = {name: _symbol_matrix(name, (rows[name], k)) for name, k in self.labels.items()}
         self.params = {g.name: _symbol_matrix(g.name, (g.shape + (1, 1))[:2]) for g in self.net.given
                        if g.name not in self.labels}
         self.indicators: dict[str, Any] = {}
@@ -711,6 +712,10 @@ def rnn_configurations() -> list[tuple[str, Any]]:
         ("rnn: T=3, 1-2-2, tanh, h0 given, every output, rows, halved", Rnn("rows", 1, 2, 2, 3, h0="given",
                                                                             outputs_at="every", half=True)),
         ("rnn: T=2, 2-1-1, linear, h0 given, last output, columns", Rnn("columns", 2, 1, 1, 2, "identity", "given")),
+        ("rnn: T=3, 1-2-2, tanh, softmax every output, rows, mean", Rnn("rows", 1, 2, 2, 3, outputs_at="every",
+                                                                        reduction="mean", loss="cross_entropy")),
+        ("rnn: T=2, 2-1-3, tanh, h0 given, softmax last output, columns", Rnn("columns", 2, 1, 3, 2, h0="given",
+                                                                               loss="cross_entropy")),
         ("lstm: one cell step, 1 input, rows", Lstm("rows", 1)),
         ("lstm: one cell step, 2 inputs, columns", Lstm("columns", 2)),
     ]

@@ -34,9 +34,15 @@ def sentences(problem: Problem, trace: Trace) -> tuple[str, ...]:
                + (r"$h^{\langle 0\rangle}$ given." if m.h0 == "given" else r"$h^{\langle 0\rangle} = 0$."))
     where = "at every step" if m.outputs_at == "every" else f"at the last step only ($t = {m.steps}$)"
     product = r"h^{\langle t\rangle} W_{hy}" if m.layout == "rows" else r"W_{hy} h^{\langle t\rangle}"
-    out.append(rf"Output {where}: $y^{{\langle t\rangle}} = {product} + b_{{y}}$; "
-               f"{'row' if m.layout == 'rows' else 'column'} $k$ of $Y$ is the target "
-               r"$Y^{\langle t\rangle}$ of the $k$-th output step.")
+    if m.classifies:
+        out.append(rf"Output {where}: class scores $y^{{\langle t\rangle}} = {product} + b_{{y}}$ over {m.outputs} "
+                   r"classes and their softmax $p^{\langle t\rangle}_{k} = e^{y^{\langle t\rangle}_{k}} / "
+                   r"\sum_{j} e^{y^{\langle t\rangle}_{j}}$; entry $k$ of $Y$ is the class label $y_t$ (numbered "
+                   "from 0) of the $k$-th output step.")
+    else:
+        out.append(rf"Output {where}: $y^{{\langle t\rangle}} = {product} + b_{{y}}$; "
+                   f"{'row' if m.layout == 'rows' else 'column'} $k$ of $Y$ is the target "
+                   r"$Y^{\langle t\rangle}$ of the $k$-th output step.")
     out.append("The same $W_{xh}$, $W_{hh}$, $b_{h}$, $W_{hy}$, $b_{y}$ serve every step.")
     out.append(f"Loss: ${trace.step(names.LOSS).formula}$.")
     if any(names.parse(q) is not None and names.parse(q).new and q != names.LOSS_NEW for q in problem.asked):

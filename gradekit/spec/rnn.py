@@ -33,12 +33,16 @@ def rnn(f: Fields) -> Rnn:
     h0 = f.choice("h0", ("zero", "given"), "zero")
     outputs_at = f.choice("outputs_at", ("last", "every"), "last")
     lf = f.table_of("loss")
-    lf.choice("kind", ("mse",), "mse")
+    kind = lf.choice("kind", ("mse", "cross_entropy"), "mse")
     reduction = lf.choice("reduction", REDUCTIONS, "sum")
     half = lf.get("half", bool, False)
+    if kind == "cross_entropy" and half:
+        raise lf.fail("half", "a cross-entropy loss has no 1/2: half applies to the squared error only")
+    if kind == "cross_entropy" and outputs < 2:
+        raise f.fail("outputs", f"a softmax cross-entropy needs 2 classes or more, got {outputs}")
     lf.reject_unknown()
     uf = f.table_of("update")
     uf.choice("rule", ("sgd",), "sgd")
     lr = uf.number("learning_rate", 0.1, low=0.0, high=10.0, strict_low=True)
     uf.reject_unknown()
-    return Rnn(layout, inputs, hidden, outputs, steps, activation, h0, outputs_at, reduction, half, lr)  # type: ignore[arg-type]
+    return Rnn(layout, inputs, hidden, outputs, steps, activation, h0, outputs_at, reduction, half, lr, kind)  # type: ignore[arg-type]
