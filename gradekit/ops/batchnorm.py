@@ -258,32 +258,7 @@ class BatchNorm(Op):
     # -- the computation as data, and its proof --
 
     def graph(self, step: Step, g: Graph) -> None:
-        axis = g.constant([g.sample_axis], "int64")
-        inp, mu, var, xhat = self.input, self.q("mu"), self.q("var"), self.q("Xhat")
-        role, name = step.role, step.name
-        if role == "mean":
-            g.op(name, "ReduceMean", [inp, axis], keepdims=1)
-        elif role == "variance":
-            d = g.op(g.temp(name, "d"), "Sub", [inp, mu])
-            g.op(name, "ReduceMean", [g.op(g.temp(name, "d2"), "Mul", [d, d]), axis], keepdims=1)
-        elif role == "normalize":
-            sd = g.op(g.temp(name, "sd"), "Sqrt", [g.op(g.temp(name, "ve"), "Add", [var, g.constant(self.eps)])])
-            g.op(name, "Div", [g.op(g.temp(name, "xm"), "Sub", [inp, mu]), sd])
-        elif role == "forward":
-            g.op(name, "Add", [g.op(g.temp(name, "gx"), "Mul", [self.q("gamma"), xhat]), self.q("beta")])
-        elif role in ("d_gamma", "d_beta", "d_xhat"):
-            wrt = {"d_gamma": self.q("gamma"), "d_beta": self.q("beta"), "d_xhat": xhat}[role]
-            g.grad(name, wrt, [(self.q("Z"), names.grad(self.q("Z")))])
-        else:  # dX = (N dXhat - sum dXhat - Xhat sum(dXhat Xhat)) / (N sqrt(var + eps)), as the solution reads it
-            dxh, n = names.grad(xhat), g.constant(float(g.samples))
-            scaled = g.op(g.temp(name, "NdXhat"), "Mul", [dxh, n])
-            total = g.op(g.temp(name, "sum"), "ReduceSum", [dxh, axis], keepdims=1)
-            along = g.op(g.temp(name, "along"), "ReduceSum", [g.op(g.temp(name, "dXX"), "Mul", [dxh, xhat]), axis],
-                         keepdims=1)
-            inner = g.op(g.temp(name, "inner"), "Sub", [g.op(g.temp(name, "less"), "Sub", [scaled, total]),
-                                                        g.op(g.temp(name, "Xalong"), "Mul", [xhat, along])])
-            sd = g.op(g.temp(name, "sd"), "Sqrt", [g.op(g.temp(name, "ve"), "Add", [var, g.constant(self.eps)])])
-            g.op(name, "Div", [inner, g.op(g.temp(name, "den"), "Mul", [sd, n])])
+        normalization_graph(self, step, g, g.sample_axis, g.samples, "N")
 
     def symbolic(self, s: Symbolic) -> None:
         sp, a = s.sp, s.values[self.input]
@@ -327,3 +302,35 @@ class BatchNorm(Op):
                       f"nothing before layer {l} gets a gradient (only eps keeps it from exactly 0)")
             for name in net.gradients_before(l):
                 found.setdefault(name, reason)
+
+
+def normalization_graph(op: Any, step: Step, g: Graph, stat_axis: int, count: int, letter: str) -> None:
+    """A normalization's steps as ONNX operators, its statistics taken along axis `stat_axis` over
+    `count` entries (`letter` names the count in the temporaries: N samples for batch norm, U
+    units for layer norm). `op` is the BatchNorm or LayerNorm (its q(), input and eps)."""
+    axis = g.constant([stat_axis], "int64")
+    inp, mu, var, xhat = op.input, op.q("mu"), op.q("var"), op.q("Xhat")
+    role, name = step.role, step.name
+    if role == "mean":
+        g.op(name, "ReduceMean", [inp, axis], keepdims=1)
+    elif role == "variance":
+        d = g.op(g.temp(name, "d"), "Sub", [inp, mu])
+        g.op(name, "ReduceMean", [g.op(g.temp(name, "d2"), "Mul", [d, d]), axis], keepdims=1)
+    elif role == "normalize":
+        sd = g.op(g.temp(name, "sd"), "Sqrt", [g.op(g.temp(name, "ve"), "Add", [var, g.constant(op.eps)])])
+        g.op(name, "Div", [g.op(g.temp(name, "xm"), "Sub", [inp, mu]), sd])
+    elif role == "forward":
+        g.op(name, "Add", [g.op(g.temp(name, "gx"), "Mul", [op.q("gamma"), xhat]), op.q("beta")])
+    elif role in ("d_gamma", "d_beta", "d_xhat"):
+        wrt = {"d_gamma": op.q("gamma"), "d_beta": op.q("beta"), "d_xhat": xhat}[role]
+        g.grad(name, wrt, [(op.q("Z"), names.grad(op.q("Z")))])
+    else:  # dX = (N dXhat - sum dXhat - Xhat sum(dXhat Xhat)) / (N sqrt(var + eps)), N the count, as the solution reads it
+        dxh, n = names.grad(xhat), g.constant(float(count))
+        scaled = g.op(g.temp(name, f"{letter}dXhat"), "Mul", [dxh, n])
+        total = g.op(g.temp(name, "sum"), "ReduceSum", [dxh, axis], keepdims=1)
+        along = g.op(g.temp(name, "along"), "ReduceSum", [g.op(g.temp(name, "dXX"), "Mul", [dxh, xhat]), axis],
+                     keepdims=1)
+        inner = g.op(g.temp(name, "inner"), "Sub", [g.op(g.temp(name, "less"), "Sub", [scaled, total]),
+                                                    g.op(g.temp(name, "Xalong"), "Mul", [xhat, along])])
+        sd = g.op(g.temp(name, "sd"), "Sqrt", [g.op(g.temp(name, "ve"), "Add", [var, g.constant(op.eps)])])
+        g.op(name, "Div", [inner, g.op(g.temp(name, "den"), "Mul", [sd, n])])

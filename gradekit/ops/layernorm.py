@@ -19,7 +19,7 @@ from gradekit.model.notation import tex, tex_constant
 from gradekit.ops.base import Builder, Check, Formulation, Given, Graph, Op, Step, Symbolic
 from gradekit.ops.batchnorm import (batchnorm_backward_beta, batchnorm_backward_gamma, batchnorm_backward_input,
                                     batchnorm_backward_xhat, batchnorm_mean, batchnorm_normalize, batchnorm_scale,
-                                    batchnorm_var)
+                                    batchnorm_var, normalization_graph)
 from gradekit.ops.dense import bias_sum_worked
 from gradekit.ops.mistakes import Mistake, Values
 from gradekit.ops.quality import MARGIN_SLACK, entries, pairs_equal
@@ -248,32 +248,7 @@ class LayerNorm(Op):
     # -- the computation as data, and its proof --
 
     def graph(self, step: Step, g: Graph) -> None:
-        axis = g.constant([g.unit_axis], "int64")
-        inp, mu, var, xhat = self.input, self.q("mu"), self.q("var"), self.q("Xhat")
-        role, name = step.role, step.name
-        if role == "mean":
-            g.op(name, "ReduceMean", [inp, axis], keepdims=1)
-        elif role == "variance":
-            d = g.op(g.temp(name, "d"), "Sub", [inp, mu])
-            g.op(name, "ReduceMean", [g.op(g.temp(name, "d2"), "Mul", [d, d]), axis], keepdims=1)
-        elif role == "normalize":
-            sd = g.op(g.temp(name, "sd"), "Sqrt", [g.op(g.temp(name, "ve"), "Add", [var, g.constant(self.eps)])])
-            g.op(name, "Div", [g.op(g.temp(name, "xm"), "Sub", [inp, mu]), sd])
-        elif role == "forward":
-            g.op(name, "Add", [g.op(g.temp(name, "gx"), "Mul", [self.q("gamma"), xhat]), self.q("beta")])
-        elif role in ("d_gamma", "d_beta", "d_xhat"):
-            wrt = {"d_gamma": self.q("gamma"), "d_beta": self.q("beta"), "d_xhat": xhat}[role]
-            g.grad(name, wrt, [(self.q("Z"), names.grad(self.q("Z")))])
-        else:  # dX = (U dXhat - sum_u dXhat - Xhat sum_u(dXhat Xhat)) / (U sqrt(var + eps)), as the solution reads it
-            dxh, u = names.grad(xhat), g.constant(float(self.units))
-            scaled = g.op(g.temp(name, "UdXhat"), "Mul", [dxh, u])
-            total = g.op(g.temp(name, "sum"), "ReduceSum", [dxh, axis], keepdims=1)
-            along = g.op(g.temp(name, "along"), "ReduceSum", [g.op(g.temp(name, "dXX"), "Mul", [dxh, xhat]), axis],
-                         keepdims=1)
-            inner = g.op(g.temp(name, "inner"), "Sub", [g.op(g.temp(name, "less"), "Sub", [scaled, total]),
-                                                        g.op(g.temp(name, "Xalong"), "Mul", [xhat, along])])
-            sd = g.op(g.temp(name, "sd"), "Sqrt", [g.op(g.temp(name, "ve"), "Add", [var, g.constant(self.eps)])])
-            g.op(name, "Div", [inner, g.op(g.temp(name, "den"), "Mul", [sd, u])])
+        normalization_graph(self, step, g, g.unit_axis, self.units, "U")
 
     def symbolic(self, s: Symbolic) -> None:
         sp, a = s.sp, s.values[self.input]
